@@ -1,0 +1,151 @@
+"""Worker processes: spawn one, relay its start-up narration, know when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rbee_core.errors import RbeeError
+from rbee_core.paths import logs_dir
+
+__all__ = ["WorkerFailed", "WorkerProcess", "spawn_worker"]
+
+log = logging.getLogger("rbee.hive")
+_ids = itertools.count(1)
+
+Emit = Callable[[str, str, str], None]
+"""``emit(actor, action, message)``: where start-up narration goes."""
+
+
+class WorkerFailed(RbeeError):
+    code = "worker_failed"
+    status = 503
+
+
+@dataclass(eq=False)
+class WorkerProcess:
+    """A running ``llm-worker-rbee`` this hive started."""
+
+    id: str
+    model: str
+    backend: str
+    device: str
+    url: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one job at a time
+    waiting: int = 0  # jobs queued for or running on this worker
+    jobs_served: int = 0
+    _watch: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.returncode is None
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.model} on {self.device}, pid {self.process.pid})"
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds."""
+        if self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                await self.process.wait()
+        if self._watch is not None:
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+async def _drain(worker: WorkerProcess, stdout: asyncio.StreamReader) -> None:
+    """Keep reading the worker's stdout (so it never blocks on a full pipe) until it exits."""
+    while await stdout.readline():
+        pass
+    code = await worker.process.wait()
+    log.info("worker %s exited with code %s", worker.describe(), code)
+
+
+async def spawn_worker(
+    model: str, backend: str, device: str, emit: Emit, start_timeout: float
+) -> WorkerProcess:
+    """Start a worker and wait until it serves; its narration goes to ``emit`` meanwhile."""
+    worker_id = f"worker-{os.getpid()}-{next(_ids)}"
+    log_path = logs_dir() / f"{worker_id}.log"
+    with open(log_path, "wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rbee_worker",
+            "--model", model, "--backend", backend, "--device", device,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            limit=1 << 20,
+        )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        ready = await asyncio.wait_for(_read_until_ready(process.stdout, emit), start_timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise WorkerFailed(
+            f"the worker for {model} did not become ready within {start_timeout:.0f} s; "
+            f"its log: {log_path}"
+        ) from None
+    except WorkerFailed as exc:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        tail = _tail(log_path)
+        raise WorkerFailed(f"{exc.message}{'; log: ' + tail if tail else ''}") from None
+    except asyncio.CancelledError:  # the queen is shutting down: leave no orphan behind
+        if process.returncode is None:
+            process.kill()
+        await asyncio.shield(process.wait())
+        raise
+    worker = WorkerProcess(
+        id=worker_id,
+        model=model,
+        backend=backend,
+        device=str(ready.get("device", device)),
+        url=str(ready["url"]),
+        process=process,
+        log_path=log_path,
+    )
+    worker._watch = asyncio.create_task(_drain(worker, process.stdout))
+    return worker
+
+
+async def _read_until_ready(stdout: asyncio.StreamReader, emit: Emit) -> dict[str, object]:
+    while line := await stdout.readline():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            log.debug("worker said: %s", line.decode(errors="replace").rstrip())
+            continue
+        kind = message.get("type")
+        if kind == "narration":
+            emit(message.get("actor", "llm-worker-rbee"), message["action"], message["message"])
+        elif kind == "ready":
+            return dict(message)
+        elif kind == "error":
+            raise WorkerFailed(f"the worker could not start: {message.get('message')}")
+    raise WorkerFailed("the worker exited before it was ready")

@@ -1,0 +1,1 @@
+"""Litestar helpers the rbee daemons share: serving, SSE, and the JSON error shape."""

@@ -1,0 +1,39 @@
+"""Every error a daemon answers has the same JSON shape (docs/api.md):
+``{"error": {"code": ..., "message": ..., ...}}``, whatever raised it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from rbee_core.errors import RbeeError
+
+__all__ = ["error_handlers"]
+
+log = logging.getLogger("rbee.http")
+
+
+def _rbee_error(_: Request[Any, Any, Any], exc: RbeeError) -> Response[Any]:
+    return Response(exc.to_dict(), status_code=exc.status)
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = {"error": {"code": code, "message": exc.detail}}
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = {"error": {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}}
+    return Response(body, status_code=500)
+
+
+error_handlers: dict[type[Exception], Any] = {
+    RbeeError: _rbee_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

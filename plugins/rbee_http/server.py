@@ -1,0 +1,51 @@
+"""Run a Litestar app under uvicorn on a socket we bind ourselves.
+
+Binding first lets a daemon ask for port 0 and report the port it got, so a parent never
+guesses a free port and races another process for it; it also turns "port in use" into a
+clear error before anything else starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+__all__ = ["PortInUse", "bind", "serve", "url_of"]
+
+
+class PortInUse(OSError):
+    pass
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.set_inheritable(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(app: Any, sock: socket.socket, on_server: Callable[[uvicorn.Server], None]) -> None:
+    """Serve until ``server.should_exit`` is set (by a route or a signal).
+
+    ``on_server`` receives the server before it starts, so routes can stop it.
+    """
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    on_server(server)
+    asyncio.run(server.serve(sockets=[sock]))

@@ -1,0 +1,63 @@
+"""Event logs as Server-Sent Events: ``id``, ``event`` and JSON ``data`` per event, then a
+plain ``data: [DONE]``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from litestar import Request
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from rbee_core.errors import InvalidRequest
+from rbee_core.event_log import EventLog
+from rbee_core.events import DONE
+
+__all__ = ["last_event_id", "read_json", "sse_response"]
+
+
+def last_event_id(request: Request[Any, Any, Any]) -> int:
+    """The ``Last-Event-ID`` a reconnecting client sent, 0 if none."""
+    raw = request.headers.get("last-event-id", "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise InvalidRequest(f"Last-Event-ID must be an event id number, got {raw!r}")
+    return int(raw)
+
+
+async def read_json(request: Request[Any, Any, Any]) -> Any:
+    """The decoded JSON body, or ``InvalidRequest`` that says what is wrong with it."""
+    body = await request.body()
+    if not body.strip():
+        raise InvalidRequest("the request body is empty; send a JSON object")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+async def _messages(
+    log: EventLog, after: int, on_close: Callable[[], None] | None
+) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        async for event in log.follow(after):
+            yield ServerSentEventMessage(
+                data=event.data_json(), event=event.type.value, id=event.id
+            )
+        yield ServerSentEventMessage(data=DONE)
+    finally:
+        # Runs when the stream ends and when the client disconnects mid-stream.
+        if on_close is not None:
+            on_close()
+
+
+def sse_response(
+    log: EventLog, after: int = 0, on_close: Callable[[], None] | None = None
+) -> ServerSentEvent:
+    """Stream ``log`` from the event after ``after`` until it closes, then ``[DONE]``.
+
+    ``on_close`` runs when the stream is over, whether it finished or the client left.
+    """
+    return ServerSentEvent(_messages(log, after, on_close), headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,1 @@
+"""queen-rbee: the orchestrator daemon. Takes jobs, schedules them, relays every event."""

@@ -1,0 +1,3 @@
+from rbee_queen.cli import main
+
+main()

@@ -1,0 +1,24 @@
+"""Builds the queen's Litestar app from every plugin's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litestar import Litestar
+from litestar.datastructures import State
+
+from rbee_http.errors import error_handlers
+
+from rbee_queen.orchestrator import Queen
+
+__all__ = ["create_app"]
+
+
+def create_app(queen: Queen, stop: Callable[[], None]) -> Litestar:
+    routes = [route for batch in queen.pm.hook.rbee_queen_routes() for route in batch]
+    return Litestar(
+        route_handlers=routes,
+        state=State({"queen": queen, "stop": stop}),
+        exception_handlers=error_handlers,
+        on_shutdown=[queen.close],
+    )

@@ -1,0 +1,50 @@
+"""``queen-rbee``: the orchestrator daemon.
+
+Usually started by ``rbee-keeper`` when nothing answers at the queen's URL; run it yourself
+to keep it (and the workers it starts) alive between jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from rbee_core.plugins import create_plugin_manager
+from rbee_http.server import PortInUse, bind, serve, url_of
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="queen-rbee", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8500, help="port to listen on (default 8500)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        sock = bind(args.host, args.port)
+    except PortInUse as exc:
+        print(f"queen-rbee: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+    # Imported after binding so a clash on the port fails fast.
+    from rbee_queen.app import create_app
+    from rbee_queen.orchestrator import Queen
+
+    server: dict[str, Any] = {}
+
+    def stop() -> None:
+        server["uvicorn"].should_exit = True
+
+    # asyncio primitives bind to a loop on first use (3.10+), so building outside uvicorn's
+    # loop is safe.
+    app = create_app(Queen(create_plugin_manager()), stop)
+    print(f"queen-rbee listening on {url_of(sock)}", file=sys.stderr, flush=True)
+    serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

@@ -1,0 +1,63 @@
+"""The queen's HTTP API (docs/api.md), contributed through ``rbee_queen_routes`` like any
+plugin's routes."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import ServerSentEvent
+
+from rbee_core import __version__
+from rbee_core.jobs import JobRequest
+from rbee_http.sse import last_event_id, read_json, sse_response
+
+from rbee_queen.orchestrator import Queen
+
+__all__ = ["ROUTES"]
+
+
+@get("/health")
+async def health(state: State) -> dict[str, Any]:
+    queen: Queen = state.queen
+    return {"status": "ok", "version": __version__, "pid": os.getpid(), "jobs": len(queen.jobs)}
+
+
+@post("/jobs", status_code=201)
+async def submit_job(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
+    """Accept a job; answer its id and the URL of its event stream."""
+    queen: Queen = state.queen
+    job = queen.submit(JobRequest.from_json(await read_json(request)))
+    return {"job_id": job.id, "sse_url": job.sse_url}
+
+
+@get("/jobs")
+async def list_jobs(state: State) -> dict[str, Any]:
+    queen: Queen = state.queen
+    return {"jobs": [job.summary() for job in queen.jobs]}
+
+
+@get("/jobs/{job_id:str}")
+async def job_status(job_id: str, state: State) -> dict[str, Any]:
+    queen: Queen = state.queen
+    return queen.jobs.get(job_id).summary()
+
+
+@get("/jobs/{job_id:str}/stream")
+async def job_stream(job_id: str, request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+    """The job's events from the first (or after ``Last-Event-ID``), then ``[DONE]``."""
+    queen: Queen = state.queen
+    job = queen.jobs.get(job_id)
+    return sse_response(job.log, after=last_event_id(request))
+
+
+@post("/shutdown", status_code=202)
+async def shutdown(state: State) -> dict[str, str]:
+    """Stop the queen, and with it every hive and worker it started."""
+    state.stop()
+    return {"status": "shutting down"}
+
+
+ROUTES = [health, submit_job, list_jobs, job_status, job_stream, shutdown]

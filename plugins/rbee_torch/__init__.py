@@ -1,0 +1,1 @@
+"""The built-in inference backend: PyTorch + Hugging Face transformers."""

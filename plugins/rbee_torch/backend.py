@@ -1,0 +1,55 @@
+"""TorchBackend: loads models with transformers' AutoModelForCausalLM."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rbee_core.errors import ModelUnavailable
+from rbee_core.models import LocalModel
+from rbee_core.narration import Narrate
+
+from rbee_torch.convert import ensure_safetensors
+from rbee_torch.generation import TorchModel
+
+__all__ = ["TorchBackend", "pick_device"]
+
+
+def pick_device(device: str) -> str:
+    """``auto`` is the first CUDA GPU if there is one, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailable(f"device {device!r} requested, but torch sees no CUDA GPU")
+    return device
+
+
+class TorchBackend:
+    """Safetensors folders load directly; GGUF files are converted once, then loaded."""
+
+    name = "torch"
+
+    def load(self, model: LocalModel, device: str, narrate: Narrate) -> TorchModel:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder: Path
+        if model.format == "gguf":
+            folder = ensure_safetensors(model, narrate)
+        elif model.format == "safetensors":
+            folder = model.path
+        else:
+            raise ModelUnavailable(
+                f"the torch backend cannot load {model.format!r} models ({model.name})"
+            )
+        device = pick_device(device)
+        # bf16 halves memory and is fast on GPUs; CPUs are fastest (and exact) in fp32.
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        narrate("load_start", f"loading {model.name} on {device} ({str(dtype)[6:]})")
+        started = time.monotonic()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        weights = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
+        return TorchModel(weights, tokenizer, device)

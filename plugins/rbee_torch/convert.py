@@ -1,0 +1,74 @@
+"""GGUF to safetensors, once per model: de-quantising a GGUF takes ~30 s on a small CPU,
+loading the converted safetensors takes well under a second."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import time
+from pathlib import Path
+
+from rbee_core.models import LocalModel
+from rbee_core.narration import Narrate
+from rbee_core.paths import models_dir
+
+__all__ = ["converted_path", "ensure_safetensors"]
+
+_COMPLETE = ".complete"
+
+
+def converted_path(model: LocalModel) -> Path:
+    """Where the safetensors copy of a GGUF file lives in the model cache.
+
+    Keyed by file name and size, so the same file installed in two environments converts once.
+    """
+    size = model.path.stat().st_size
+    return models_dir() / "converted" / f"{model.path.stem}-{size}"
+
+
+def ensure_safetensors(model: LocalModel, narrate: Narrate) -> Path:
+    """The converted folder for a GGUF model, converting it first if needed.
+
+    Safe against concurrent workers (a file lock) and crashes (written to a temporary folder
+    and renamed into place only when complete, so a half-written copy is never loaded).
+    """
+    target = converted_path(model)
+    if (target / _COMPLETE).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / _COMPLETE).exists():  # another worker converted it while we waited
+            return target
+        narrate(
+            "convert_start",
+            f"converting {model.path.name} from GGUF to safetensors, once; "
+            "this takes about half a minute",
+        )
+        started = time.monotonic()
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(target, ignore_errors=True)
+        _convert(model.path, tmp)
+        (tmp / _COMPLETE).touch()
+        tmp.rename(target)
+        narrate(
+            "convert_done",
+            f"converted {model.path.name} in {time.monotonic() - started:.1f} s; "
+            "later loads use the cached copy",
+        )
+    return target
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # transformers marks GGUF-loaded models as quantised and refuses to save them, though the
+    # weights are already de-quantised to plain tensors: drop the marker to save them.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)

@@ -1,0 +1,17 @@
+"""Registers the torch backend with rbee."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rbee_core import hookimpl
+from rbee_core.backends import Backend
+
+from rbee_torch.backend import TorchBackend
+
+__all__ = ["rbee_register_backends"]
+
+
+@hookimpl
+def rbee_register_backends(register: Callable[[Backend], None]) -> None:
+    register(TorchBackend())

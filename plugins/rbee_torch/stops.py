@@ -1,0 +1,38 @@
+"""Stop strings that may span token boundaries."""
+
+from __future__ import annotations
+
+__all__ = ["StopMatcher"]
+
+
+class StopMatcher:
+    """Feed text deltas; get back what is safe to emit and whether a stop string was hit.
+
+    Text that could be the start of a stop string is held back until it is clearly not.
+    """
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self._stops = stops
+        self._pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        if not self._stops:
+            return text, False
+        pending = self._pending + text
+        hits = [pending.find(s) for s in self._stops if s in pending]
+        if hits:
+            self._pending = ""
+            return pending[: min(hits)], True
+        hold = 0
+        for stop in self._stops:
+            for n in range(min(len(stop) - 1, len(pending)), 0, -1):
+                if pending.endswith(stop[:n]):
+                    hold = max(hold, n)
+                    break
+        self._pending = pending[len(pending) - hold :] if hold else ""
+        return pending[: len(pending) - hold], False
+
+    def flush(self) -> str:
+        """What is still held back when generation ends without a stop."""
+        text, self._pending = self._pending, ""
+        return text

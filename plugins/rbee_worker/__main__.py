@@ -1,0 +1,3 @@
+from rbee_worker.cli import main
+
+main()

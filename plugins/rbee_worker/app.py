@@ -1,0 +1,94 @@
+"""The worker's HTTP API: health, one generation stream at a time, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Litestar, Request, get, post
+from litestar.datastructures import State
+from litestar.response import ServerSentEvent
+
+from rbee_core.backends import GenerationParams
+from rbee_core.errors import InvalidRequest
+from rbee_core.event_log import EventLog
+from rbee_core.events import EventType
+from rbee_core.jobs import JobRequest
+from rbee_http.errors import error_handlers
+from rbee_http.sse import read_json, sse_response
+
+from rbee_worker.runner import Runner
+
+__all__ = ["create_app"]
+
+
+@get("/health")
+async def health(state: State) -> dict[str, Any]:
+    runner: Runner = state.runner
+    return {
+        "status": "ready",
+        "model": state.model,
+        "backend": state.backend,
+        "device": runner.model.device,
+        "busy": runner.busy,
+        "jobs_served": runner.jobs_served,
+        "pid": os.getpid(),
+    }
+
+
+async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
+    try:
+        async for chunk in runner.generate(request.prompt, GenerationParams.from_request(request)):
+            if chunk.text:
+                log.append(EventType.TOKEN, {"text": chunk.text})
+            if chunk.finish_reason is not None:
+                outcome = "cancelled" if chunk.finish_reason == "cancelled" else "completed"
+                log.append(
+                    EventType.END,
+                    {
+                        "outcome": outcome,
+                        "finish_reason": chunk.finish_reason,
+                        "prompt_tokens": chunk.prompt_tokens,
+                        "completion_tokens": chunk.completion_tokens,
+                    },
+                )
+    except Exception as exc:
+        log.append(EventType.ERROR, {"code": "inference_failed", "message": f"{exc}"})
+    if not log.closed:
+        log.append(EventType.ERROR, {"code": "inference_failed", "message": "no end of stream"})
+
+
+@post("/generate", status_code=200)
+async def generate(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+    """Stream one generation. The body has the fields of a job request (docs/api.md)."""
+    job = JobRequest.from_json(await read_json(request))
+    if job.model != state.model:
+        raise InvalidRequest(
+            f"this worker serves {state.model!r}, not {job.model!r}", field="model"
+        )
+    log = EventLog()
+    task = asyncio.create_task(_generate_into(log, state.runner, job))
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+    # A client that goes away mid-stream stops the generation (within one token).
+    return sse_response(log, on_close=task.cancel)
+
+
+@post("/shutdown", status_code=202)
+async def shutdown(state: State) -> dict[str, str]:
+    state.stop()
+    return {"status": "shutting down"}
+
+
+def create_app(runner: Runner, model: str, backend: str, stop: Callable[[], None]) -> Litestar:
+    state = State({"runner": runner, "model": model, "backend": backend, "stop": stop,
+                   "tasks": set()})
+    return Litestar(
+        route_handlers=[health, generate, shutdown],
+        state=state,
+        exception_handlers=error_handlers,
+        on_shutdown=[lambda: runner.close()],
+    )

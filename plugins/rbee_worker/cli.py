@@ -1,0 +1,69 @@
+"""``llm-worker-rbee``: load one model, then serve it until told to stop.
+
+Normally started by a hive, which reads its start-up lines on stdout (see protocol.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from rbee_core.errors import RbeeError
+from rbee_core.narration import Narration
+from rbee_core.plugins import backends, create_plugin_manager, model_catalog
+from rbee_http.server import PortInUse, bind, serve, url_of
+
+from rbee_worker.app import create_app
+from rbee_worker.protocol import StdoutNarrationSink, announce
+from rbee_worker.runner import Runner
+
+__all__ = ["main"]
+
+ACTOR = "llm-worker-rbee"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llm-worker-rbee", description=__doc__)
+    p.add_argument("--model", required=True, help="model name or reference, e.g. smollm2-135m")
+    p.add_argument("--backend", default="torch", help="inference backend (default: torch)")
+    p.add_argument("--device", default="auto", help="cpu, cuda:N, or auto (default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    pm = create_plugin_manager()
+    pm.register(StdoutNarrationSink(), name="worker-stdout-narration")
+
+    def narrate(action: str, message: str) -> None:
+        pm.hook.rbee_narrate(narration=Narration(ACTOR, action, message))
+
+    try:
+        found = backends(pm)
+        if args.backend not in found:
+            raise RbeeError(
+                f"unknown backend {args.backend!r}; installed: {', '.join(sorted(found))}"
+            )
+        local = model_catalog(pm).provision(args.model, narrate)
+        loaded = found[args.backend].load(local, args.device, narrate)
+        sock = bind(args.host, args.port)
+    except (RbeeError, PortInUse) as exc:
+        announce("error", message=str(exc))
+        sys.exit(1)
+    except Exception as exc:  # a backend failing to load must still tell its parent why
+        announce("error", message=f"{type(exc).__name__}: {exc}")
+        raise
+
+    runner = Runner(loaded)
+    server: dict[str, Any] = {}
+
+    def stop() -> None:
+        server["uvicorn"].should_exit = True
+
+    app = create_app(runner, args.model, args.backend, stop)
+    announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device)
+    serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

@@ -1,0 +1,92 @@
+"""The inference backend contract: what a plugin implements to run models.
+
+A backend turns a ``LocalModel`` (files on this machine) into a ``LoadedModel`` on a device;
+a loaded model turns a prompt into a stream of text chunks. Both are synchronous: the worker
+runs them in a thread, never in an event loop, so a backend is plain blocking code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from rbee_core.jobs import JobRequest
+from rbee_core.models import LocalModel
+from rbee_core.narration import Narrate
+
+__all__ = ["Backend", "Chunk", "FinishReason", "GenerationParams", "LoadedModel"]
+
+FinishReason = str
+"""``"stop"`` (end of sequence or a stop string), ``"length"`` (max_tokens) or ``"cancelled"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling settings. ``temperature == 0`` means greedy; ``top_k == 0`` disables top-k."""
+
+    max_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    raw: bool = False
+
+    @classmethod
+    def from_request(cls, request: JobRequest) -> GenerationParams:
+        return cls(
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            seed=request.seed,
+            stop=request.stop,
+            raw=request.raw,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Newly decoded text. The last chunk of a generation has ``finish_reason`` and counts."""
+
+    text: str
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@runtime_checkable
+class LoadedModel(Protocol):
+    """A model in memory on one device, ready to generate."""
+
+    @property
+    def device(self) -> str: ...
+
+    def generate(
+        self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
+    ) -> Iterator[Chunk]:
+        """Yield text as it is decoded, ending with one chunk that has ``finish_reason``.
+
+        Text must be valid across chunk boundaries (no half of a multi-byte character). The
+        backend checks ``cancelled()`` at least once per token and then finishes with
+        ``finish_reason="cancelled"``. Unless ``params.raw``, an instruct model's chat
+        template wraps the prompt as one user message.
+        """
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An inference engine, registered by name through ``rbee_register_backends``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def load(self, model: LocalModel, device: str, narrate: Narrate) -> LoadedModel:
+        """Load ``model`` on ``device`` (``"cpu"``, ``"cuda:0"``, or ``"auto"`` for the best).
+
+        May take long (conversion, weights); report progress through ``narrate``. Raise an
+        ``RbeeError`` with a clear message if the model cannot be loaded.
+        """
+        ...

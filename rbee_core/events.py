@@ -1,0 +1,44 @@
+"""The events of a job's stream.
+
+A job's stream is an ordered log of events. Each has an ``id`` that increases within the job
+(so a client can resume with ``Last-Event-ID``), a ``type`` and a JSON-able ``data`` payload.
+The SSE wire format adds a final plain ``data: [DONE]`` line after the terminal event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["DONE", "Event", "EventType"]
+
+DONE = "[DONE]"
+"""The data of the last SSE message of every stream."""
+
+
+class EventType(StrEnum):
+    """What an event carries. ``END`` and ``ERROR`` are terminal: nothing follows them."""
+
+    NARRATION = "narration"  # {"actor", "action", "message"}
+    TOKEN = "token"  # {"text"}
+    END = "end"  # {"outcome", "finish_reason", "prompt_tokens", "completion_tokens", ...}
+    ERROR = "error"  # {"code", "message"}
+
+    @property
+    def terminal(self) -> bool:
+        return self in (EventType.END, EventType.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a job's event log."""
+
+    id: int
+    type: EventType
+    data: dict[str, Any]
+
+    def data_json(self) -> str:
+        """The payload as compact JSON, as it goes on the wire."""
+        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,89 @@
+"""Every rbee hook. Each docstring is the hook's contract.
+
+Hooks are synchronous (pluggy): they register things and observe events. The objects they
+register (backends, model sources, routes, commands) carry the real, possibly async, work.
+Built-in plugins implement these hooks exactly as a third party would, through the ``rbee``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from rbee_core.backends import Backend
+from rbee_core.jobs import Job
+from rbee_core.models import ModelSource
+from rbee_core.narration import Narration
+from rbee_core.scheduling import Candidate
+
+__all__ = ["hookspec"]
+
+hookspec = pluggy.HookspecMarker("rbee")
+
+
+@hookspec
+def rbee_register_backends(register: Callable[[Backend], None]) -> None:
+    """Register inference backends by calling ``register(backend)`` for each.
+
+    Called once per process that runs models (the worker). A backend's ``name`` must be
+    unique; a later registration under the same name replaces the earlier one.
+    """
+
+
+@hookspec
+def rbee_register_model_sources(register: Callable[[ModelSource], None]) -> None:
+    """Register model sources by calling ``register(source)`` for each.
+
+    Each source owns one reference scheme (``file``, ``pypi``, ...) and may contribute
+    catalog aliases. Called by the queen (to check references) and by workers (to provision).
+    """
+
+
+@hookspec(firstresult=True)
+def rbee_schedule(job: Job, candidates: list[Candidate]) -> Candidate | None:
+    """Choose where ``job`` runs among ``candidates``; the first non-None answer wins.
+
+    ``candidates`` holds the workers that have the job's model loaded and the devices where
+    a new worker could start. Return one of them, or None to leave the choice to the next
+    implementation. The built-in policy is ``trylast``, so any plugin's policy goes first.
+    """
+
+
+@hookspec
+def rbee_narrate(narration: Narration) -> None:
+    """Deliver a narration to a sink (the job's stream, a log, a terminal).
+
+    Called for every narration in the process that emits it. Must not block or raise: a
+    slow or broken sink must not stop a job.
+    """
+
+
+@hookspec
+def rbee_job_submitted(job: Job) -> None:
+    """Observe a job the queen has accepted, before it is scheduled. Must not block."""
+
+
+@hookspec
+def rbee_job_finished(job: Job) -> None:
+    """Observe a job that reached a final state (``job.state``, ``job.result``)."""
+
+
+@hookspec
+def rbee_queen_routes() -> list[Any]:
+    """Return HTTP route handlers for the queen (Litestar handlers or routers).
+
+    The queen's own API is contributed this way too. Paths must not clash with other plugins'.
+    Handlers reach the queen's services through Litestar's ``app.state.queen``.
+    """
+    return []
+
+
+@hookspec
+def rbee_keeper_commands(cli: Any) -> None:
+    """Add click commands to the keeper: ``cli`` is the root ``click.Group``.
+
+    Called once when ``rbee-keeper`` starts; use ``cli.add_command`` or ``@cli.command``.
+    """

@@ -1,0 +1,193 @@
+"""Jobs: what a client asks for (``JobRequest``), and the job the queen runs (``Job``)."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from rbee_core.errors import InvalidRequest
+from rbee_core.event_log import EventLog
+from rbee_core.events import Event, EventType
+
+__all__ = ["LIMITS", "Job", "JobRequest", "JobState", "new_job_id"]
+
+LIMITS: dict[str, tuple[float, float]] = {
+    "max_tokens": (1, 4096),
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),  # exclusive of 0: checked below
+    "top_k": (0, 1_000_000),
+    "seed": (0, 2**63 - 1),
+}
+MAX_PROMPT_CHARS = 200_000
+MAX_STOP_SEQUENCES = 8
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+def new_job_id() -> str:
+    return f"job-{uuid.uuid4()}"
+
+
+def _number(payload: dict[str, Any], name: str, *, integer: bool) -> Any:
+    value = payload[name]
+    # bool is an int in Python, but `"max_tokens": true` is a client bug, not 1.
+    ok_types: tuple[type, ...] = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_types):
+        kind = "an integer" if integer else "a number"
+        raise InvalidRequest(f"{name} must be {kind}, got {value!r}", field=name)
+    if not integer and not math.isfinite(value):
+        raise InvalidRequest(f"{name} must be a finite number, got {value!r}", field=name)
+    low, high = LIMITS[name]
+    if not low <= value <= high:
+        raise InvalidRequest(
+            f"{name} must be between {low:g} and {high:g}, got {value!r}",
+            field=name,
+            minimum=low,
+            maximum=high,
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """A validated inference request. Build it from untrusted JSON with ``from_json``."""
+
+    model: str
+    prompt: str
+    max_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0  # 0 disables top-k
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    raw: bool = False  # True sends the prompt as is, without the chat template
+
+    @classmethod
+    def from_json(cls, payload: Any) -> JobRequest:
+        """Validate a decoded JSON body; raise ``InvalidRequest`` naming the first bad field."""
+        if not isinstance(payload, dict):
+            raise InvalidRequest(
+                f"the request body must be a JSON object, got {type(payload).__name__}"
+            )
+        unknown = sorted(set(payload) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidRequest(
+                f"unknown field {unknown[0]!r}; allowed: {', '.join(cls.__dataclass_fields__)}",
+                field=unknown[0],
+            )
+        for name in ("model", "prompt"):
+            value = payload.get(name)
+            if value is None:
+                raise InvalidRequest(f"{name} is required", field=name)
+            if not isinstance(value, str):
+                raise InvalidRequest(f"{name} must be a string, got {value!r}", field=name)
+            if not value.strip():
+                raise InvalidRequest(f"{name} must not be empty", field=name)
+        if len(payload["prompt"]) > MAX_PROMPT_CHARS:
+            raise InvalidRequest(
+                f"prompt is too long: {len(payload['prompt'])} characters, "
+                f"at most {MAX_PROMPT_CHARS}",
+                field="prompt",
+            )
+        kwargs: dict[str, Any] = {"model": payload["model"].strip(), "prompt": payload["prompt"]}
+        for name in ("max_tokens", "top_k", "seed"):
+            if payload.get(name) is not None:
+                kwargs[name] = _number(payload, name, integer=True)
+        for name in ("temperature", "top_p"):
+            if payload.get(name) is not None:
+                kwargs[name] = float(_number(payload, name, integer=False))
+        if kwargs.get("top_p") == 0.0:
+            raise InvalidRequest("top_p must be greater than 0 and at most 1", field="top_p")
+        if payload.get("stop") is not None:
+            kwargs["stop"] = _stop_sequences(payload["stop"])
+        if payload.get("raw") is not None:
+            if not isinstance(payload["raw"], bool):
+                raise InvalidRequest(f"raw must be true or false, got {payload['raw']!r}", "raw")
+            kwargs["raw"] = payload["raw"]
+        return cls(**kwargs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
+            "stop": list(self.stop)
+        }
+
+
+def _stop_sequences(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(s, str) and s for s in items):
+        raise InvalidRequest("stop must be a non-empty string or a list of them", field="stop")
+    if len(items) > MAX_STOP_SEQUENCES:
+        raise InvalidRequest(f"stop takes at most {MAX_STOP_SEQUENCES} sequences", field="stop")
+    return tuple(items)
+
+
+@dataclass
+class Job:
+    """A job the queen accepted: its request, state, and the ordered log of its events."""
+
+    request: JobRequest
+    id: str = field(default_factory=new_job_id)
+    state: JobState = JobState.QUEUED
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    text: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+    log: EventLog = field(default_factory=EventLog)
+
+    @property
+    def sse_url(self) -> str:
+        return f"/jobs/{self.id}/stream"
+
+    def emit(self, type_: EventType, data: dict[str, Any]) -> Event:
+        """Append an event to the job's log, keeping state and result text in step."""
+        event = self.log.append(type_, data)
+        if type_ is EventType.TOKEN:
+            self.text += data.get("text", "")
+        elif type_ is EventType.END:
+            self.result = dict(data)
+            self._finish(JobState(data.get("outcome", JobState.COMPLETED)))
+        elif type_ is EventType.ERROR:
+            self.result = dict(data)
+            self._finish(JobState.FAILED)
+        return event
+
+    def mark_running(self, worker: str) -> None:
+        self.state = JobState.RUNNING
+        self.worker = worker
+        self.started_at = time.time()
+
+    def _finish(self, state: JobState) -> None:
+        self.state = state
+        self.finished_at = time.time()
+
+    def summary(self) -> dict[str, Any]:
+        """The job's record as ``GET /jobs/{job_id}`` returns it."""
+        return {
+            "job_id": self.id,
+            "state": self.state.value,
+            "model": self.request.model,
+            "worker": self.worker,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "events": len(self.log),
+            "text": self.text,
+            "result": self.result or None,
+            "request": self.request.to_json(),
+        }

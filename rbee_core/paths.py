@@ -1,0 +1,49 @@
+"""Where rbee keeps its files: XDG directories, all overridable at once.
+
+``RBEE_HOME`` moves everything (config, cache, state) under one folder, which is what tests
+and throwaway installs want. ``RBEE_MODELS_DIR`` moves only the model cache, so several
+isolated state dirs can share one converted model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["cache_dir", "config_dir", "logs_dir", "models_dir", "state_dir"]
+
+
+def _base(xdg_var: str, default: str, sub: str) -> Path:
+    home = os.environ.get("RBEE_HOME")
+    if home:
+        return Path(home) / sub
+    root = os.environ.get(xdg_var) or str(Path.home() / default)
+    return Path(root) / "rbee"
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/rbee`` (``~/.config/rbee``), or ``$RBEE_HOME/config``."""
+    return _base("XDG_CONFIG_HOME", ".config", "config")
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/rbee`` (``~/.cache/rbee``), or ``$RBEE_HOME/cache``."""
+    return _base("XDG_CACHE_HOME", ".cache", "cache")
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/rbee`` (``~/.local/state/rbee``), or ``$RBEE_HOME/state``."""
+    return _base("XDG_STATE_HOME", ".local/state", "state")
+
+
+def models_dir() -> Path:
+    """The model cache: ``RBEE_MODELS_DIR``, else ``<cache_dir>/models``."""
+    override = os.environ.get("RBEE_MODELS_DIR")
+    return Path(override) if override else cache_dir() / "models"
+
+
+def logs_dir() -> Path:
+    """Daemon logs (queen, workers): ``<state_dir>/logs``, created on demand."""
+    path = state_dir() / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
