@@ -83,6 +83,12 @@ class Backend(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The ``LocalModel.format`` values this backend loads; the worker picks a backend
+        for a model by its format."""
+        ...
+
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> LoadedModel:
         """Load ``model`` on ``device`` (``"cpu"``, ``"cuda:0"``, or ``"auto"`` for the best).
 

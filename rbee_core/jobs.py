@@ -42,13 +42,13 @@ def new_job_id() -> str:
     return f"job-{uuid.uuid4()}"
 
 
-def _number(payload: dict[str, Any], name: str, *, integer: bool) -> Any:
-    value = payload[name]
+def _number(payload: dict[str, Any], name: str, *, integer: bool) -> int | float:
+    raw = payload[name]
     # bool is an int in Python, but `"max_tokens": true` is a client bug, not 1.
-    ok_types: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_types):
+    if isinstance(raw, bool) or not isinstance(raw, int if integer else (int, float)):
         kind = "an integer" if integer else "a number"
-        raise InvalidRequest(f"{name} must be {kind}, got {value!r}", field=name)
+        raise InvalidRequest(f"{name} must be {kind}, got {raw!r}", field=name)
+    value: int | float = raw
     if not integer and not math.isfinite(value):
         raise InvalidRequest(f"{name} must be a finite number, got {value!r}", field=name)
     low, high = LIMITS[name]

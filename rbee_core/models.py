@@ -88,4 +88,3 @@ class ModelCatalog:
     def provision(self, name: str, narrate: Narrate) -> LocalModel:
         ref, source = self.resolve(name)
         return source.provision(ref, narrate)
-

@@ -17,10 +17,12 @@ import pluggy
 
 from rbee_core import hookspecs
 from rbee_core.backends import Backend
-from rbee_core.models import ModelCatalog, ModelSource
+from rbee_core.errors import ModelUnavailable, RbeeError
+from rbee_core.models import LocalModel, ModelCatalog, ModelSource
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "backend_for",
     "backends",
     "create_plugin_manager",
     "model_catalog",
@@ -63,12 +65,27 @@ def _collect(pm: pluggy.PluginManager, hook: str) -> list[Any]:
 
 
 def backends(pm: pluggy.PluginManager) -> dict[str, Backend]:
-    """Registered backends by name; pluggy calls later-registered plugins first, so the
-    built-ins come last and a third party cannot be shadowed by accident."""
+    """Registered backends by name; of two with one name, the later-registered plugin's wins."""
     found: dict[str, Backend] = {}
     for backend in reversed(_collect(pm, "rbee_register_backends")):
         found[backend.name] = backend
     return found
+
+
+def backend_for(pm: pluggy.PluginManager, model: LocalModel, name: str = "auto") -> Backend:
+    """The backend called ``name``, or with ``"auto"`` the first that loads ``model.format``."""
+    found = backends(pm)
+    if name != "auto":
+        if name not in found:
+            raise RbeeError(f"unknown backend {name!r}; installed: {', '.join(sorted(found))}")
+        return found[name]
+    for backend in found.values():
+        if model.format in backend.formats:
+            return backend
+    installed = "; ".join(f"{n} loads {', '.join(b.formats)}" for n, b in found.items())
+    raise ModelUnavailable(
+        f"no installed backend loads {model.format!r} models like {model.name} ({installed})"
+    )
 
 
 def model_catalog(pm: pluggy.PluginManager) -> ModelCatalog:

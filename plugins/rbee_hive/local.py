@@ -6,7 +6,6 @@ import asyncio
 import os
 
 from rbee_core.scheduling import Candidate
-
 from rbee_hive.devices import Device, detect_devices
 from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
 
@@ -50,7 +49,7 @@ class LocalHive:
         return found
 
     async def start_worker(
-        self, model: str, device: str, emit: Emit, backend: str = "torch"
+        self, model: str, device: str, emit: Emit, backend: str = "auto"
     ) -> WorkerProcess:
         """A new worker for ``model`` on ``device``; concurrent asks share one start."""
         key = (model, device)

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from rbee_core import hookimpl
 from rbee_core.models import ModelSource
-
 from rbee_hive.sources import FileSource, PyPIPackageSource
 
 __all__ = ["rbee_register_model_sources"]

@@ -91,7 +91,7 @@ async def spawn_worker(
     """Start a worker and wait until it serves; its narration goes to ``emit`` meanwhile."""
     worker_id = f"worker-{os.getpid()}-{next(_ids)}"
     log_path = logs_dir() / f"{worker_id}.log"
-    with open(log_path, "wb") as stderr:
+    with open(log_path, "wb") as stderr:  # noqa: ASYNC230 (local file, opened once)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rbee_worker",
             "--model", model, "--backend", backend, "--device", device,

@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 
 from rbee_core.errors import RbeeError
 
@@ -32,7 +33,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return Response(body, status_code=500)
 
 
-error_handlers: dict[type[Exception], Any] = {
+error_handlers: ExceptionHandlersMap = {
     RbeeError: _rbee_error,
     HTTPException: _http_error,
     Exception: _unexpected,

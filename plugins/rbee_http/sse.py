@@ -39,7 +39,7 @@ async def read_json(request: Request[Any, Any, Any]) -> Any:
 
 
 async def _messages(
-    log: EventLog, after: int, on_close: Callable[[], None] | None
+    log: EventLog, after: int, on_close: Callable[[], object] | None
 ) -> AsyncIterator[ServerSentEventMessage]:
     try:
         async for event in log.follow(after):
@@ -54,7 +54,7 @@ async def _messages(
 
 
 def sse_response(
-    log: EventLog, after: int = 0, on_close: Callable[[], None] | None = None
+    log: EventLog, after: int = 0, on_close: Callable[[], object] | None = None
 ) -> ServerSentEvent:
     """Stream ``log`` from the event after ``after`` until it closes, then ``[DONE]``.
 

@@ -8,7 +8,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from rbee_http.errors import error_handlers
-
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["create_app"]

@@ -19,7 +19,6 @@ from rbee_core.narration import Narration
 from rbee_core.plugins import model_catalog
 from rbee_hive.local import LocalHive
 from rbee_hive.workers import WorkerProcess
-
 from rbee_queen.sinks import JobStreamSink
 
 __all__ = ["Queen"]
@@ -93,8 +92,11 @@ class Queen:
                 self.narrate(job, "hive_none", "No hives found.")
                 self.narrate(job, "hive_add", "Adding local pc to hive catalog.")
                 self.hive = await asyncio.to_thread(LocalHive)
-                self.narrate(job, "hive_ready",
-                             f"the bee hive at localhost has: {self.hive.describe_devices()}")
+                self.narrate(
+                    job,
+                    "hive_ready",
+                    f"the bee hive at localhost has: {self.hive.describe_devices()}",
+                )
             return self.hive
 
     async def _place(self, job: Job) -> WorkerProcess:
@@ -107,9 +109,12 @@ class Queen:
             worker = hive.workers[chosen.worker_id]
             self.narrate(job, "worker_reuse", f"the worker {worker.id} already has {model} loaded")
             return worker
-        self.narrate(job, "schedule",
-                     f"picked {chosen.device} on {chosen.hive} for our inference job "
-                     "(other placement policies: docs/scheduling.md)")
+        self.narrate(
+            job,
+            "schedule",
+            f"picked {chosen.device} on {chosen.hive} for our inference job "
+            "(other placement policies: docs/scheduling.md)",
+        )
         self.narrate(job, "worker_wake", f"waking up the worker for {model} on {chosen.device}")
         self.narrate(job, "worker_wait", "we're now waiting for the worker bee to wake up")
 
@@ -124,8 +129,11 @@ class Queen:
         worker.waiting += 1
         try:
             if worker.lock.locked():
-                self.narrate(job, "queued",
-                             f"the worker is busy; {worker.waiting - 1} job(s) ahead of this one")
+                self.narrate(
+                    job,
+                    "queued",
+                    f"the worker is busy; {worker.waiting - 1} job(s) ahead of this one",
+                )
             async with worker.lock:
                 job.mark_running(worker.id)
                 self.narrate(job, "prompt_sent", "we've sent the prompt to the worker")

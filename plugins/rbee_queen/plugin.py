@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rbee_core import hookimpl
-
 from rbee_queen.routes import ROUTES
 from rbee_queen.scheduler import rbee_schedule
 

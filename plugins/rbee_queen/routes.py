@@ -13,7 +13,6 @@ from litestar.response import ServerSentEvent
 from rbee_core import __version__
 from rbee_core.jobs import JobRequest
 from rbee_http.sse import last_event_id, read_json, sse_response
-
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["ROUTES"]

@@ -22,8 +22,12 @@ class JobStreamSink:
 
     @hookimpl
     def rbee_narrate(self, narration: Narration) -> None:
-        log.info("[%s] %s%s", narration.actor, narration.message,
-                 f" ({narration.job_id})" if narration.job_id else "")
+        log.info(
+            "[%s] %s%s",
+            narration.actor,
+            narration.message,
+            f" ({narration.job_id})" if narration.job_id else "",
+        )
         if narration.job_id is None:
             return
         job = self.jobs.get(narration.job_id)

@@ -8,7 +8,6 @@ from pathlib import Path
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
-
 from rbee_torch.convert import ensure_safetensors
 from rbee_torch.generation import TorchModel
 
@@ -30,6 +29,7 @@ class TorchBackend:
     """Safetensors folders load directly; GGUF files are converted once, then loaded."""
 
     name = "torch"
+    formats = ("safetensors", "gguf")
 
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> TorchModel:
         import torch
@@ -50,6 +50,7 @@ class TorchBackend:
         narrate("load_start", f"loading {model.name} on {device} ({str(dtype)[6:]})")
         started = time.monotonic()
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        weights = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        weights = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        weights = weights.to(device).eval()  # type: ignore[arg-type]
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
         return TorchModel(weights, tokenizer, device)

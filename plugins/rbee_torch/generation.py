@@ -15,11 +15,12 @@ from transformers import (
 )
 
 from rbee_core.backends import Chunk, GenerationParams
-
 from rbee_torch.detokenize import Detokenizer
 from rbee_torch.stops import StopMatcher
 
 __all__ = ["TorchModel"]
+
+_NO_IDS = torch.empty((1, 0), dtype=torch.long)
 
 
 class TorchModel:
@@ -51,7 +52,7 @@ class TorchModel:
             ids = encoded["input_ids"]
         else:
             ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
-        return ids.to(self._device)
+        return ids.to(self._device)  # type: ignore[no-any-return]
 
     def _sampler(self, params: GenerationParams) -> Callable[[torch.Tensor], torch.Tensor]:
         if params.temperature == 0:
@@ -68,7 +69,8 @@ class TorchModel:
             generator.seed()
 
         def sample(logits: torch.Tensor) -> torch.Tensor:
-            probs = torch.softmax(warpers(None, logits.float()), dim=-1)
+            # Warpers ignore input_ids, so an empty tensor stands in for it.
+            probs = torch.softmax(warpers(_NO_IDS, logits.float()), dim=-1)  # type: ignore[arg-type]
             return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
         return sample

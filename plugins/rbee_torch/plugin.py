@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from rbee_core import hookimpl
 from rbee_core.backends import Backend
-
 from rbee_torch.backend import TorchBackend
 
 __all__ = ["rbee_register_backends"]

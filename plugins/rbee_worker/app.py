@@ -18,7 +18,6 @@ from rbee_core.events import EventType
 from rbee_core.jobs import JobRequest
 from rbee_http.errors import error_handlers
 from rbee_http.sse import read_json, sse_response
-
 from rbee_worker.runner import Runner
 
 __all__ = ["create_app"]
@@ -84,8 +83,9 @@ async def shutdown(state: State) -> dict[str, str]:
 
 
 def create_app(runner: Runner, model: str, backend: str, stop: Callable[[], None]) -> Litestar:
-    state = State({"runner": runner, "model": model, "backend": backend, "stop": stop,
-                   "tasks": set()})
+    state = State(
+        {"runner": runner, "model": model, "backend": backend, "stop": stop, "tasks": set()}
+    )
     return Litestar(
         route_handlers=[health, generate, shutdown],
         state=state,

@@ -12,9 +12,8 @@ from typing import Any
 
 from rbee_core.errors import RbeeError
 from rbee_core.narration import Narration
-from rbee_core.plugins import backends, create_plugin_manager, model_catalog
+from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
 from rbee_http.server import PortInUse, bind, serve, url_of
-
 from rbee_worker.app import create_app
 from rbee_worker.protocol import StdoutNarrationSink, announce
 from rbee_worker.runner import Runner
@@ -27,7 +26,11 @@ ACTOR = "llm-worker-rbee"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llm-worker-rbee", description=__doc__)
     p.add_argument("--model", required=True, help="model name or reference, e.g. smollm2-135m")
-    p.add_argument("--backend", default="torch", help="inference backend (default: torch)")
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="inference backend (default: auto, the first that loads the model)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda:N, or auto (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
@@ -43,13 +46,9 @@ def main(argv: list[str] | None = None) -> None:
         pm.hook.rbee_narrate(narration=Narration(ACTOR, action, message))
 
     try:
-        found = backends(pm)
-        if args.backend not in found:
-            raise RbeeError(
-                f"unknown backend {args.backend!r}; installed: {', '.join(sorted(found))}"
-            )
         local = model_catalog(pm).provision(args.model, narrate)
-        loaded = found[args.backend].load(local, args.device, narrate)
+        backend = backend_for(pm, local, args.backend)
+        loaded = backend.load(local, args.device, narrate)
         sock = bind(args.host, args.port)
     except (RbeeError, PortInUse) as exc:
         announce("error", message=str(exc))
@@ -64,6 +63,6 @@ def main(argv: list[str] | None = None) -> None:
     def stop() -> None:
         server["uvicorn"].should_exit = True
 
-    app = create_app(runner, args.model, args.backend, stop)
+    app = create_app(runner, args.model, backend.name, stop)
     announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

@@ -1,0 +1,1 @@
+"""rbee-keeper: the command line a person types into."""

@@ -1,0 +1,3 @@
+from rbee_keeper.cli import main
+
+main()

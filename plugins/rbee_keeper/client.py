@@ -1,0 +1,80 @@
+"""HTTP calls to the queen, with its JSON errors turned into one-line messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import httpx
+from httpx_sse import connect_sse
+
+from rbee_core.events import DONE
+
+__all__ = ["QueenClient", "QueenUnreachable"]
+
+
+class QueenUnreachable(click.ClickException):
+    pass
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"the queen answered HTTP {response.status_code}: {response.text[:200]}"
+
+
+class QueenClient:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        # Streams stay quiet while a model loads: no read timeout on them.
+        self.http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout, read=None))
+
+    def __enter__(self) -> QueenClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise QueenUnreachable(f"cannot reach the queen at {self.url}: {exc}") from exc
+        if response.is_error:
+            raise click.ClickException(_error_message(response))
+        return response.json()
+
+    def health(self, timeout: float = 2.0) -> dict[str, Any] | None:
+        """The queen's health, or None if nothing answers."""
+        try:
+            response = self.http.get("/health", timeout=timeout)
+            return dict(response.json()) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def submit(self, job: dict[str, Any]) -> dict[str, str]:
+        return dict(self._call("POST", "/jobs", json=job))
+
+    def shutdown(self) -> None:
+        self._call("POST", "/shutdown")
+
+    def events(self, sse_url: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, payload) for each event of a job's stream, until ``[DONE]``."""
+        try:
+            with connect_sse(self.http, "GET", sse_url) as source:
+                if source.response.is_error:
+                    source.response.read()
+                    raise click.ClickException(_error_message(source.response))
+                for sse in source.iter_sse():
+                    if sse.data == DONE:
+                        return
+                    yield sse.event, json.loads(sse.data)
+        except httpx.TransportError as exc:
+            raise QueenUnreachable(
+                f"lost the connection to the queen at {self.url}: {exc}"
+            ) from exc
+        raise QueenUnreachable("the queen's stream ended before [DONE]")

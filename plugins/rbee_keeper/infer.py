@@ -1,0 +1,117 @@
+"""``rbee-keeper infer``: one prompt in, the answer streamed out."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from rbee_core.narration import Narration
+from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
+from rbee_keeper.queen_lifecycle import ensure_queen
+
+__all__ = ["infer"]
+
+
+@click.command()
+@click.argument("prompt")
+@click.option(
+    "--model",
+    "-m",
+    default="smollm2-135m",
+    show_default=True,
+    help="Model name or reference (e.g. smollm2-135m, file:/path/to/model).",
+)
+@click.option(
+    "--max-tokens", type=int, default=128, show_default=True, help="Most tokens to generate."
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=0.7,
+    show_default=True,
+    help="Sampling temperature; 0 means greedy (deterministic).",
+)
+@click.option("--top-p", type=float, default=None, help="Nucleus sampling: keep this mass.")
+@click.option("--top-k", type=int, default=None, help="Sample from the k likeliest tokens.")
+@click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
+@click.option("--stop", multiple=True, help="Stop when this text appears (repeatable).")
+@click.option("--raw", is_flag=True, help="Send the prompt as is, without the chat template.")
+@click.option(
+    "--queen-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for a queen this command starts.",
+)
+@queen_url_option
+@pass_keeper
+def infer(
+    keeper: Keeper,
+    prompt: str,
+    model: str,
+    max_tokens: int,
+    temperature: float,
+    top_p: float | None,
+    top_k: int | None,
+    seed: int | None,
+    stop: tuple[str, ...],
+    raw: bool,
+    queen_timeout: float,
+    queen_url: str,
+) -> None:
+    """Run PROMPT on a model and stream the answer to stdout.
+
+    Narration (what rbee is doing) goes to stderr. Starts the queen if none answers at
+    --queen-url, and stops it again at the end if it was started here.
+    """
+    job: dict[str, Any] = {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "raw": raw,
+    }
+    optional = {"top_p": top_p, "top_k": top_k, "seed": seed, "stop": list(stop) or None}
+    job.update({k: v for k, v in optional.items() if v is not None})
+
+    queen = ensure_queen(keeper, queen_url, queen_timeout)
+    try:
+        _run(keeper, queen.client, job)
+    finally:
+        queen.stop(keeper)
+
+
+def _run(keeper: Keeper, client: Any, job: dict[str, Any]) -> None:
+    submitted = client.submit(job)
+    keeper.narrate("job_submitted", f"job {submitted['job_id']} submitted")
+    keeper.narrate("sse_connect", "having a sse connection from the bee keeper to the queen bee")
+    wrote_text = False
+    for event, data in client.events(submitted["sse_url"]):
+        if event == "token":
+            sys.stdout.write(data["text"])
+            sys.stdout.flush()
+            wrote_text = True
+        elif event == "narration":
+            keeper.pm.hook.rbee_narrate(
+                narration=Narration(
+                    data["actor"], data["action"], data["message"], submitted["job_id"]
+                )
+            )
+        elif event == "end":
+            if wrote_text:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+            keeper.narrate(
+                "job_done",
+                f"done: {data.get('completion_tokens', 0)} tokens, "
+                f"finish reason {data.get('finish_reason')}",
+            )
+            if data.get("outcome", "completed") != "completed":
+                raise click.ClickException(f"the job was {data.get('outcome')}")
+            return
+        elif event == "error":
+            if wrote_text:
+                sys.stdout.write("\n")
+            raise click.ClickException(f"the job failed: {data.get('message')}")
