@@ -135,6 +135,9 @@ def _stop_sequences(value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
+_OUTCOMES = (JobState.COMPLETED.value, JobState.CANCELLED.value)
+
+
 @dataclass
 class Job:
     """A job the queen accepted: its request, state, and the ordered log of its events."""
@@ -156,6 +159,8 @@ class Job:
 
     def emit(self, type_: EventType, data: dict[str, Any]) -> Event:
         """Append an event to the job's log, keeping state and result text in step."""
+        if type_ is EventType.END and data.get("outcome", "completed") not in _OUTCOMES:
+            raise ValueError(f"an end event's outcome must be one of {_OUTCOMES}: {data!r}")
         event = self.log.append(type_, data)
         if type_ is EventType.TOKEN:
             self.text += data.get("text", "")

@@ -22,7 +22,7 @@ def last_event_id(request: Request[Any, Any, Any]) -> int:
     raw = request.headers.get("last-event-id", "").strip()
     if not raw:
         return 0
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit() is True, int("²") fails
         raise InvalidRequest(f"Last-Event-ID must be an event id number, got {raw!r}")
     return int(raw)
 
@@ -34,7 +34,8 @@ async def read_json(request: Request[Any, Any, Any]) -> Any:
         raise InvalidRequest("the request body is empty; send a JSON object")
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    # ValueError covers bad JSON, bad UTF-8 and over-long integers; RecursionError deep nesting.
+    except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
 from rbee_core import __version__
@@ -39,13 +40,15 @@ async def list_jobs(state: State) -> dict[str, Any]:
 
 
 @get("/jobs/{job_id:str}")
-async def job_status(job_id: str, state: State) -> dict[str, Any]:
+async def job_status(job_id: FromPath[str], state: State) -> dict[str, Any]:
     queen: Queen = state.queen
     return queen.jobs.get(job_id).summary()
 
 
 @get("/jobs/{job_id:str}/stream")
-async def job_stream(job_id: str, request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+async def job_stream(
+    job_id: FromPath[str], request: Request[Any, Any, Any], state: State
+) -> ServerSentEvent:
     """The job's events from the first (or after ``Last-Event-ID``), then ``[DONE]``."""
     queen: Queen = state.queen
     job = queen.jobs.get(job_id)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_torch.convert import ensure_safetensors
-from rbee_torch.generation import TorchModel
+
+if TYPE_CHECKING:
+    from rbee_torch.generation import TorchModel
 
 __all__ = ["TorchBackend", "pick_device"]
 
@@ -32,8 +35,12 @@ class TorchBackend:
     formats = ("safetensors", "gguf")
 
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> TorchModel:
+        # Imported here, not at module level: every rbee process loads this plugin, and only
+        # workers should pay for importing torch.
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rbee_torch.generation import TorchModel
 
         folder: Path
         if model.format == "gguf":

@@ -1,0 +1,54 @@
+"""behave hooks: every scenario gets its own state dir, port and processes, all cleaned up.
+
+Real programs only: queens, keepers and workers are real processes on loopback, and the
+model is the real default model. The converted model cache is shared by the whole run
+(``RBEE_TEST_MODELS_DIR``, else a folder under the system temp dir), so the one-off GGUF
+conversion happens once, not per scenario.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from steps.support import processes
+
+
+def before_all(context: Any) -> None:
+    models = os.environ.get("RBEE_TEST_MODELS_DIR") or str(
+        Path(tempfile.gettempdir()) / "rbee-test-models"
+    )
+    Path(models).mkdir(parents=True, exist_ok=True)
+    context.models_dir = models
+
+
+def before_scenario(context: Any, scenario: Any) -> None:
+    context.home = Path(tempfile.mkdtemp(prefix="rbee-bdd-"))
+    context.env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("RBEE_") and not key.startswith("XDG_")
+    }
+    context.env.update(
+        HOME=str(context.home / "home"),  # nothing may touch the real home
+        RBEE_HOME=str(context.home),
+        RBEE_MODELS_DIR=context.models_dir,
+        PYTHONUNBUFFERED="1",
+    )
+    (context.home / "home").mkdir()
+    context.port = processes.free_port()
+    context.queen_url = f"http://127.0.0.1:{context.port}"
+    context.started = []  # processes this scenario started, stopped after it
+
+
+def after_scenario(context: Any, scenario: Any) -> None:
+    for process in context.started:
+        processes.stop(process)
+    processes.kill_leftovers(context.home)
+    if scenario.status == "passed":
+        shutil.rmtree(context.home, ignore_errors=True)
+    else:
+        print(f"  state dir kept for inspection: {context.home}")
