@@ -63,6 +63,14 @@ Feature: Queen lifecycle
     When I run rbee-keeper queen stop
     Then no rbee process is left running
 
+  Scenario: Workers do not outlive a queen that was killed
+    Given a queen is running
+    When I run rbee-keeper infer "Hi" --max-tokens 5
+    Then the keeper exits with code 0
+    And a worker process is running
+    When the queen is killed with SIGKILL
+    Then no rbee process is left running
+
   Scenario: A second queen on a port that is taken fails with a clear message
     Given a queen is running
     When I run queen-rbee on the same port

@@ -23,6 +23,12 @@ def step_no_queen(context: Any) -> None:
     assert not processes.healthy(context.queen_url), f"something answers at {context.queen_url}"
 
 
+@when("the queen is killed with SIGKILL")
+def step_kill_queen(context: Any) -> None:
+    context.queen.kill()
+    context.queen.wait()
+
+
 @when('I POST to "{path}":')
 def step_post(context: Any, path: str) -> None:
     context.response = httpx.post(

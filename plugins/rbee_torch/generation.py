@@ -15,8 +15,8 @@ from transformers import (
 )
 
 from rbee_core.backends import Chunk, GenerationParams
+from rbee_core.stops import StopMatcher
 from rbee_torch.detokenize import Detokenizer
-from rbee_torch.stops import StopMatcher
 
 __all__ = ["TorchModel"]
 
@@ -107,13 +107,4 @@ class TorchModel:
                 finish = "stop"
                 break
             step_input = token.view(1, 1)
-        if finish != "stop":
-            rest = stops.flush()
-            if rest:
-                yield Chunk(text=rest)
-        yield Chunk(
-            text="",
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=generated,
-        )
+        yield from stops.closing_chunks(finish, prompt_tokens, generated)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from rbee_core.errors import RbeeError
@@ -34,11 +37,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda:N, or auto (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="keep running when the process that started this worker exits",
+    )
     return p
+
+
+def _exit_with_parent() -> None:
+    """Stop when the parent (the hive) dies, even by SIGKILL: no orphan holding a model."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if not args.standalone:
+        _exit_with_parent()
     pm = create_plugin_manager()
     pm.register(StdoutNarrationSink(), name="worker-stdout-narration")
 

@@ -15,9 +15,9 @@ from rbee_core.backends import Chunk, GenerationParams
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
+from rbee_core.stops import StopMatcher
 
 from rbee_markov.chain import MarkovChain, words
-from rbee_markov.stops import StopFilter
 
 __all__ = ["FORMAT", "MarkovBackend", "MarkovModel"]
 
@@ -46,7 +46,7 @@ class MarkovModel:
         history = words(prompt)
         prompt_tokens = len(history)
         rng = random.Random(params.seed)  # seed None: seeded from the OS, not reproducible
-        stops = StopFilter(params.stop)
+        stops = StopMatcher(params.stop)
         generated = 0
         finish = "length"
         while generated < params.max_tokens:
@@ -64,16 +64,7 @@ class MarkovModel:
             if hit:
                 finish = "stop"
                 break
-        if finish != "stop":
-            rest = stops.flush()
-            if rest:
-                yield Chunk(text=rest)
-        yield Chunk(
-            text="",
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=generated,
-        )
+        yield from stops.closing_chunks(finish, prompt_tokens, generated)
 
 
 class MarkovBackend:

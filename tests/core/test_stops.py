@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from rbee_torch.stops import StopMatcher
+from rbee_core.stops import StopMatcher
 
 
 def run(stops: tuple[str, ...], chunks: list[str]) -> tuple[list[str], bool, str]:

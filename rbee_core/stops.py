@@ -1,6 +1,10 @@
-"""Stop strings that may span token boundaries."""
+"""Stop strings that may span token boundaries: every backend needs this to honour ``stop``."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rbee_core.backends import Chunk
 
 __all__ = ["StopMatcher"]
 
@@ -36,3 +40,18 @@ class StopMatcher:
         """What is still held back when generation ends without a stop."""
         text, self._pending = self._pending, ""
         return text
+
+    def closing_chunks(
+        self, finish_reason: str, prompt_tokens: int, completion_tokens: int
+    ) -> Iterator[Chunk]:
+        """The end of a generation: any text still held back (unless a stop string ended it),
+        then the one chunk that carries the finish reason and the counts."""
+        rest = self.flush()
+        if rest and finish_reason != "stop":
+            yield Chunk(text=rest)
+        yield Chunk(
+            text="",
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
