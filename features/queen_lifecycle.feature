@@ -85,3 +85,11 @@ Feature: Queen lifecycle
     And stderr's last line contains "temperature must be between 0 and 2, got 9.0"
     And no queen answers on my port
     And no rbee process is left running
+
+  Scenario: The keeper explains in one line when the queen it starts cannot run
+    Given another program holds my port without speaking HTTP
+    When I run rbee-keeper infer "hi"
+    Then the keeper exits with code 1
+    And stderr's last line contains "the queen exited (code 1) before it was healthy"
+    And stderr's last line contains "cannot listen on 127.0.0.1"
+    And no rbee process is left running

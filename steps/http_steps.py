@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,6 +22,14 @@ def step_queen_running(context: Any) -> None:
 @given("no queen is running on my port")
 def step_no_queen(context: Any) -> None:
     assert not processes.healthy(context.queen_url), f"something answers at {context.queen_url}"
+
+
+@given("another program holds my port without speaking HTTP")
+def step_port_taken(context: Any) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", context.port))
+    holder.listen(1)  # accepts connections into its backlog but never answers
+    context.add_cleanup(holder.close)
 
 
 @when("the queen is killed with SIGKILL")

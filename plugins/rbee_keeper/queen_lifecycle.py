@@ -64,6 +64,20 @@ def start_queen(keeper: Keeper, client: QueenClient, timeout: float) -> subproce
             stderr=log,
             start_new_session=True,  # Ctrl-C in the terminal reaches the keeper, not the queen
         )
+    try:
+        _wait_healthy(client, process, log_path, timeout)
+    except BaseException:  # a timeout, or Ctrl-C while waiting: leave no queen behind
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+        raise
+    keeper.narrate("queen_awake", "queen is awake and healthy.")
+    return process
+
+
+def _wait_healthy(
+    client: QueenClient, process: subprocess.Popen[bytes], log_path: Path, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.05
     while client.health(timeout=1.0) is None:
@@ -73,14 +87,11 @@ def start_queen(keeper: Keeper, client: QueenClient, timeout: float) -> subproce
                 f"see {log_path}: {_last_line(log_path)}"
             )
         if time.monotonic() > deadline:
-            process.terminate()
             raise click.ClickException(
                 f"the queen did not become healthy within {timeout:.0f} s; see {log_path}"
             )
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
-    keeper.narrate("queen_awake", "queen is awake and healthy.")
-    return process
 
 
 def _last_line(path: Path) -> str:
