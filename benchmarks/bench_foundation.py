@@ -33,8 +33,11 @@ the GGUF there once (about half a minute). All processes started here are stoppe
 Run it from the project's virtualenv::
 
     python benchmarks/bench_foundation.py [--runs 5] [--max-tokens 128] [--json out.json]
+                                          [--models-dir DIR] [--skip-cold]
 
-The markdown tables go to stdout, progress to stderr.
+The markdown tables go to stdout, progress to stderr. A default run takes about 2.5 minutes
+on 2 idle CPU cores (plus the one-off conversion); the notes list the load average at start
+and end, since anything else running on the machine skews every figure.
 """
 
 from __future__ import annotations
@@ -392,7 +395,7 @@ Generate = Callable[[int], dict[str, Any]]
 
 
 def load_in_process(res: Results) -> tuple[Generate, Generate]:
-    """Variants 1 and 2, loaded in this process and warmed up."""
+    """Variants 1 and 2, loaded in this process (warmed up later, just before measuring)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.generation.streamers import BaseStreamer
@@ -477,9 +480,6 @@ def load_in_process(res: Results) -> tuple[Generate, Generate]:
         )
         return run
 
-    say("in-process warm-up (8 tokens each)")
-    hf_once(8)
-    rbee_once(8)
     return hf_once, rbee_once
 
 
@@ -532,7 +532,11 @@ def phase_warm(
             run_keeper([*one_token, "--queen-url", url], env, home / "keeper.log")
             worker_url = worker.wait_ready()
             worker_job(client, worker_url, {**job, "max_tokens": 1})
-            say(f"warm: queen, keeper, and our own worker at {worker_url}")
+            # The in-process variants warm up last, right before the loop: weights left idle
+            # while the other processes start ran measurably slower on their first job.
+            hf_once(16)
+            rbee_once(16)
+            say(f"warm: in-process models, queen, keeper, and our own worker at {worker_url}")
 
             texts: dict[str, str] = {}
 
