@@ -32,6 +32,7 @@ class GenerationParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     raw: bool = False
+    messages: tuple[tuple[str, str], ...] = ()  # (role, content); replaces the prompt if set
 
     @classmethod
     def from_request(cls, request: JobRequest) -> GenerationParams:
@@ -43,6 +44,7 @@ class GenerationParams:
             seed=request.seed,
             stop=request.stop,
             raw=request.raw,
+            messages=request.messages,
         )
 
 
@@ -71,7 +73,8 @@ class LoadedModel(Protocol):
         Text must be valid across chunk boundaries (no half of a multi-byte character). The
         backend checks ``cancelled()`` at least once per token and then finishes with
         ``finish_reason="cancelled"``. Unless ``params.raw``, an instruct model's chat
-        template wraps the prompt as one user message.
+        template wraps the prompt as one user message, or wraps ``params.messages`` (the whole
+        conversation) when given; a backend without chat templates uses ``prompt``.
         """
         ...
 

@@ -75,6 +75,9 @@ class JobRequest:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     raw: bool = False  # True sends the prompt as is, without the chat template
+    # A whole conversation for chat-template backends; ``prompt`` then holds the last user
+    # message, for backends that take plain text.
+    messages: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_json(cls, payload: Any) -> JobRequest:
@@ -118,12 +121,39 @@ class JobRequest:
             if not isinstance(payload["raw"], bool):
                 raise InvalidRequest(f"raw must be true or false, got {payload['raw']!r}", "raw")
             kwargs["raw"] = payload["raw"]
+        if payload.get("messages") is not None:
+            kwargs["messages"] = _messages(payload["messages"])
         return cls(**kwargs)
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
-            "stop": list(self.stop)
-        }
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["stop"] = list(self.stop)
+        data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
+        if not self.messages:
+            del data["messages"]
+        return data
+
+
+ROLES = ("system", "user", "assistant")
+
+
+def _messages(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest("messages must be a non-empty list", field="messages")
+    out = []
+    for i, item in enumerate(value):
+        if (
+            not isinstance(item, dict)
+            or item.get("role") not in ROLES
+            or not isinstance(item.get("content"), str)
+        ):
+            raise InvalidRequest(
+                f"messages[{i}] must be an object with a role ({', '.join(ROLES)}) "
+                "and a string content",
+                field="messages",
+            )
+        out.append((item["role"], item["content"]))
+    return tuple(out)
 
 
 def _stop_sequences(value: Any) -> tuple[str, ...]:
@@ -147,7 +177,10 @@ class Job:
     state: JobState = JobState.QUEUED
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
+    first_token_at: float | None = None
     finished_at: float | None = None
+    tokens: int = 0  # token events so far
+    cancel_requested: bool = False
     worker: str | None = None
     text: str = ""
     result: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +197,9 @@ class Job:
         event = self.log.append(type_, data)
         if type_ is EventType.TOKEN:
             self.text += data.get("text", "")
+            self.tokens += 1
+            if self.first_token_at is None:
+                self.first_token_at = time.time()
         elif type_ is EventType.END:
             self.result = dict(data)
             self._finish(JobState(data.get("outcome", JobState.COMPLETED)))
@@ -190,8 +226,10 @@ class Job:
             "worker": self.worker,
             "created_at": self.created_at,
             "started_at": self.started_at,
+            "first_token_at": self.first_token_at,
             "finished_at": self.finished_at,
             "events": len(self.log),
+            "tokens": self.tokens,
             "text": self.text,
             "result": self.result or None,
             "request": self.request.to_json(),

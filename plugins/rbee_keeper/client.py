@@ -59,6 +59,12 @@ class QueenClient:
     def submit(self, job: dict[str, Any]) -> dict[str, str]:
         return dict(self._call("POST", "/jobs", json=job))
 
+    def get(self, path: str) -> Any:
+        return self._call("GET", path)
+
+    def delete(self, path: str) -> Any:
+        return self._call("DELETE", path)
+
     def shutdown(self) -> None:
         self._call("POST", "/shutdown")
 

@@ -86,6 +86,16 @@ def infer(
 def _run(keeper: Keeper, client: Any, job: dict[str, Any]) -> None:
     submitted = client.submit(job)
     keeper.narrate("job_submitted", f"job {submitted['job_id']} submitted")
+    try:
+        _follow(keeper, client, submitted)
+    except KeyboardInterrupt:
+        # Ctrl-C: cancel the job, so its worker stops generating and is free again.
+        keeper.narrate("job_cancel", f"cancelling job {submitted['job_id']}")
+        client.delete(f"/jobs/{submitted['job_id']}")
+        raise
+
+
+def _follow(keeper: Keeper, client: Any, submitted: dict[str, str]) -> None:
     keeper.narrate("sse_connect", "having a sse connection from the bee keeper to the queen bee")
     wrote_text = False
     for event, data in client.events(submitted["sse_url"]):

@@ -52,7 +52,7 @@ class Queen:
         self.catalog = model_catalog(pm)
         self.hive: LocalHive | None = None
         self._hive_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         # Streams can be idle for minutes while a worker loads: no read timeout.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
@@ -65,10 +65,31 @@ class Queen:
         self.catalog.resolve(request.model)
         job = self.jobs.create(request)
         self.pm.hook.rbee_job_submitted(job=job)
-        task = asyncio.create_task(self._run(job), name=job.id)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
+        self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
         return job
+
+    def request_cancel(self, job_id: str) -> asyncio.Task[None] | None:
+        """Start cancelling a job; the task that runs it, if it was still running.
+
+        Queued, the job leaves the queue; running, its worker sees its stream close, stops
+        generating and is free for the next job. The job's stream ends with an ``end``
+        event of outcome ``cancelled``. A finished job is left as it is.
+        """
+        job = self.jobs.get(job_id)
+        task = self._tasks.get(job_id)
+        if task is None or job.log.closed:
+            return None
+        job.cancel_requested = True
+        task.cancel()
+        return task
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a job (see ``request_cancel``) and wait until it has really ended."""
+        task = self.request_cancel(job_id)
+        if task is not None:
+            await asyncio.wait({task}, timeout=10)
+        return self.jobs.get(job_id)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -77,8 +98,19 @@ class Queen:
         except RbeeError as exc:
             _fail(job, exc.code, exc.message)
         except asyncio.CancelledError:
-            _fail(job, "queen_shutdown", "the queen shut down before the job finished")
-            raise
+            if not job.cancel_requested:
+                _fail(job, "queen_shutdown", "the queen shut down before the job finished")
+                raise
+            if not job.log.closed:
+                self.narrate(job, "cancelled", "the job was cancelled")
+                job.emit(
+                    EventType.END,
+                    {
+                        "outcome": "cancelled",
+                        "finish_reason": "cancelled",
+                        "completion_tokens": job.tokens,
+                    },
+                )
         except Exception as exc:
             log.exception("job %s failed", job.id)
             _fail(job, "internal_error", f"{type(exc).__name__}: {exc}")
@@ -172,9 +204,10 @@ class Queen:
 
     async def close(self) -> None:
         """Cancel running jobs, stop every worker we started, close connections."""
-        for task in list(self._tasks):
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.hive is not None:
             await self.hive.stop_all()
         await self.http.aclose()

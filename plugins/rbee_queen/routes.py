@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
@@ -55,6 +55,13 @@ async def job_stream(
     return sse_response(job.log, after=last_event_id(request))
 
 
+@delete("/jobs/{job_id:str}", status_code=200)
+async def cancel_job(job_id: FromPath[str], state: State) -> dict[str, Any]:
+    """Cancel a queued or running job; answers its record (a finished job is unchanged)."""
+    queen: Queen = state.queen
+    return (await queen.cancel(job_id)).summary()
+
+
 @post("/shutdown", status_code=202)
 async def shutdown(state: State) -> dict[str, str]:
     """Stop the queen, and with it every hive and worker it started."""
@@ -62,4 +69,4 @@ async def shutdown(state: State) -> dict[str, str]:
     return {"status": "shutting down"}
 
 
-ROUTES = [health, submit_job, list_jobs, job_status, job_stream, shutdown]
+ROUTES = [health, submit_job, list_jobs, job_status, job_stream, cancel_job, shutdown]

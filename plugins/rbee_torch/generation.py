@@ -40,11 +40,16 @@ class TorchModel:
     def device(self) -> str:
         return self._device
 
-    def encode(self, prompt: str, raw: bool) -> torch.Tensor:
-        """Token ids of the prompt, wrapped in the chat template unless ``raw``."""
+    def encode(
+        self, prompt: str, raw: bool, messages: tuple[tuple[str, str], ...] = ()
+    ) -> torch.Tensor:
+        """Token ids of the prompt (or conversation), in the chat template unless ``raw``."""
         if not raw and self.tokenizer.chat_template:
+            conversation = [{"role": r, "content": c} for r, c in messages] or [
+                {"role": "user", "content": prompt}
+            ]
             encoded = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}],
+                conversation,
                 add_generation_prompt=True,
                 return_tensors="pt",
                 return_dict=True,
@@ -79,7 +84,7 @@ class TorchModel:
     def generate(
         self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
     ) -> Iterator[Chunk]:
-        input_ids = self.encode(prompt, params.raw)
+        input_ids = self.encode(prompt, params.raw, params.messages)
         prompt_tokens = int(input_ids.shape[1])
         sample = self._sampler(params)
         detok = Detokenizer(self.tokenizer)

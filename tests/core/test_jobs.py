@@ -441,8 +441,10 @@ def test_summary() -> None:
         "worker": "worker-9",
         "created_at": job.created_at,
         "started_at": job.started_at,
+        "first_token_at": job.first_token_at,
         "finished_at": job.finished_at,
         "events": 2,
+        "tokens": 1,
         "text": "a",
         "result": {"outcome": "completed", "finish_reason": "stop"},
         "request": job.request.to_json(),
@@ -455,3 +457,30 @@ def test_job_state_finished() -> None:
         JobState.FAILED,
         JobState.CANCELLED,
     }
+
+
+def test_messages_are_validated_and_round_trip() -> None:
+    req = request(messages=[{"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "Hello"}])  # fmt: skip
+    assert req.messages == (("system", "Be brief."), ("user", "Hello"))
+    assert JobRequest.from_json(req.to_json()) == req
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [[], "hi", [{"role": "robot", "content": "x"}], [{"role": "user", "content": 3}], [1]],
+)
+def test_bad_messages_name_the_field(messages: Any) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        request(messages=messages)
+    assert info.value.field == "messages"
+
+
+def test_first_token_time_and_token_count() -> None:
+    job = make_job()
+    assert job.first_token_at is None
+    job.emit(EventType.TOKEN, {"text": "a"})
+    first = job.first_token_at
+    job.emit(EventType.TOKEN, {"text": "b"})
+    assert first is not None and job.first_token_at == first
+    assert job.tokens == 2

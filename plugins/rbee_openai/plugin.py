@@ -1,0 +1,15 @@
+"""Contributes the OpenAI-compatible routes to the queen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rbee_core import hookimpl
+from rbee_openai.routes import openai_router
+
+__all__ = ["rbee_queen_routes"]
+
+
+@hookimpl
+def rbee_queen_routes() -> list[Any]:
+    return [openai_router]

@@ -1,0 +1,70 @@
+"""OpenAI response objects, built from a job's events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rbee_core.jobs import Job
+
+__all__ = ["Shape", "finish_reason", "usage"]
+
+
+def finish_reason(result: dict[str, Any]) -> str:
+    """OpenAI knows ``stop`` and ``length``; a cancelled job simply stopped."""
+    return "length" if result.get("finish_reason") == "length" else "stop"
+
+
+def usage(result: dict[str, Any]) -> dict[str, int]:
+    prompt = int(result.get("prompt_tokens", 0))
+    completion = int(result.get("completion_tokens", 0))
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}  # fmt: skip
+
+
+class Shape:
+    """The objects of one endpoint: ``chat`` (chat.completion[.chunk]) or ``text``
+    (text_completion), for one job."""
+
+    def __init__(self, kind: str, job: Job) -> None:
+        self.chat = kind == "chat"
+        self.job = job
+        self.id = ("chatcmpl-" if self.chat else "cmpl-") + job.id.removeprefix("job-")
+        self.created = int(job.created_at or time.time())
+
+    def _envelope(self, choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
+        if self.chat:
+            obj = "chat.completion.chunk" if chunk else "chat.completion"
+        else:
+            obj = "text_completion"
+        return {"id": self.id, "object": obj, "created": self.created,
+                "model": self.job.request.model, "choices": choices}  # fmt: skip
+
+    def chunk(self, text: str | None = None, *, role: bool = False,
+              finish: str | None = None) -> dict[str, Any]:  # fmt: skip
+        if self.chat:
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
+            if text is not None:
+                delta["content"] = text
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+        return self._envelope([choice], chunk=True)
+
+    def usage_chunk(self, result: dict[str, Any]) -> dict[str, Any]:
+        return self._envelope([], chunk=True) | {"usage": usage(result)}
+
+    def complete(self) -> dict[str, Any]:
+        """The whole, non-streamed response of a finished job."""
+        result = self.job.result
+        if self.chat:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": self.job.text},
+                "logprobs": None,
+                "finish_reason": finish_reason(result),
+            }
+        else:
+            choice = {"index": 0, "text": self.job.text, "logprobs": None,
+                      "finish_reason": finish_reason(result)}  # fmt: skip
+        return self._envelope([choice], chunk=False) | {"usage": usage(result)}

@@ -1,0 +1,91 @@
+"""The /v1 routes. Each request becomes an rbee job (it shows in ``rbee-keeper jobs list``);
+a client that leaves a stream cancels its job, since OpenAI clients never re-attach."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.response import ServerSentEvent
+
+from rbee_core.events import DONE, EventType
+from rbee_http.sse import read_json
+from rbee_openai.errors import error_body, openai_error_handlers
+from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion
+from rbee_openai.responses import Shape, finish_reason
+from rbee_queen.orchestrator import Queen
+
+__all__ = ["openai_router"]
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+@get("/models")
+async def list_models(state: State) -> dict[str, Any]:
+    queen: Queen = state.queen
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "rbee"}
+            for name in queen.catalog.known()
+        ],
+    }
+
+
+async def _stream(queen: Queen, shape: Shape, req: OpenAIRequest) -> AsyncIterator[str]:
+    job = shape.job
+    try:
+        if shape.chat:
+            yield _dumps(shape.chunk(role=True))
+        async for event in job.log.follow():
+            if event.type is EventType.TOKEN:
+                yield _dumps(shape.chunk(event.data["text"]))
+            elif event.type is EventType.END:
+                yield _dumps(shape.chunk(finish=finish_reason(event.data)))
+                if req.include_usage:
+                    yield _dumps(shape.usage_chunk(event.data))
+            elif event.type is EventType.ERROR:
+                message = event.data.get("message", "the job failed")
+                yield _dumps(error_body(message, "server_error", None, event.data.get("code")))
+        yield DONE
+    finally:
+        if not job.log.closed:  # the client went away mid-stream
+            queen.request_cancel(job.id)
+
+
+async def _respond(state: State, req: OpenAIRequest, kind: str) -> Any:
+    queen: Queen = state.queen
+    job = queen.submit(req.job)
+    shape = Shape(kind, job)
+    headers = {"X-Rbee-Job-Id": job.id}
+    if req.stream:
+        return ServerSentEvent(_stream(queen, shape, req), headers=headers)
+    async for _ in job.log.follow():
+        pass
+    if job.result.get("code"):  # an error event ended it
+        body = error_body(job.result.get("message", "the job failed"), "server_error", None,
+                          job.result.get("code"))  # fmt: skip
+        return Response(body, status_code=503, headers=headers)
+    return Response(shape.complete(), headers=headers)
+
+
+@post("/chat/completions", status_code=200)
+async def chat_completions(request: Request[Any, Any, Any], state: State) -> Any:
+    return await _respond(state, parse_chat(await read_json(request)), "chat")
+
+
+@post("/completions", status_code=200)
+async def completions(request: Request[Any, Any, Any], state: State) -> Any:
+    return await _respond(state, parse_completion(await read_json(request)), "text")
+
+
+openai_router = Router(
+    path="/v1",
+    route_handlers=[list_models, chat_completions, completions],
+    exception_handlers=openai_error_handlers,
+)
