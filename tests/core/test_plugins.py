@@ -145,8 +145,10 @@ def test_built_in_plugins_contribute_their_parts() -> None:
     assert set(catalog.sources) >= {"pypi", "file"}
     assert "smollm2-135m" in catalog.known()
     routes = [r for batch in pm.hook.rbee_queen_routes() for r in batch]
-    paths = {path for route in routes for path in route.paths}
+    # Handlers have .paths; a Router (the OpenAI plugin's) has a .path prefix.
+    paths = {p for r in routes for p in getattr(r, "paths", None) or {r.path}}
     assert {"/health", "/jobs", "/jobs/{job_id:str}", "/jobs/{job_id:str}/stream"} <= paths
+    assert {"/v1", "/metrics"} <= paths
 
 
 def test_rbee_disable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
