@@ -7,9 +7,8 @@ Each comes from an ``actor`` (the program: ``queen-rbee``, ``rbee-hive``, ``llm-
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["Narrate", "Narration"]
 
@@ -20,14 +19,23 @@ class Narration:
     action: str
     message: str
     job_id: str | None = None
+    # Machine-readable progress of long work, for progress bars: {"done", "total", "unit",
+    # "rate"} (``total`` None while unknown). The message says the same for people.
+    progress: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The payload of a ``narration`` event (the job id is implied by the stream)."""
         data = asdict(self)
         del data["job_id"]
+        if self.progress is None:
+            del data["progress"]
         return data
 
 
-Narrate = Callable[[str, str], None]
-"""``narrate(action, message)``: what backends and model sources are handed to report progress;
-the caller fills in the actor and job."""
+class Narrate(Protocol):
+    """``narrate(action, message, progress=None)``: how backends and model sources report
+    what they do; the caller fills in the actor and the job."""
+
+    def __call__(
+        self, action: str, message: str, progress: dict[str, Any] | None = None
+    ) -> None: ...

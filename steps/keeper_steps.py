@@ -9,6 +9,7 @@ from typing import Any
 from behave import then, when
 
 from steps.support import processes
+from steps.support.placeholders import expand
 
 
 def _run(context: Any, program: str, args: list[str], timeout: float = 300) -> None:
@@ -24,6 +25,7 @@ def _run(context: Any, program: str, args: list[str], timeout: float = 300) -> N
 
 @when("I run rbee-keeper {arguments}")
 def step_run_keeper(context: Any, arguments: str) -> None:
+    arguments = expand(context, arguments)
     _run(context, "rbee-keeper", [*shlex.split(arguments), "--queen-url", context.queen_url])
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 
+from rbee_core.models import LocalModel
 from rbee_core.scheduling import Candidate
 from rbee_hive.devices import Device, detect_devices
+from rbee_hive.store import ModelStore
 from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
 
 __all__ = ["LocalHive"]
@@ -17,7 +19,8 @@ class LocalHive:
 
     name = "localhost"
 
-    def __init__(self, start_timeout: float | None = None) -> None:
+    def __init__(self, store: ModelStore, start_timeout: float | None = None) -> None:
+        self.store = store
         self.devices: list[Device] = detect_devices()
         self.workers: dict[str, WorkerProcess] = {}
         self.start_timeout = start_timeout or float(
@@ -49,10 +52,10 @@ class LocalHive:
         return found
 
     async def start_worker(
-        self, model: str, device: str, emit: Emit, backend: str = "auto"
+        self, model: LocalModel, device: str, emit: Emit, backend: str = "auto"
     ) -> WorkerProcess:
         """A new worker for ``model`` on ``device``; concurrent asks share one start."""
-        key = (model, device)
+        key = (model.name, device)
         task = self._starting.get(key)
         if task is None:
             task = asyncio.create_task(
@@ -70,3 +73,4 @@ class LocalHive:
             task.cancel()
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         self.workers.clear()
+        self.store.close()

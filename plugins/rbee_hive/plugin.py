@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from rbee_core import hookimpl
 from rbee_core.models import ModelSource
-from rbee_hive.sources import FileSource, PyPIPackageSource
+from rbee_hive.sources import FileSource, HuggingFaceSource, PyPIPackageSource, UrlSource
 
 __all__ = ["rbee_register_model_sources"]
 
@@ -15,3 +15,6 @@ __all__ = ["rbee_register_model_sources"]
 def rbee_register_model_sources(register: Callable[[ModelSource], None]) -> None:
     register(PyPIPackageSource())
     register(FileSource())
+    register(UrlSource("https"))
+    register(UrlSource("http"))
+    register(HuggingFaceSource())

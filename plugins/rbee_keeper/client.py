@@ -70,8 +70,14 @@ class QueenClient:
 
     def events(self, sse_url: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, payload) for each event of a job's stream, until ``[DONE]``."""
+        return self.stream("GET", sse_url)
+
+    def stream(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, payload) for each event of an SSE answer, until ``[DONE]``."""
         try:
-            with connect_sse(self.http, "GET", sse_url) as source:
+            with connect_sse(self.http, method, path, json=body) as source:
                 if source.response.is_error:
                     source.response.read()
                     raise click.ClickException(_error_message(source.response))

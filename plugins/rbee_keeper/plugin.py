@@ -7,6 +7,7 @@ from typing import Any
 from rbee_core import hookimpl
 from rbee_keeper.infer import infer
 from rbee_keeper.jobs_commands import jobs
+from rbee_keeper.model_commands import model
 from rbee_keeper.queen_commands import queen
 
 __all__ = ["rbee_keeper_commands"]
@@ -17,3 +18,4 @@ def rbee_keeper_commands(cli: Any) -> None:
     cli.add_command(infer)
     cli.add_command(queen)
     cli.add_command(jobs)
+    cli.add_command(model)

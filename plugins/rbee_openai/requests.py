@@ -41,8 +41,17 @@ class OpenAIRequest:
 def _common(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise OpenAIError("the request body must be a JSON object")
-    known = {"model", "stream", "stream_options", "n", "max_tokens", *SAMPLING, *IGNORED,
-             *DEFAULT_ONLY, *allowed}  # fmt: skip
+    known = {
+        "model",
+        "stream",
+        "stream_options",
+        "n",
+        "max_tokens",
+        *SAMPLING,
+        *IGNORED,
+        *DEFAULT_ONLY,
+        *allowed,
+    }
     for name in body:
         if name not in known:
             raise OpenAIError(f"unsupported parameter: {name!r} is not supported by rbee", name)
@@ -60,8 +69,7 @@ def _common(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise OpenAIError("stream_options must be an object", "stream_options")
-    return {"model": model, "stream": stream,
-            "include_usage": bool(options.get("include_usage"))}  # fmt: skip
+    return {"model": model, "stream": stream, "include_usage": bool(options.get("include_usage"))}
 
 
 def _job(fields: dict[str, Any], body: dict[str, Any], default_max: int) -> JobRequest:
@@ -102,8 +110,11 @@ def parse_chat(body: Any) -> OpenAIRequest:
     conversation = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in (
-            "system", "developer", "user", "assistant",
-        ):  # fmt: skip
+            "system",
+            "developer",
+            "user",
+            "assistant",
+        ):
             raise OpenAIError(
                 f"messages[{i}] needs a role of system, developer, user or assistant", "messages"
             )

@@ -18,8 +18,11 @@ def finish_reason(result: dict[str, Any]) -> str:
 def usage(result: dict[str, Any]) -> dict[str, int]:
     prompt = int(result.get("prompt_tokens", 0))
     completion = int(result.get("completion_tokens", 0))
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}  # fmt: skip
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 class Shape:
@@ -37,11 +40,17 @@ class Shape:
             obj = "chat.completion.chunk" if chunk else "chat.completion"
         else:
             obj = "text_completion"
-        return {"id": self.id, "object": obj, "created": self.created,
-                "model": self.job.request.model, "choices": choices}  # fmt: skip
+        return {
+            "id": self.id,
+            "object": obj,
+            "created": self.created,
+            "model": self.job.request.model,
+            "choices": choices,
+        }
 
-    def chunk(self, text: str | None = None, *, role: bool = False,
-              finish: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def chunk(
+        self, text: str | None = None, *, role: bool = False, finish: str | None = None
+    ) -> dict[str, Any]:
         if self.chat:
             delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
             if text is not None:
@@ -65,6 +74,10 @@ class Shape:
                 "finish_reason": finish_reason(result),
             }
         else:
-            choice = {"index": 0, "text": self.job.text, "logprobs": None,
-                      "finish_reason": finish_reason(result)}  # fmt: skip
+            choice = {
+                "index": 0,
+                "text": self.job.text,
+                "logprobs": None,
+                "finish_reason": finish_reason(result),
+            }
         return self._envelope([choice], chunk=False) | {"usage": usage(result)}

@@ -68,8 +68,12 @@ async def _respond(state: State, req: OpenAIRequest, kind: str) -> Any:
     async for _ in job.log.follow():
         pass
     if job.result.get("code"):  # an error event ended it
-        body = error_body(job.result.get("message", "the job failed"), "server_error", None,
-                          job.result.get("code"))  # fmt: skip
+        body = error_body(
+            job.result.get("message", "the job failed"),
+            "server_error",
+            None,
+            job.result.get("code"),
+        )
         return Response(body, status_code=503, headers=headers)
     return Response(shape.complete(), headers=headers)
 

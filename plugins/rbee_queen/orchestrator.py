@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ from rbee_core.jobs import Job, JobRequest
 from rbee_core.narration import Narration
 from rbee_core.plugins import model_catalog
 from rbee_hive.local import LocalHive
+from rbee_hive.store import ModelStore
 from rbee_hive.workers import WorkerProcess
 from rbee_queen.sinks import JobStreamSink
 
@@ -53,6 +56,7 @@ class Queen:
         self.hive: LocalHive | None = None
         self._hive_lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         # Streams can be idle for minutes while a worker loads: no read timeout.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
@@ -68,6 +72,12 @@ class Queen:
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
         return job
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a background task until it ends (the loop keeps only weak references);
+        the queen cancels it at shutdown."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def request_cancel(self, job_id: str) -> asyncio.Task[None] | None:
         """Start cancelling a job; the task that runs it, if it was still running.
@@ -118,28 +128,38 @@ class Queen:
             _fail(job, "internal_error", "the job ended without a result")
             self.pm.hook.rbee_job_finished(job=job)
 
-    async def _local_hive(self, job: Job) -> LocalHive:
+    async def local_hive(self, job: Job | None = None) -> LocalHive:
+        """The hive of this machine, added on first use (narrated into ``job`` if given)."""
         async with self._hive_lock:
             if self.hive is None:
-                self.narrate(job, "hive_none", "No hives found.")
-                self.narrate(job, "hive_add", "Adding local pc to hive catalog.")
-                self.hive = await asyncio.to_thread(LocalHive)
-                self.narrate(
-                    job,
-                    "hive_ready",
-                    f"the bee hive at localhost has: {self.hive.describe_devices()}",
-                )
+                if job is not None:
+                    self.narrate(job, "hive_none", "No hives found.")
+                    self.narrate(job, "hive_add", "Adding local pc to hive catalog.")
+                store = ModelStore(self.catalog)
+                self.hive = await asyncio.to_thread(LocalHive, store)
+                if job is not None:
+                    self.narrate(
+                        job,
+                        "hive_ready",
+                        f"the bee hive at localhost has: {self.hive.describe_devices()}",
+                    )
             return self.hive
 
+    def _relay_narration(self, job: Job) -> Callable[[Narration], None]:
+        def relay(narration: Narration) -> None:
+            self.pm.hook.rbee_narrate(narration=replace(narration, job_id=job.id))
+
+        return relay
+
     async def _place(self, job: Job) -> WorkerProcess:
-        hive = await self._local_hive(job)
-        model = job.request.model
-        chosen = self.pm.hook.rbee_schedule(job=job, candidates=hive.candidates(model))
+        hive = await self.local_hive(job)
+        name, _ = hive.store.name_of(job.request.model)
+        chosen = self.pm.hook.rbee_schedule(job=job, candidates=hive.candidates(name))
         if chosen is None:
-            raise NoPlacement(f"no hive can run model {model}: no worker or device is free")
+            raise NoPlacement(f"no hive can run model {name}: no worker or device is free")
         if chosen.worker_id is not None and chosen.worker_id in hive.workers:
             worker = hive.workers[chosen.worker_id]
-            self.narrate(job, "worker_reuse", f"the worker {worker.id} already has {model} loaded")
+            self.narrate(job, "worker_reuse", f"the worker {worker.id} already has {name} loaded")
             return worker
         self.narrate(
             job,
@@ -147,13 +167,10 @@ class Queen:
             f"picked {chosen.device} on {chosen.hive} for our inference job "
             "(other placement policies: docs/scheduling.md)",
         )
-        self.narrate(job, "worker_wake", f"waking up the worker for {model} on {chosen.device}")
+        local = await hive.store.ensure(job.request.model, self._relay_narration(job))
+        self.narrate(job, "worker_wake", f"waking up the worker for {name} on {chosen.device}")
         self.narrate(job, "worker_wait", "we're now waiting for the worker bee to wake up")
-
-        def emit(actor: str, action: str, message: str) -> None:
-            self.narrate(job, action, message, actor=actor)
-
-        worker = await hive.start_worker(model, chosen.device, emit)
+        worker = await hive.start_worker(local, chosen.device, self._relay_narration(job))
         self.narrate(job, "worker_ready", f"the worker bee is awake: {worker.describe()}")
         return worker
 
@@ -176,9 +193,8 @@ class Queen:
 
     async def _stream_from(self, job: Job, worker: WorkerProcess) -> None:
         try:
-            async with self.http.stream(
-                "POST", f"{worker.url}/generate", json=job.request.to_json()
-            ) as response:
+            body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
+            async with self.http.stream("POST", f"{worker.url}/generate", json=body) as response:
                 if response.status_code != 200:
                     body = json.loads(await response.aread())
                     error = body.get("error", {})
@@ -204,7 +220,7 @@ class Queen:
 
     async def close(self) -> None:
         """Cancel running jobs, stop every worker we started, close connections."""
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

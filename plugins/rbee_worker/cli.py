@@ -11,9 +11,11 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from rbee_core.errors import RbeeError
+from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
 from rbee_http.server import PortInUse, bind, serve, url_of
@@ -34,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="inference backend (default: auto, the first that loads the model)",
     )
+    p.add_argument("--model-path", help="the model's files, when already on this machine")
+    p.add_argument("--model-format", default="gguf", help="format of --model-path")
     p.add_argument("--device", default="auto", help="cpu, cuda:N, or auto (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
@@ -64,11 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     pm = create_plugin_manager()
     pm.register(StdoutNarrationSink(), name="worker-stdout-narration")
 
-    def narrate(action: str, message: str) -> None:
-        pm.hook.rbee_narrate(narration=Narration(ACTOR, action, message))
+    def narrate(action: str, message: str, progress: dict[str, Any] | None = None) -> None:
+        pm.hook.rbee_narrate(narration=Narration(ACTOR, action, message, progress=progress))
 
     try:
-        local = model_catalog(pm).provision(args.model, narrate)
+        if args.model_path:  # the hive provisioned the files already
+            local = LocalModel(args.model, Path(args.model_path), args.model_format)
+        else:
+            local = model_catalog(pm).provision(args.model, narrate)
         backend = backend_for(pm, local, args.backend)
         loaded = backend.load(local, args.device, narrate)
         sock = bind(args.host, args.port)

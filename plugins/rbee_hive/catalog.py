@@ -1,0 +1,124 @@
+"""The hive's model catalog: which models are on this machine, where, and how big.
+
+SQLite in the state dir, so it survives restarts. An entry is written only after the files
+are complete and checked, so the catalog never lists a half-downloaded model; ``problem``
+notices files changed or deleted behind its back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rbee_core.models import LocalModel
+
+__all__ = ["CatalogEntry", "ModelCatalogDB", "size_of"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY,      -- what users call it: an alias or the reference itself
+    ref TEXT NOT NULL,          -- the full source reference
+    source TEXT NOT NULL,       -- the reference's scheme
+    format TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,      -- bytes on disk when it was added
+    sha256 TEXT,                -- of a single-file model, when known
+    added_at REAL NOT NULL
+)
+"""
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    name: str
+    ref: str
+    source: str
+    format: str
+    path: str
+    size: int
+    sha256: str | None
+    added_at: float
+
+    @property
+    def local(self) -> LocalModel:
+        return LocalModel(self.name, Path(self.path), self.format)
+
+    def problem(self) -> str | None:
+        """Why the files can no longer be trusted, or None if they look as when added."""
+        path = Path(self.path)
+        if not path.exists():
+            return f"its files are gone ({self.path})"
+        size = size_of(path)
+        if size != self.size:
+            return f"its files changed size ({size} bytes, {self.size} when added)"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"problem": self.problem()}
+
+
+class ModelCatalogDB:
+    """One connection, serialised by a lock: downloads finish in worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def add(
+        self, name: str, ref: str, model: LocalModel, sha256: str | None = None
+    ) -> CatalogEntry:
+        entry = CatalogEntry(
+            name=name,
+            ref=ref,
+            source=ref.partition(":")[0],
+            format=model.format,
+            path=str(model.path),
+            size=size_of(model.path),
+            sha256=sha256,
+            added_at=time.time(),
+        )
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.name,
+                    entry.ref,
+                    entry.source,
+                    entry.format,
+                    entry.path,
+                    entry.size,
+                    entry.sha256,
+                    entry.added_at,
+                ),
+            )
+        return entry
+
+    def get(self, name: str) -> CatalogEntry | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM models WHERE name = ?", (name,)).fetchone()
+        return CatalogEntry(*row) if row else None
+
+    def all(self) -> list[CatalogEntry]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM models ORDER BY name").fetchall()
+        return [CatalogEntry(*row) for row in rows]
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM models WHERE name = ?", (name,))
+
+    def close(self) -> None:
+        self._db.close()

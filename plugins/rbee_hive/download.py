@@ -1,0 +1,124 @@
+"""Downloading one file safely: progress narration, resume, checks, atomic completion.
+
+Bytes go to ``FILE.partial``; only a complete file whose size (and sha256, when known) is
+right is renamed to ``FILE``. An interrupted download leaves just the ``.partial``, which no
+loader takes for a model and the next attempt resumes with an HTTP Range request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from rbee_core.errors import ModelUnavailable
+from rbee_core.narration import Narrate
+from rbee_core.units import human_bytes
+
+__all__ = ["Cancelled", "fetch", "sha256_of"]
+
+CHUNK = 1 << 20
+PROGRESS_EVERY = 0.5  # seconds between progress narrations: a sane rate, not one per chunk
+
+
+class Cancelled(Exception):
+    """The download was asked to stop; the ``.partial`` file stays for a later resume."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(
+    url: str,
+    dest: Path,
+    narrate: Narrate,
+    *,
+    name: str,
+    sha256: str | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``url`` to ``dest`` (resuming ``dest.partial``); return ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    started = time.monotonic()
+    total: int | None
+    try:
+        with httpx.stream(
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+        ) as response:
+            if response.status_code == 416:  # nothing left to fetch: the partial is whole
+                total = have
+            else:
+                if response.status_code not in (200, 206):
+                    raise ModelUnavailable(
+                        f"cannot download {name}: {url} answered HTTP {response.status_code}"
+                    )
+                if response.status_code == 200:
+                    have = 0  # the server ignored our Range: start again
+                length = response.headers.get("content-length")
+                total = have + int(length) if length is not None else None
+                _write(response, partial, have, total, narrate, name, started, cancel)
+    except httpx.HTTPError as exc:
+        raise ModelUnavailable(f"cannot download {name} from {url}: {exc}") from exc
+    size = partial.stat().st_size
+    if total is not None and size != total:
+        raise ModelUnavailable(f"download of {name} is incomplete: {size} of {total} bytes")
+    if sha256 is not None:
+        narrate("download_verify", f"checking the sha256 of {name}")
+        actual = sha256_of(partial)
+        if actual != sha256.lower():
+            partial.unlink()  # a corrupt file must not be resumed
+            raise ModelUnavailable(
+                f"download of {name} is corrupt: sha256 {actual}, expected {sha256}"
+            )
+    partial.rename(dest)
+    return dest
+
+
+def _write(
+    response: httpx.Response,
+    partial: Path,
+    have: int,
+    total: int | None,
+    narrate: Narrate,
+    name: str,
+    started: float,
+    cancel: threading.Event | None,
+) -> None:
+    size_text = human_bytes(total) if total is not None else "unknown size"
+    if have:
+        narrate(
+            "download_resume",
+            f"resuming the download of {name} at {human_bytes(have)} of {size_text}",
+        )
+    else:
+        narrate("download_start", f"downloading {name} ({size_text})")
+    done = have
+    last = 0.0
+    with open(partial, "ab" if have else "wb") as out:
+        for block in response.iter_bytes(CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"the download of {name} was cancelled")
+            out.write(block)
+            done += len(block)
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY or done == total:
+                last = now
+                rate = (done - have) / max(now - started, 1e-6)
+                share = f"{100 * done / total:.0f}% " if total else ""
+                narrate(
+                    "download_progress",
+                    f"{name}: {share}({human_bytes(done)} of {size_text}, {human_bytes(rate)}/s)",
+                    progress={"done": done, "total": total, "unit": "bytes", "rate": rate},
+                )

