@@ -57,7 +57,14 @@ def fetch(
         with httpx.stream(
             "GET", url, headers=headers, timeout=timeout, follow_redirects=True
         ) as response:
-            if response.status_code == 416:  # nothing left to fetch: the partial is whole
+            if response.status_code == 416:
+                # Nothing left to fetch: the partial is whole, if it is as long as the file
+                # the host has now; else the file changed there, and the partial is junk.
+                if _full_size(response) != have:
+                    partial.unlink()
+                    return fetch(
+                        url, dest, narrate, name=name, sha256=sha256, cancel=cancel, timeout=timeout
+                    )
                 total = have
             else:
                 if response.status_code not in (200, 206):
@@ -84,6 +91,13 @@ def fetch(
             )
     partial.rename(dest)
     return dest
+
+
+def _full_size(response: httpx.Response) -> int | None:
+    """N from a 416's ``Content-Range: bytes */N``."""
+    unit, _, rest = response.headers.get("content-range", "").partition(" ")
+    size = rest.rpartition("/")[2]
+    return int(size) if unit == "bytes" and size.isdigit() else None
 
 
 def _write(

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import httpx
+
 from rbee_core.errors import InvalidRequest, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
@@ -136,6 +138,22 @@ class UrlSource:
         return LocalModel(name=ref, path=dest, format="gguf")
 
 
+def _unreachable(endpoint: str, ref: str) -> ModelUnavailable:
+    return ModelUnavailable(
+        f"cannot download {ref}: the Hugging Face hub at {endpoint} is unreachable from this "
+        "machine and the model is not in the local cache",
+        model=ref,
+    )
+
+
+def _probe(endpoint: str, ref: str) -> None:
+    """One quick request to the hub, so that no network fails in seconds, not after retries."""
+    try:
+        httpx.head(endpoint, timeout=5.0)
+    except httpx.HTTPError:
+        raise _unreachable(endpoint, ref) from None
+
+
 _HF_REPO = re.compile(r"[\w.-]+/[\w.-]+")
 
 
@@ -166,10 +184,19 @@ class HuggingFaceSource:
 
         repo, filename = self._parse(ref)
         cache = models_dir() / "hf"
+        endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT)
         narrate("download_start", f"downloading {ref} from the Hugging Face hub")
         try:
             if filename:
-                path = Path(huggingface_hub.hf_hub_download(repo, filename, cache_dir=cache))
+                try:  # in the local cache already: no network needed
+                    found = huggingface_hub.hf_hub_download(
+                        repo, filename, cache_dir=cache, local_files_only=True
+                    )
+                except huggingface_hub.errors.LocalEntryNotFoundError:
+                    # hf_hub_download retries an unreachable hub for ~20 s; ask once first.
+                    _probe(endpoint, ref)
+                    found = huggingface_hub.hf_hub_download(repo, filename, cache_dir=cache)
+                path = Path(found)
                 fmt = "gguf"
             else:
                 path = Path(
@@ -191,12 +218,7 @@ class HuggingFaceSource:
             raise UnknownModel(ref, [], reason=f"the hub has no repository {repo!r}") from None
         except huggingface_hub.errors.EntryNotFoundError as exc:
             if isinstance(exc, huggingface_hub.errors.LocalEntryNotFoundError):
-                endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT)
-                raise ModelUnavailable(
-                    f"cannot download {ref}: the Hugging Face hub at {endpoint} is "
-                    "unreachable from this machine and the model is not in the local cache",
-                    model=ref,
-                ) from None
+                raise _unreachable(endpoint, ref) from None
             raise UnknownModel(ref, [], reason=f"{repo} has no file {filename!r}") from None
         except OSError as exc:
             raise ModelUnavailable(f"cannot download {ref}: {exc}", model=ref) from None

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rbee_core.errors import ModelUnavailable, RbeeError, UnknownModel
@@ -29,6 +30,18 @@ __all__ = ["ModelInUse", "ModelStore"]
 
 ACTOR = "rbee-hive"
 Listener = Callable[[Narration], None]
+
+
+def _delete_owned(path: Path) -> None:
+    """Delete a model's files if rbee downloaded them (they lie under the model cache)."""
+    owned = models_dir().resolve()
+    if owned not in path.absolute().parents:
+        return  # a user's own file: model, or an installed package's file
+    # The Hugging Face cache keeps bytes in models--ORG--NAME/blobs and only links to them
+    # in snapshots/: remove the whole repository folder, or nothing is freed.
+    repo = next((p for p in path.absolute().parents if p.name.startswith("models--")), None)
+    target = repo or (path.parent if path.is_file() else path)
+    shutil.rmtree(target, ignore_errors=True)
 
 
 class ModelInUse(RbeeError):
@@ -179,10 +192,7 @@ class ModelStore:
                 f"{name} is loaded by {', '.join(in_use_by)}; stop it first", model=name
             )
         self.db.remove(name)
-        path = entry.local.path
-        owned = models_dir().resolve()
-        if path.exists() and owned in path.resolve().parents:
-            shutil.rmtree(path.parent if path.is_file() else path, ignore_errors=True)
+        _delete_owned(entry.local.path)
         return entry
 
     def close(self) -> None:

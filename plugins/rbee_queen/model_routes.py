@@ -7,11 +7,11 @@ Models are named in the body or query (``?model=``), never in the path: referenc
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent
 
 from rbee_core.errors import InvalidRequest, RbeeError
@@ -23,7 +23,7 @@ from rbee_queen.orchestrator import Queen
 
 __all__ = ["MODEL_ROUTES"]
 
-ModelParam = Parameter(query="model", description="a model name or reference")
+ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
 
 
 @get("/models")
@@ -36,7 +36,7 @@ async def list_models(state: State) -> dict[str, Any]:
 
 
 @get("/models/info")
-async def model_info(state: State, model: str = ModelParam) -> dict[str, Any]:
+async def model_info(state: State, model: ModelParam) -> dict[str, Any]:
     queen: Queen = state.queen
     hive = await queen.local_hive()
     return hive.store.info(model) | {"hive": hive.name}
@@ -77,7 +77,7 @@ async def download_model(request: Request[Any, Any, Any], state: State) -> Serve
 
 
 @delete("/models", status_code=200)
-async def remove_model(state: State, model: str = ModelParam) -> dict[str, Any]:
+async def remove_model(state: State, model: ModelParam) -> dict[str, Any]:
     """Forget a model and delete the files rbee downloaded for it."""
     queen: Queen = state.queen
     hive = await queen.local_hive()
