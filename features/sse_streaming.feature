@@ -21,17 +21,22 @@ Feature: SSE streaming
     When I submit the prompt "What is the capital of France?" at temperature 0
     And I read the job's stream to the end
     Then the stream's narration includes, in order:
-      | actor           | message                                           |
-      | queen-rbee      | No hives found.                                   |
-      | queen-rbee      | Adding local pc to hive catalog.                  |
-      | queen-rbee      | picked cpu on localhost for our inference job     |
-      | queen-rbee      | waking up the worker                              |
-      | queen-rbee      | we're now waiting for the worker bee to wake up   |
-      | llm-worker-rbee | loading smollm2-135m                              |
-      | queen-rbee      | the worker bee is awake                           |
-      | queen-rbee      | we've sent the prompt to the worker               |
-      | queen-rbee      | connection to the worker, starting inference      |
-      | queen-rbee      | the worker has finished with the inference        |
+      | actor           | message                                                        |
+      | queen-rbee      | No hives found.                                                |
+      | queen-rbee      | Adding local pc to hive catalog.                               |
+      | queen-rbee      | waking up the bee hive at localhost                            |
+      | queen-rbee      | first heartbeat from a bee hive is received from localhost     |
+      | queen-rbee      | unknown capabilities of beehive localhost                      |
+      | queen-rbee      | the bee hive at localhost has: cpu                             |
+      | queen-rbee      | picked cpu on localhost for our inference job                  |
+      | queen-rbee      | we're now waiting for the worker bee to wake up                |
+      | rbee-hive       | there is room in cpu for smollm2-135m                          |
+      | rbee-hive       | waking up the worker                                           |
+      | llm-worker-rbee | loading smollm2-135m                                           |
+      | queen-rbee      | the worker bee is awake                                        |
+      | queen-rbee      | we've sent the prompt to the worker                            |
+      | queen-rbee      | connection to the worker, starting inference                   |
+      | queen-rbee      | the worker has finished with the inference                     |
 
   Scenario: Tokens are streamed one by one as they are generated
     When I submit the prompt "Write three sentences about bees." at temperature 0 with at most 40 tokens

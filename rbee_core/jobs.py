@@ -78,6 +78,10 @@ class JobRequest:
     # A whole conversation for chat-template backends; ``prompt`` then holds the last user
     # message, for backends that take plain text.
     messages: tuple[tuple[str, str], ...] = ()
+    # Placement: pin the job to a hive and/or a device; how long its worker may idle.
+    hive: str | None = None
+    device: str | None = None
+    keep_alive: float | None = None
 
     @classmethod
     def from_json(cls, payload: Any) -> JobRequest:
@@ -123,14 +127,28 @@ class JobRequest:
             kwargs["raw"] = payload["raw"]
         if payload.get("messages") is not None:
             kwargs["messages"] = _messages(payload["messages"])
+        for name in ("hive", "device"):
+            value = payload.get(name)
+            if value is not None:
+                if not isinstance(value, str) or not value.strip():
+                    raise InvalidRequest(f"{name} must be a non-empty string", field=name)
+                kwargs[name] = value.strip()
+        if payload.get("keep_alive") is not None:
+            keep = payload["keep_alive"]
+            if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep:
+                raise InvalidRequest(
+                    f"keep_alive must be a number of seconds > 0, got {keep!r}", "keep_alive"
+                )
+            kwargs["keep_alive"] = float(keep)
         return cls(**kwargs)
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["stop"] = list(self.stop)
         data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        if not self.messages:
-            del data["messages"]
+        for name in ("messages", "hive", "device", "keep_alive"):
+            if not data[name]:
+                del data[name]
         return data
 
 

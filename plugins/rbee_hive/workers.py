@@ -10,9 +10,11 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rbee_core.errors import RbeeError
 from rbee_core.models import LocalModel
@@ -44,14 +46,49 @@ class WorkerProcess:
     url: str
     process: asyncio.subprocess.Process
     log_path: Path
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one job at a time
-    waiting: int = 0  # jobs queued for or running on this worker
+    keep_alive: float = 300.0
+    busy: bool = False
     jobs_served: int = 0
+    last_heartbeat: float = field(default_factory=time.time)
+    idle_since: float = field(default_factory=time.time)
     _watch: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
         return self.process.returncode is None
+
+    def heard(self, state: dict[str, Any]) -> None:
+        """A heartbeat from the worker: ``{"busy", "jobs_served", "idle_since"}``."""
+        self.last_heartbeat = time.time()
+        self.busy = bool(state.get("busy"))
+        self.jobs_served = int(state.get("jobs_served", self.jobs_served))
+        self.idle_since = float(state.get("idle_since", self.idle_since))
+
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.busy else now - self.idle_since
+
+    def memory(self) -> int | None:
+        """Resident memory in bytes (Linux), None where unknown."""
+        try:
+            pages = int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pages * os.sysconf("SC_PAGE_SIZE")
+
+    def to_json(self, hive: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hive": hive,
+            "model": self.model,
+            "device": self.device,
+            "url": self.url,
+            "pid": self.process.pid,
+            "state": "busy" if self.busy else "idle",
+            "jobs_served": self.jobs_served,
+            "memory": self.memory(),
+            "keep_alive": self.keep_alive,
+            "idle_since": self.idle_since,
+        }
 
     def describe(self) -> str:
         return f"{self.id} ({self.model} on {self.device}, pid {self.process.pid})"
@@ -88,7 +125,15 @@ async def _drain(worker: WorkerProcess, stdout: asyncio.StreamReader) -> None:
 
 
 async def spawn_worker(
-    model: LocalModel, backend: str, device: str, emit: Emit, start_timeout: float
+    model: LocalModel,
+    backend: str,
+    device: str,
+    emit: Emit,
+    start_timeout: float,
+    *,
+    hive_url: str = "",
+    heartbeat: float = 2.0,
+    host: str = "127.0.0.1",
 ) -> WorkerProcess:
     """Start a worker for files already on this machine and wait until it serves; its
     narration goes to ``emit`` meanwhile."""
@@ -96,14 +141,32 @@ async def spawn_worker(
     log_path = logs_dir() / f"{worker_id}.log"
     with open(log_path, "wb") as stderr:  # noqa: ASYNC230 (local file, opened once)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rbee_worker",
-            "--model", model.name, "--model-path", str(model.path),
-            "--model-format", model.format, "--backend", backend, "--device", device,
+            sys.executable,
+            "-m",
+            "rbee_worker",
+            "--model",
+            model.name,
+            "--model-path",
+            str(model.path),
+            "--model-format",
+            model.format,
+            "--backend",
+            backend,
+            "--device",
+            device,
+            "--worker-id",
+            worker_id,
+            "--hive-url",
+            hive_url,
+            "--heartbeat",
+            str(heartbeat),
+            "--host",
+            host,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             limit=1 << 20,
-        )  # fmt: skip
+        )
     assert process.stdout is not None
     try:
         ready = await asyncio.wait_for(_read_until_ready(process.stdout, emit), start_timeout)

@@ -62,6 +62,9 @@ class QueenClient:
     def get(self, path: str) -> Any:
         return self._call("GET", path)
 
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("POST", path, json=body)
+
     def delete(self, path: str) -> Any:
         return self._call("DELETE", path)
 

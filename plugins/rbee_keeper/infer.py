@@ -38,6 +38,13 @@ __all__ = ["infer"]
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--stop", multiple=True, help="Stop when this text appears (repeatable).")
 @click.option("--raw", is_flag=True, help="Send the prompt as is, without the chat template.")
+@click.option("--hive", help="Run on this hive (see: rbee-keeper hive list).")
+@click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ...")
+@click.option(
+    "--keep-alive",
+    type=float,
+    help="Seconds a worker started for this job may stay idle (default: the hive's).",
+)
 @click.option(
     "--queen-timeout",
     type=float,
@@ -58,6 +65,9 @@ def infer(
     seed: int | None,
     stop: tuple[str, ...],
     raw: bool,
+    hive: str | None,
+    device: str | None,
+    keep_alive: float | None,
     queen_timeout: float,
     queen_url: str,
 ) -> None:
@@ -73,7 +83,15 @@ def infer(
         "temperature": temperature,
         "raw": raw,
     }
-    optional = {"top_p": top_p, "top_k": top_k, "seed": seed, "stop": list(stop) or None}
+    optional = {
+        "top_p": top_p,
+        "top_k": top_k,
+        "seed": seed,
+        "stop": list(stop) or None,
+        "hive": hive,
+        "device": device,
+        "keep_alive": keep_alive,
+    }
     job.update({k: v for k, v in optional.items() if v is not None})
 
     queen = ensure_queen(keeper, queen_url, queen_timeout)

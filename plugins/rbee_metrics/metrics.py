@@ -68,9 +68,9 @@ def refresh(queen: Queen) -> None:
     for state in JobState:
         JOBS.labels(state.value).set(by_state[state])
     QUEUE_DEPTH.set(by_state[JobState.QUEUED])
-    hive = queen.hive
-    workers = [w for w in hive.workers.values() if w.alive] if hive else []
-    busy = sum(1 for w in workers if w.lock.locked())
+    busy = sum(1 for w in queen.workers.values() if w.lock.locked())
     WORKERS.labels("busy").set(busy)
-    WORKERS.labels("idle").set(len(workers) - busy)
-    HIVES.labels("ready").set(1 if hive else 0)
+    WORKERS.labels("idle").set(len(queen.workers) - busy)
+    hive_states = Tally(r.state for r in queen.hives.hives.values())
+    for hive_state in ("joining", "ready", "unreachable"):
+        HIVES.labels(hive_state).set(hive_states[hive_state])

@@ -19,5 +19,6 @@ def create_app(queen: Queen, stop: Callable[[], None]) -> Litestar:
         route_handlers=routes,
         state=State({"queen": queen, "stop": stop}),
         exception_handlers=error_handlers,
+        on_startup=[queen.start],
         on_shutdown=[queen.close],
     )

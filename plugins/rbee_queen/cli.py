@@ -21,6 +21,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="queen-rbee", description=__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8500, help="port to listen on (default 8500)")
+    p.add_argument(
+        "--heartbeat", type=float, default=2.0, help="seconds between hive heartbeats (default 2)"
+    )
+    p.add_argument(
+        "--hive-timeout",
+        type=float,
+        default=None,
+        help="seconds of silence before a hive is unreachable (default 3 heartbeats + 1)",
+    )
     return p
 
 
@@ -45,6 +54,12 @@ def main(argv: list[str] | None = None) -> None:
 
     # asyncio primitives bind to a loop on first use (3.10+), so building outside uvicorn's
     # loop is safe.
-    app = create_app(Queen(create_plugin_manager()), stop)
+    queen = Queen(
+        create_plugin_manager(),
+        url=url_of(sock),
+        heartbeat=args.heartbeat,
+        hive_timeout=args.hive_timeout,
+    )
+    app = create_app(queen, stop)
     print(f"queen-rbee listening on {url_of(sock)}", file=sys.stderr, flush=True)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

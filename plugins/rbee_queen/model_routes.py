@@ -1,13 +1,15 @@
-"""The queen's model API: what each hive has, and provisioning with live progress.
+"""The queen's model API: each hive's catalog, and provisioning with live progress.
 
-Models are named in the body or query (``?model=``), never in the path: references such as
-``hf:org/name`` and URLs contain slashes.
+The hives own their catalogs; the queen asks them. ``?hive=NAME`` (or ``"hive"`` in a body)
+picks a hive; without it, the local hive (started if needed). Models are named in the body
+or query (``?model=``), never in the path: references contain slashes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
@@ -17,73 +19,92 @@ from litestar.response import ServerSentEvent
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
-from rbee_core.narration import Narration
 from rbee_http.sse import read_json, sse_response
+from rbee_queen import hive_client
+from rbee_queen.hives import HiveRecord
 from rbee_queen.orchestrator import Queen
 
-__all__ = ["MODEL_ROUTES"]
+__all__ = ["MODEL_ROUTES", "proxy_stream"]
 
 ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
+HiveParam = Annotated[str | None, QueryParameter(name="hive", description="a hive name")]
+
+
+async def target(queen: Queen, hive: str | None) -> HiveRecord:
+    if hive is None:
+        return await queen.local_hive()
+    record = queen.hives.get(hive)
+    if not record.ready:
+        raise hive_client.HiveUnavailable(f"hive {hive} is {record.state}")
+    return record
+
+
+def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> ServerSentEvent:
+    """Relay a hive's SSE answer; the hive's work goes on if our client leaves."""
+    log = EventLog()
+
+    async def relay() -> None:
+        try:
+            async for event, data in hive_client.stream(queen.http, method, url, body):
+                log.append(EventType(event), data)
+                if log.closed:
+                    return
+            if not log.closed:
+                log.append(
+                    EventType.ERROR,
+                    {"code": "hive_error", "message": "the hive ended the stream early"},
+                )
+        except RbeeError as exc:
+            if not log.closed:
+                log.append(EventType.ERROR, {"code": exc.code, "message": exc.message})
+
+    queen.keep(asyncio.create_task(relay()))
+    return sse_response(log)
 
 
 @get("/models")
-async def list_models(state: State) -> dict[str, Any]:
-    """Every model in the hive's catalog, and the names the sources know."""
+async def list_models(state: State, hive: HiveParam = None) -> dict[str, Any]:
+    """Every model in every ready hive's catalog (or one hive's), and the known names."""
     queen: Queen = state.queen
-    hive = await queen.local_hive()
-    models = [e.to_json() | {"hive": hive.name} for e in hive.store.entries()]
+    if hive is not None:
+        records = [await target(queen, hive)]
+    else:
+        records = [r for r in queen.hives.hives.values() if r.ready] or [await queen.local_hive()]
+    answers = await asyncio.gather(
+        *(hive_client.call(queen.http, "GET", f"{r.url}/models") for r in records)
+    )
+    models = [m for answer in answers for m in answer["models"]]
     return {"models": models, "known": queen.catalog.known()}
 
 
 @get("/models/info")
-async def model_info(state: State, model: ModelParam) -> dict[str, Any]:
+async def model_info(state: State, model: ModelParam, hive: HiveParam = None) -> Any:
     queen: Queen = state.queen
-    hive = await queen.local_hive()
-    return hive.store.info(model) | {"hive": hive.name}
-
-
-async def _provision(queen: Queen, model: str, log: EventLog) -> None:
-    hive = await queen.local_hive()
-
-    def listener(narration: Narration) -> None:
-        if not log.closed:
-            log.append(EventType.NARRATION, narration.to_json())
-
-    try:
-        local = await hive.store.ensure(model, listener)
-        log.append(EventType.END, {"outcome": "completed", "model": hive.store.info(local.name)})
-    except RbeeError as exc:
-        log.append(EventType.ERROR, {"code": exc.code, "message": exc.message})
-    except Exception as exc:
-        log.append(EventType.ERROR, {"code": "internal_error", "message": f"{exc!r}"})
+    record = await target(queen, hive)
+    query = urlencode({"model": model})
+    return await hive_client.call(queen.http, "GET", f"{record.url}/models/info?{query}")
 
 
 @post("/models/download", status_code=200)
 async def download_model(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
-    """Provision a model; the answer is an SSE stream of its progress (docs/api.md).
-
-    The download goes on if the client leaves: another request for the same model joins it.
-    """
+    """Provision a model on a hive; the answer is an SSE stream of its progress."""
     body = await read_json(request)
     model = body.get("model") if isinstance(body, dict) else None
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model is required: a model name or reference", field="model")
     queen: Queen = state.queen
-    hive = await queen.local_hive()
-    hive.store.name_of(model)  # unknown or malformed: a 4xx now, not an error event later
-    log = EventLog()
-    queen.keep(asyncio.create_task(_provision(queen, model, log)))
-    return sse_response(log)
+    queen.catalog.resolve(model)  # unknown or malformed: a 4xx now
+    record = await target(queen, body.get("hive"))
+    return proxy_stream(queen, "POST", f"{record.url}/models/download", {"model": model})
 
 
 @delete("/models", status_code=200)
-async def remove_model(state: State, model: ModelParam) -> dict[str, Any]:
-    """Forget a model and delete the files rbee downloaded for it."""
+async def remove_model(state: State, model: ModelParam, hive: HiveParam = None) -> Any:
+    """Forget a model on a hive and delete the files rbee downloaded for it."""
     queen: Queen = state.queen
-    hive = await queen.local_hive()
-    name, _ = hive.store.name_of(model)
-    users = [w.id for w in hive.workers.values() if w.alive and w.model == name]
-    return hive.store.remove(model, users).to_json()
+    record = await target(queen, hive)
+    query = urlencode({"model": model})
+    return await hive_client.call(queen.http, "DELETE", f"{record.url}/models?{query}")
 
 
 MODEL_ROUTES = [list_models, model_info, download_model, remove_model]

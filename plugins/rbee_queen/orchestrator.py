@@ -1,12 +1,14 @@
-"""The queen's work: accept a job, place it on a worker, relay the worker's stream."""
+"""The queen's work: accept a job, place it on a worker of some hive, relay its stream."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,14 +21,16 @@ from rbee_core.job_registry import JobRegistry
 from rbee_core.jobs import Job, JobRequest
 from rbee_core.narration import Narration
 from rbee_core.plugins import model_catalog
-from rbee_hive.local import LocalHive
-from rbee_hive.store import ModelStore
-from rbee_hive.workers import WorkerProcess
+from rbee_core.scheduling import Candidate
+from rbee_queen import hive_client
+from rbee_queen.hives import HiveRecord, HiveRegistry
+from rbee_queen.launcher import spawn_local_hive
 from rbee_queen.sinks import JobStreamSink
 
-__all__ = ["Queen"]
+__all__ = ["Queen", "WorkerRef"]
 
 ACTOR = "queen-rbee"
+LOCAL_HIVE = "localhost"
 log = logging.getLogger("rbee.queen")
 
 
@@ -46,34 +50,71 @@ def _fail(job: Job, code: str, message: str) -> None:
         job.emit(EventType.ERROR, {"code": code, "message": message})
 
 
-class Queen:
-    """Owns the job registry, the hive(s) and the in-flight job tasks."""
+@dataclass(eq=False)
+class WorkerRef:
+    """A worker as the queen sees it: where it is, and the jobs lined up for it."""
 
-    def __init__(self, pm: pluggy.PluginManager) -> None:
+    id: str
+    hive: str
+    model: str
+    device: str
+    url: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one job at a time
+    waiting: int = 0
+    jobs_served: int = 0
+
+    def describe(self) -> str:
+        return f"{self.id} ({self.model} on {self.device} of hive {self.hive})"
+
+
+class Queen:
+    """Owns the job registry, the hive registry, the workers and the in-flight job tasks."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        url: str = "",
+        heartbeat: float = 2.0,
+        hive_timeout: float | None = None,
+    ) -> None:
         self.pm = pm
+        self.url = url
+        self.heartbeat = heartbeat
         self.jobs = JobRegistry()
         self.catalog = model_catalog(pm)
-        self.hive: LocalHive | None = None
-        self._hive_lock = asyncio.Lock()
+        self.hives = HiveRegistry(hive_timeout or 3 * heartbeat + 1)
+        self.workers: dict[str, WorkerRef] = {}
+        self._processes: dict[str, asyncio.subprocess.Process] = {}  # hives started here
+        self._local_lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._failures: dict[str, tuple[str, str]] = {}  # job id -> (code, why), set by monitor
         # Streams can be idle for minutes while a worker loads: no read timeout.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
 
+    # -- jobs ---------------------------------------------------------------------------
+
     def narrate(self, job: Job, action: str, message: str, actor: str = ACTOR) -> None:
         self.pm.hook.rbee_narrate(narration=Narration(actor, action, message, job.id))
+
+    def model_name(self, model: str) -> str:
+        """The catalog's name for what a user typed (its alias, else the full reference)."""
+        ref, _ = self.catalog.resolve(model)
+        return next((a for a, r in self.catalog.aliases.items() if r == ref), ref)
 
     def submit(self, request: JobRequest) -> Job:
         """Accept a job (the model must resolve) and start running it in the background."""
         self.catalog.resolve(request.model)
+        if request.hive is not None and request.hive != LOCAL_HIVE:
+            self.hives.get(request.hive)  # an unknown hive is a 404 now, not a failed job
         job = self.jobs.create(request)
         self.pm.hook.rbee_job_submitted(job=job)
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
         return job
 
-    def keep(self, task: asyncio.Task[None]) -> None:
+    def keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a background task until it ends (the loop keeps only weak references);
         the queen cancels it at shutdown."""
         self._background.add(task)
@@ -108,10 +149,12 @@ class Queen:
         except RbeeError as exc:
             _fail(job, exc.code, exc.message)
         except asyncio.CancelledError:
-            if not job.cancel_requested:
+            if job.id in self._failures:  # the monitor found its hive dead
+                _fail(job, *self._failures.pop(job.id))
+            elif not job.cancel_requested:
                 _fail(job, "queen_shutdown", "the queen shut down before the job finished")
                 raise
-            if not job.log.closed:
+            elif not job.log.closed:
                 self.narrate(job, "cancelled", "the job was cancelled")
                 job.emit(
                     EventType.END,
@@ -128,53 +171,233 @@ class Queen:
             _fail(job, "internal_error", "the job ended without a result")
             self.pm.hook.rbee_job_finished(job=job)
 
-    async def local_hive(self, job: Job | None = None) -> LocalHive:
-        """The hive of this machine, added on first use (narrated into ``job`` if given)."""
-        async with self._hive_lock:
-            if self.hive is None:
-                if job is not None:
-                    self.narrate(job, "hive_none", "No hives found.")
-                    self.narrate(job, "hive_add", "Adding local pc to hive catalog.")
-                store = ModelStore(self.catalog)
-                self.hive = await asyncio.to_thread(LocalHive, store)
-                if job is not None:
-                    self.narrate(
-                        job,
-                        "hive_ready",
-                        f"the bee hive at localhost has: {self.hive.describe_devices()}",
-                    )
-            return self.hive
+    # -- hives --------------------------------------------------------------------------
 
-    def _relay_narration(self, job: Job) -> Callable[[Narration], None]:
-        def relay(narration: Narration) -> None:
-            self.pm.hook.rbee_narrate(narration=replace(narration, job_id=job.id))
+    async def local_hive(self, job: Job | None = None) -> HiveRecord:
+        """The hive of this machine: started by the queen on first use if none has joined,
+        as the happy flow narrates (into ``job`` if given)."""
 
-        return relay
+        def say(action: str, message: str) -> None:
+            if job is not None:
+                self.narrate(job, action, message)
 
-    async def _place(self, job: Job) -> WorkerProcess:
-        hive = await self.local_hive(job)
-        name, _ = hive.store.name_of(job.request.model)
-        chosen = self.pm.hook.rbee_schedule(job=job, candidates=hive.candidates(name))
+        async with self._local_lock:
+            record = self.hives.hives.get(LOCAL_HIVE)
+            if record is not None and record.state != "unreachable":
+                await self._await_ready(record)
+                return record
+            if not self.hives.hives:
+                say("hive_none", "No hives found.")
+            say("hive_add", "Adding local pc to hive catalog.")
+            say("hive_wake", "waking up the bee hive at localhost")
+            process = await spawn_local_hive(self.url, LOCAL_HIVE, self.heartbeat)
+            self._processes[LOCAL_HIVE] = process
+            try:
+                record = await self._wait_registered(LOCAL_HIVE, process)
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                raise
+            record.started_here = True
+            say(
+                "hive_heartbeat",
+                "first heartbeat from a bee hive is received from localhost. "
+                "checking its capabilities...",
+            )
+            say(
+                "hive_detect",
+                "unknown capabilities of beehive localhost. asking the beehive to detect devices",
+            )
+            await self.learn(record)
+            say("hive_ready", f"the bee hive at localhost has: {_devices(record)}")
+            return record
+
+    async def _wait_registered(self, name: str, process: asyncio.subprocess.Process) -> HiveRecord:
+        timeout = 60.0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise hive_client.HiveUnavailable(
+                    f"the hive {name} exited (code {process.returncode}) before its first "
+                    "heartbeat; see its log in the state dir"
+                )
+            record = self.hives.hives.get(name)
+            if record is not None and record.first_heartbeat.is_set():
+                return record
+            await asyncio.sleep(0.05)
+        raise hive_client.HiveUnavailable(f"no heartbeat from hive {name} in {timeout:.0f} s")
+
+    async def _await_ready(self, record: HiveRecord) -> None:
+        if not record.first_heartbeat.is_set():
+            await asyncio.wait_for(record.first_heartbeat.wait(), 60)
+        if not record.devices:
+            await self.learn(record)
+
+    async def learn(self, record: HiveRecord) -> None:
+        """Ask a hive for its capabilities; it is ready once the queen knows them."""
+        caps = await hive_client.call(self.http, "GET", f"{record.url}/capabilities")
+        record.devices = caps["devices"]
+        record.backends = caps["backends"]
+        record.models = caps["models"]
+        record.workers = caps["workers"]
+        record.state = "ready"
+
+    def forget_workers(self, hive: str) -> list[WorkerRef]:
+        gone = [w for w in self.workers.values() if w.hive == hive]
+        for worker in gone:
+            del self.workers[worker.id]
+        return gone
+
+    def sync_workers(self, record: HiveRecord) -> None:
+        """Workers the hive no longer reports (idle-stopped, crashed) leave the queen's table;
+        ones it reports that the queen did not start (spawned directly) join it."""
+        reported = {w["id"]: w for w in record.workers}
+        for worker in [w for w in self.workers.values() if w.hive == record.name]:
+            if worker.id not in reported and not worker.lock.locked():
+                del self.workers[worker.id]
+        for worker_id, info in reported.items():
+            if worker_id not in self.workers:
+                self.workers[worker_id] = WorkerRef(
+                    worker_id, record.name, info["model"], info["device"], info["url"]
+                )
+
+    async def monitor(self) -> None:
+        """Mark hives that stopped heartbeating unreachable; fail the jobs running there."""
+        while True:
+            await asyncio.sleep(min(self.heartbeat, 1.0))
+            for record in self.hives.silent():
+                silence = time.time() - (record.last_heartbeat or record.registered_at)
+                record.state = "unreachable"
+                why = f"hive {record.name} is unreachable: no heartbeat for {silence:.1f} s"
+                log.warning(why)
+                lost = {w.id: w for w in self.forget_workers(record.name)}
+                for job_id, task in list(self._tasks.items()):
+                    job = self.jobs.get(job_id)
+                    if job.worker in lost and not job.log.closed:
+                        self._failures[job_id] = (
+                            "hive_unreachable",
+                            f"{why}; its worker {lost[job.worker].id} is lost",
+                        )
+                        task.cancel()
+
+    def start(self) -> None:
+        self.keep(asyncio.create_task(self.monitor()))
+
+    # -- placing a job ------------------------------------------------------------------
+
+    async def _hives_for(self, job: Job) -> list[HiveRecord]:
+        pinned = job.request.hive
+        if pinned is not None and pinned != LOCAL_HIVE:
+            record = self.hives.get(pinned)
+            if not record.ready:
+                raise NoPlacement(f"hive {pinned} is {record.state}; it takes no new jobs")
+            return [record]
+        if pinned == LOCAL_HIVE or not any(r.ready for r in self.hives.hives.values()):
+            return [await self.local_hive(job)]
+        return [r for r in self.hives.hives.values() if r.ready]
+
+    def candidates(self, job: Job, name: str, hives: list[HiveRecord]) -> list[Candidate]:
+        found: list[Candidate] = []
+        for record in hives:
+            found += [
+                Candidate(record.name, w.device, worker_id=w.id, model=w.model, busy=w.waiting)
+                for w in self.workers.values()
+                if w.hive == record.name
+                and w.model == name
+                and job.request.device in (None, w.device)
+            ]
+            found += [
+                Candidate(record.name, d["id"], free_memory=d.get("free_memory"))
+                for d in record.devices
+                if job.request.device in (None, d["id"])
+            ]
+        return found
+
+    async def _place(self, job: Job) -> WorkerRef:
+        name = self.model_name(job.request.model)
+        hives = await self._hives_for(job)
+        chosen = self.pm.hook.rbee_schedule(job=job, candidates=self.candidates(job, name, hives))
         if chosen is None:
-            raise NoPlacement(f"no hive can run model {name}: no worker or device is free")
-        if chosen.worker_id is not None and chosen.worker_id in hive.workers:
-            worker = hive.workers[chosen.worker_id]
+            why = "; ".join(
+                f"{r.name}: no device {job.request.device!r} (it has "
+                f"{', '.join(d['id'] for d in r.devices)})"
+                if job.request.device
+                else f"{r.name}: no free worker or device"
+                for r in hives
+            )
+            raise NoPlacement(f"no hive can run model {name}: {why}")
+        if chosen.worker_id is not None and chosen.worker_id in self.workers:
+            worker = self.workers[chosen.worker_id]
             self.narrate(job, "worker_reuse", f"the worker {worker.id} already has {name} loaded")
             return worker
         self.narrate(
             job,
             "schedule",
-            f"picked {chosen.device} on {chosen.hive} for our inference job "
-            "(other placement policies: docs/scheduling.md)",
+            f"picked {chosen.device} on {chosen.hive} for our inference "
+            "job (other placement policies: docs/scheduling.md)",
         )
-        local = await hive.store.ensure(job.request.model, self._relay_narration(job))
-        self.narrate(job, "worker_wake", f"waking up the worker for {name} on {chosen.device}")
         self.narrate(job, "worker_wait", "we're now waiting for the worker bee to wake up")
-        worker = await hive.start_worker(local, chosen.device, self._relay_narration(job))
+        worker = await self.spawn_worker(
+            self.hives.get(chosen.hive),
+            job.request.model,
+            chosen.device,
+            self._relay_narration(job),
+            job.request.keep_alive,
+        )
         self.narrate(job, "worker_ready", f"the worker bee is awake: {worker.describe()}")
         return worker
 
-    async def _relay(self, job: Job, worker: WorkerProcess) -> None:
+    def _relay_narration(self, job: Job) -> Callable[[Narration], None]:
+        def relay(narration: Narration) -> None:
+            self.pm.hook.rbee_narrate(
+                narration=Narration(
+                    narration.actor, narration.action, narration.message, job.id, narration.progress
+                )
+            )
+
+        return relay
+
+    async def spawn_worker(
+        self,
+        record: HiveRecord,
+        model: str,
+        device: str,
+        listener: Callable[[Narration], None],
+        keep_alive: float | None = None,
+    ) -> WorkerRef:
+        """Ask a hive for a worker (it provisions the model and checks the room first)."""
+        body: dict[str, Any] = {"model": model, "device": device}
+        if keep_alive is not None:
+            body["keep_alive"] = keep_alive
+        async for event, data in hive_client.stream(
+            self.http, "POST", f"{record.url}/workers", body
+        ):
+            if event == "narration":
+                listener(
+                    Narration(
+                        data["actor"],
+                        data["action"],
+                        data["message"],
+                        progress=data.get("progress"),
+                    )
+                )
+            elif event == "end":
+                info = data["worker"]
+                worker = WorkerRef(
+                    info["id"], record.name, info["model"], info["device"], info["url"]
+                )
+                self.workers[worker.id] = worker
+                return worker
+            elif event == "error":
+                raise RbeeError(
+                    str(data.get("message")),
+                    **{k: v for k, v in data.items() if k not in ("message", "code")},
+                )
+        raise hive_client.HiveUnavailable(f"hive {record.name} ended the stream without a worker")
+
+    # -- relaying tokens ----------------------------------------------------------------
+
+    async def _relay(self, job: Job, worker: WorkerRef) -> None:
         worker.waiting += 1
         try:
             if worker.lock.locked():
@@ -191,13 +414,14 @@ class Queen:
         finally:
             worker.waiting -= 1
 
-    async def _stream_from(self, job: Job, worker: WorkerProcess) -> None:
+    async def _stream_from(self, job: Job, worker: WorkerRef) -> None:
+        body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
+        for key in ("hive", "device", "keep_alive"):
+            body.pop(key, None)
         try:
-            body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
             async with self.http.stream("POST", f"{worker.url}/generate", json=body) as response:
                 if response.status_code != 200:
-                    body = json.loads(await response.aread())
-                    error = body.get("error", {})
+                    error = json.loads(await response.aread()).get("error", {})
                     raise RbeeError(error.get("message", f"worker answered {response.status_code}"))
                 self.narrate(job, "inference_start", "connection to the worker, starting inference")
                 async for sse in EventSource(response).aiter_sse():
@@ -205,6 +429,7 @@ class Queen:
                         break
                     self._forward(job, sse.event, json.loads(sse.data))
         except httpx.HTTPError as exc:
+            self.workers.pop(worker.id, None)
             raise WorkerLost(f"lost the connection to worker {worker.describe()}: {exc!r}") from exc
         if not job.log.closed:
             raise WorkerLost(f"worker {worker.describe()} ended the stream without a result")
@@ -218,12 +443,40 @@ class Queen:
         elif event == EventType.ERROR:
             job.emit(EventType.ERROR, data)
 
+    # -- shutdown -----------------------------------------------------------------------
+
+    async def stop_hive(self, name: str) -> HiveRecord:
+        """Ask a hive to stop (it stops its workers); wait for it if the queen started it."""
+        record = self.hives.get(name)
+        with contextlib.suppress(RbeeError):
+            await hive_client.call(self.http, "POST", f"{record.url}/shutdown")
+        process = self._processes.pop(name, None)
+        if process is not None:
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        self.forget_workers(name)
+        del self.hives.hives[name]
+        return record
+
     async def close(self) -> None:
-        """Cancel running jobs, stop every worker we started, close connections."""
+        """Cancel running jobs, stop the hives the queen started (they stop their workers),
+        close connections. Hives that joined on their own are left running."""
         tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.hive is not None:
-            await self.hive.stop_all()
+        await asyncio.gather(
+            *(self.stop_hive(n) for n in list(self._processes)), return_exceptions=True
+        )
         await self.http.aclose()
+
+
+def _devices(record: HiveRecord) -> str:
+    parts = []
+    for d in record.devices:
+        extra = f"{d['cores']} cores, " if d.get("cores") else ""
+        parts.append(f"{d['id']} ({d['name']}, {extra}{d['total_memory'] / 2**30:.0f} GiB)")
+    return ", ".join(parts)

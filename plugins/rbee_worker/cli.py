@@ -6,8 +6,8 @@ Normally started by a hive, which reads its start-up lines on stdout (see protoc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import signal
 import sys
 import threading
 import time
@@ -18,6 +18,7 @@ from rbee_core.errors import RbeeError
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
+from rbee_http.lifecycle import exit_with_parent
 from rbee_http.server import PortInUse, bind, serve, url_of
 from rbee_worker.app import create_app
 from rbee_worker.protocol import StdoutNarrationSink, announce
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda:N, or auto (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    p.add_argument("--worker-id", default="", help="the id the hive gave this worker")
+    p.add_argument("--hive-url", default="", help="the hive to send heartbeats to")
+    p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
     p.add_argument(
         "--standalone",
         action="store_true",
@@ -49,22 +53,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _exit_with_parent() -> None:
-    """Stop when the parent (the hive) dies, even by SIGKILL: no orphan holding a model."""
-    parent = os.getppid()
+def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runner) -> None:
+    """Tell the hive every ``interval`` seconds that this worker lives, and how busy it is."""
+    import httpx
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)
+    def beat() -> None:
+        with httpx.Client(timeout=5.0) as http:
+            while True:
+                state = {"busy": runner.busy, "jobs_served": runner.jobs_served,
+                         "idle_since": runner.idle_since}  # fmt: skip
+                with contextlib.suppress(httpx.HTTPError):
+                    http.post(f"{hive_url}/workers/{worker_id}/heartbeat", json=state)
+                time.sleep(interval)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if not args.standalone:
-        _exit_with_parent()
+        exit_with_parent()
     pm = create_plugin_manager()
     pm.register(StdoutNarrationSink(), name="worker-stdout-narration")
 
@@ -93,5 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         server["uvicorn"].should_exit = True
 
     app = create_app(runner, args.model, backend.name, stop)
+    if args.hive_url and args.worker_id:
+        _heartbeat_hive(args.hive_url, args.worker_id, args.heartbeat, runner)
     announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

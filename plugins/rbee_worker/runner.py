@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +24,7 @@ class Runner:
         self.model = model
         self.lock = asyncio.Lock()
         self.jobs_served = 0
+        self.idle_since = time.time()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     @property
@@ -56,6 +58,7 @@ class Runner:
                 # Keep the lock until the thread has really stopped, even if we are cancelled.
                 await asyncio.shield(done)
                 self.jobs_served += 1
+                self.idle_since = time.time()
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)

@@ -36,7 +36,7 @@ def api() -> Iterator[Api]:
         yield Api(client, queen, stops)
     # Nothing a test did may have started a job, a hive or a worker.
     assert len(queen.jobs) == 0 or all(job.worker is None for job in queen.jobs)
-    assert queen.hive is None
+    assert not queen.hives.hives
     assert not queen._tasks
 
 

@@ -1,0 +1,3 @@
+from rbee_hive.cli import main
+
+main()

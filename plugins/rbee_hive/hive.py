@@ -1,0 +1,222 @@
+"""A hive: one machine's devices, model catalog and the workers it started.
+
+It registers with the queen, then heartbeats: every interval it tells the queen it is alive
+and what it runs. Workers heartbeat to it the same way; a worker that falls silent is
+stopped, and one idle for longer than its keep-alive is stopped to free memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.models import LocalModel
+from rbee_core.units import human_bytes
+from rbee_hive.devices import Device, detect_devices
+from rbee_hive.store import ModelStore
+from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
+
+__all__ = ["DeviceTooSmall", "Hive"]
+
+log = logging.getLogger("rbee.hive")
+
+# fp32 weights on a CPU take about 4x the bytes of a 4-bit GGUF; bf16 on a GPU about 2x.
+MEMORY_FACTOR = {"gguf": 4.5, "safetensors": 1.2}
+
+
+class DeviceTooSmall(RbeeError):
+    code = "device_too_small"
+    status = 507
+
+
+class Hive:
+    def __init__(
+        self,
+        name: str,
+        store: ModelStore,
+        *,
+        queen_url: str | None = None,
+        url: str = "",
+        heartbeat: float = 2.0,
+        keep_alive: float = 300.0,
+        start_timeout: float = 600.0,
+        worker_host: str = "127.0.0.1",
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.queen_url = queen_url
+        self.store = store
+        self.devices: list[Device] = detect_devices()
+        self.workers: dict[str, WorkerProcess] = {}
+        self.heartbeat = heartbeat
+        self.keep_alive = keep_alive
+        self.start_timeout = start_timeout
+        self.worker_host = worker_host  # workers listen where the hive does: the queen calls them
+        self._starting: dict[tuple[str, str], asyncio.Task[WorkerProcess]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self.http = httpx.AsyncClient(timeout=5.0)
+
+    # -- what the hive is ---------------------------------------------------------------
+
+    def describe_devices(self) -> str:
+        parts = []
+        for d in self.devices:
+            extra = f"{d.cores} cores, " if d.cores else ""
+            parts.append(f"{d.id} ({d.name}, {extra}{d.total_memory / 2**30:.0f} GiB)")
+        return ", ".join(parts)
+
+    def worker_list(self) -> list[dict[str, Any]]:
+        self._prune()
+        return [w.to_json(self.name) for w in self.workers.values()]
+
+    def capabilities(self, backends: dict[str, list[str]]) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "devices": [d.to_json() for d in self.devices],
+            "backends": backends,
+            "models": [e.name for e in self.store.entries()],
+            "workers": self.worker_list(),
+        }
+
+    # -- workers ------------------------------------------------------------------------
+
+    def _prune(self) -> None:
+        for worker_id in [w.id for w in self.workers.values() if not w.alive]:
+            del self.workers[worker_id]
+
+    def device(self, device_id: str) -> Device:
+        for d in self.devices:
+            if d.id == device_id:
+                return d
+        known = ", ".join(d.id for d in self.devices)
+        raise InvalidRequest(
+            f"hive {self.name} has no device {device_id!r}; its devices: {known}", "device"
+        )
+
+    def check_room(self, model: LocalModel, device: Device) -> str:
+        """Raise ``DeviceTooSmall`` unless the model should fit; say how much room there is."""
+        need = (
+            int(model.path.stat().st_size * MEMORY_FACTOR.get(model.format, 1.5))
+            if (model.path.is_file())
+            else 0
+        )
+        if need > device.free_memory:
+            raise DeviceTooSmall(
+                f"{model.name} needs about {human_bytes(need)} on {device.id}, but hive "
+                f"{self.name} has only {human_bytes(device.free_memory)} free there",
+                device=device.id,
+            )
+        return (
+            f"there is room in {device.id} for {model.name} "
+            f"(needs about {human_bytes(need)}, {human_bytes(device.free_memory)} free)"
+        )
+
+    async def start_worker(
+        self, model: LocalModel, device: str, emit: Emit, keep_alive: float | None = None
+    ) -> WorkerProcess:
+        """A new worker for ``model`` on ``device``; concurrent asks share one start."""
+        key = (model.name, device)
+        task = self._starting.get(key)
+        if task is None:
+            task = asyncio.create_task(
+                spawn_worker(
+                    model,
+                    "auto",
+                    device,
+                    emit,
+                    self.start_timeout,
+                    hive_url=self.url,
+                    heartbeat=self.heartbeat,
+                    host=self.worker_host,
+                )
+            )
+            self._starting[key] = task
+            task.add_done_callback(lambda _: self._starting.pop(key, None))
+        worker = await asyncio.shield(task)
+        worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
+        self.workers[worker.id] = worker
+        return worker
+
+    def worker_heartbeat(self, worker_id: str, state: dict[str, Any]) -> None:
+        worker = self.workers.get(worker_id)
+        if worker is None:
+            raise RbeeError(f"hive {self.name} has no worker {worker_id!r}", worker=worker_id)
+        worker.heard(state)
+
+    async def stop_worker(self, worker_id: str) -> WorkerProcess:
+        worker = self.workers.pop(worker_id, None)
+        if worker is None:
+            raise RbeeError(f"hive {self.name} has no worker {worker_id!r}", worker=worker_id)
+        await worker.stop()
+        return worker
+
+    # -- background loops ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loops = [asyncio.create_task(self._tend_workers())]
+        if self.queen_url:
+            self._loops.append(asyncio.create_task(self._heartbeat_queen()))
+
+    async def _tend_workers(self) -> None:
+        """Stop workers that fell silent (hung) or stayed idle past their keep-alive."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            now = time.time()
+            for worker in list(self.workers.values()):
+                reason = None
+                if now - worker.last_heartbeat > 3 * self.heartbeat + 5:
+                    reason = f"no heartbeat for {now - worker.last_heartbeat:.0f} s"
+                elif worker.idle_for(now) > worker.keep_alive:
+                    idle = worker.idle_for(now)
+                    reason = f"idle for {idle:.0f} s (keep-alive {worker.keep_alive:g} s)"
+                if reason:
+                    log.info("stopping worker %s: %s", worker.describe(), reason)
+                    self.workers.pop(worker.id, None)
+                    await worker.stop()
+
+    async def _heartbeat_queen(self) -> None:
+        registered = False
+        while True:
+            try:
+                if not registered:
+                    await self._post("/hives/register", {"name": self.name, "url": self.url})
+                    registered = True
+                answer = await self.http.post(
+                    f"{self.queen_url}/hives/heartbeat",
+                    json={
+                        "name": self.name,
+                        "url": self.url,
+                        "workers": self.worker_list(),
+                        "models": [e.name for e in self.store.entries()],
+                    },
+                )
+                if answer.status_code == 404:  # the queen restarted and forgot us
+                    registered = False
+                    continue
+            except (httpx.HTTPError, RbeeError) as exc:
+                log.warning("heartbeat to the queen at %s failed: %s", self.queen_url, exc)
+                registered = False
+            await asyncio.sleep(self.heartbeat)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        answer = await self.http.post(f"{self.queen_url}{path}", json=body)
+        if answer.status_code >= 400:
+            raise RbeeError(f"the queen refused {path}: {answer.text}")
+
+    async def stop_all(self) -> None:
+        """Stop every worker this hive started (cascading shutdown)."""
+        for task in [*self._loops, *self._starting.values()]:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        self.workers.clear()
+        with contextlib.suppress(Exception):
+            await self.http.aclose()
+        self.store.close()

@@ -1,0 +1,180 @@
+"""The hive's HTTP API (docs/api.md): capabilities, workers, models, shutdown.
+
+Long operations (provisioning a model, starting a worker) answer an SSE stream of their
+narration, ending with an ``end`` event that carries the result, or an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, QueryParameter
+from litestar.response import ServerSentEvent
+
+from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.event_log import EventLog
+from rbee_core.events import EventType
+from rbee_core.narration import Narration
+from rbee_core.plugins import backends
+from rbee_hive.hive import Hive
+from rbee_http.sse import read_json, sse_response
+
+__all__ = ["HIVE_ROUTES"]
+
+ACTOR = "rbee-hive"
+ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
+
+
+def _stream(
+    state: State, work: Callable[[Callable[[Narration], None]], Awaitable[Any]]
+) -> ServerSentEvent:
+    """Run ``work`` in the background; answer its narration and result as SSE. The work goes
+    on if the client leaves (a download, a worker start: others may join it)."""
+    log = EventLog()
+
+    def listener(narration: Narration) -> None:
+        if not log.closed:
+            log.append(EventType.NARRATION, narration.to_json())
+
+    async def run() -> None:
+        try:
+            result = await work(listener)
+            log.append(EventType.END, {"outcome": "completed", **result})
+        except RbeeError as exc:
+            log.append(EventType.ERROR, {"code": exc.code, "message": exc.message, **exc.details})
+        except Exception as exc:
+            log.append(EventType.ERROR, {"code": "internal_error", "message": f"{exc!r}"})
+
+    task = asyncio.create_task(run())
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+    return sse_response(log)
+
+
+@get("/health")
+async def health(state: State) -> dict[str, Any]:
+    hive: Hive = state.hive
+    return {"status": "ok", "name": hive.name, "pid": os.getpid()}
+
+
+@get("/capabilities")
+async def capabilities(state: State) -> dict[str, Any]:
+    """Devices (CPU cores and RAM, each GPU), backends, models and workers."""
+    hive: Hive = state.hive
+    found = {name: list(b.formats) for name, b in backends(state.pm).items()}
+    return hive.capabilities(found)
+
+
+@get("/workers")
+async def list_workers(state: State) -> dict[str, Any]:
+    hive: Hive = state.hive
+    return {"workers": hive.worker_list()}
+
+
+@post("/workers", status_code=200)
+async def spawn_worker(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+    """Start a worker: ``{"model", "device", "keep_alive"?}``. Provisions the model first
+    and checks that it fits on the device."""
+    hive: Hive = state.hive
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise InvalidRequest("model is required", field="model")
+    device = hive.device(str(body.get("device") or "cpu"))  # unknown device: 400 now
+    keep_alive = body.get("keep_alive")
+    if keep_alive is not None and (not isinstance(keep_alive, int | float) or keep_alive <= 0):
+        raise InvalidRequest("keep_alive must be a number of seconds > 0", field="keep_alive")
+    hive.store.name_of(body["model"])  # unknown model: 4xx now
+
+    async def work(listener: Callable[[Narration], None]) -> dict[str, Any]:
+        local = await hive.store.ensure(body["model"], listener)
+        listener(Narration(ACTOR, "room", hive.check_room(local, device)))
+        listener(
+            Narration(
+                ACTOR, "worker_spawn", f"waking up the worker for {local.name} on {device.id}"
+            )
+        )
+        worker = await hive.start_worker(local, device.id, listener, keep_alive)
+        return {"worker": worker.to_json(hive.name)}
+
+    return _stream(state, work)
+
+
+@delete("/workers/{worker_id:str}", status_code=200)
+async def stop_worker(worker_id: FromPath[str], state: State) -> dict[str, Any]:
+    hive: Hive = state.hive
+    return (await hive.stop_worker(worker_id)).to_json(hive.name)
+
+
+@post("/workers/{worker_id:str}/heartbeat", status_code=200)
+async def worker_heartbeat(
+    worker_id: FromPath[str], request: Request[Any, Any, Any], state: State
+) -> dict[str, str]:
+    hive: Hive = state.hive
+    body = await read_json(request)
+    hive.worker_heartbeat(worker_id, body if isinstance(body, dict) else {})
+    return {"status": "ok"}
+
+
+@get("/models")
+async def list_models(state: State) -> dict[str, Any]:
+    hive: Hive = state.hive
+    models = [e.to_json() | {"hive": hive.name} for e in hive.store.entries()]
+    return {"models": models, "known": hive.store.sources.known()}
+
+
+@get("/models/info")
+async def model_info(state: State, model: ModelParam) -> dict[str, Any]:
+    hive: Hive = state.hive
+    return hive.store.info(model) | {"hive": hive.name}
+
+
+@post("/models/download", status_code=200)
+async def download_model(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+    """Provision a model: an SSE stream of its progress."""
+    hive: Hive = state.hive
+    body = await read_json(request)
+    model = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("model is required: a model name or reference", field="model")
+    hive.store.name_of(model)
+
+    async def work(listener: Callable[[Narration], None]) -> dict[str, Any]:
+        local = await hive.store.ensure(model, listener)
+        return {"model": hive.store.info(local.name) | {"hive": hive.name}}
+
+    return _stream(state, work)
+
+
+@delete("/models", status_code=200)
+async def remove_model(state: State, model: ModelParam) -> dict[str, Any]:
+    hive: Hive = state.hive
+    name, _ = hive.store.name_of(model)
+    users = [w.id for w in hive.workers.values() if w.alive and w.model == name]
+    return hive.store.remove(model, users).to_json() | {"hive": hive.name}
+
+
+@post("/shutdown", status_code=202)
+async def shutdown(state: State) -> dict[str, str]:
+    """Stop the hive and every worker it started."""
+    state.stop()
+    return {"status": "shutting down"}
+
+
+HIVE_ROUTES = [
+    health,
+    capabilities,
+    list_workers,
+    spawn_worker,
+    stop_worker,
+    worker_heartbeat,
+    list_models,
+    model_info,
+    download_model,
+    remove_model,
+    shutdown,
+]

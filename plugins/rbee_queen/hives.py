@@ -1,0 +1,118 @@
+"""The queen's view of its hives: who registered, when each last spoke, what it runs.
+
+A hive is ``joining`` from registration to its first heartbeat, then ``ready``; a hive that
+misses its heartbeats for ``timeout`` seconds is ``unreachable`` and gets no new job until it
+speaks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rbee_core.errors import RbeeError
+
+__all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
+
+
+class UnknownHive(RbeeError):
+    code = "unknown_hive"
+    status = 404
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        listing = ", ".join(known) if known else "none yet"
+        super().__init__(f"no hive named {name!r}; hives: {listing}", field="hive", hive=name)
+
+
+class HiveConflict(RbeeError):
+    code = "hive_conflict"
+    status = 409
+
+
+@dataclass(eq=False)
+class HiveRecord:
+    name: str
+    url: str
+    state: str = "joining"
+    registered_at: float = field(default_factory=time.time)
+    last_heartbeat: float | None = None
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    backends: dict[str, list[str]] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    started_here: bool = False  # the queen stops only the hives it started
+    first_heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "state": self.state,
+            "last_heartbeat": self.last_heartbeat,
+            "devices": self.devices,
+            "backends": self.backends,
+            "models": self.models,
+            "workers": self.workers,
+            "started_by_queen": self.started_here,
+        }
+
+
+class HiveRegistry:
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.hives: dict[str, HiveRecord] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.hives)
+
+    def get(self, name: str) -> HiveRecord:
+        try:
+            return self.hives[name]
+        except KeyError:
+            raise UnknownHive(name, self.names()) from None
+
+    def register(self, name: str, url: str) -> HiveRecord:
+        """Add a hive, or take back one that restarted; refuse a second hive under a name
+        a live hive already has."""
+        current = self.hives.get(name)
+        if current is not None and current.url != url and current.state != "unreachable":
+            raise HiveConflict(
+                f"a hive named {name!r} is already registered from {current.url}; "
+                "stop it first, or give this one another --name",
+                hive=name,
+            )
+        record = HiveRecord(name, url)
+        if current is not None:
+            record.started_here = current.started_here
+            record.first_heartbeat = current.first_heartbeat
+        self.hives[name] = record
+        return record
+
+    def heartbeat(self, name: str, payload: dict[str, Any]) -> HiveRecord:
+        record = self.hives.get(name)
+        if record is None:
+            raise UnknownHive(name, self.names())
+        record.last_heartbeat = time.time()
+        record.workers = list(payload.get("workers") or [])
+        record.models = list(payload.get("models") or [])
+        if record.state != "ready" and record.devices:
+            record.state = "ready"
+        record.first_heartbeat.set()
+        return record
+
+    def silent(self) -> list[HiveRecord]:
+        """Ready hives whose last heartbeat is older than the timeout."""
+        now = time.time()
+        return [
+            r
+            for r in self.hives.values()
+            if r.state == "ready"
+            and r.last_heartbeat is not None
+            and now - r.last_heartbeat > self.timeout
+        ]
