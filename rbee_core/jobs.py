@@ -135,7 +135,7 @@ class JobRequest:
                 kwargs[name] = value.strip()
         if payload.get("keep_alive") is not None:
             keep = payload["keep_alive"]
-            if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep:
+            if isinstance(keep, bool) or not isinstance(keep, int | float) or not keep > 0:
                 raise InvalidRequest(
                     f"keep_alive must be a number of seconds > 0, got {keep!r}", "keep_alive"
                 )
