@@ -26,6 +26,17 @@ from rbee_http.server import PortInUse, bind, serve, url_of
 __all__ = ["main"]
 
 
+def _size(text: str) -> int:
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}
+    upper = text.strip().upper()
+    for unit, factor in units.items():
+        if upper.endswith(unit) and upper[: -len(unit)].strip().replace(".", "", 1).isdigit():
+            return int(float(upper[: -len(unit)]) * factor)
+    if upper.isdigit():
+        return int(upper)
+    raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 512MB or 8GB)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rbee-hive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -40,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8600, help="port (default 8600; 0: any free)")
     p.add_argument("--name", default=socket.gethostname(), help="hive name (default: hostname)")
     p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
+    p.add_argument(
+        "--cpu-memory-limit",
+        type=_size,
+        help="the most RAM its CPU workers may use together, e.g. 8GB (default: all)",
+    )
     p.add_argument(
         "--exit-with-parent",
         action="store_true",
@@ -75,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         heartbeat=args.heartbeat,
         keep_alive=args.keep_alive,
         worker_host=args.host,
+        cpu_memory_limit=args.cpu_memory_limit,
     )
     server: dict[str, Any] = {}
 

@@ -47,12 +47,14 @@ class Hive:
         keep_alive: float = 300.0,
         start_timeout: float = 600.0,
         worker_host: str = "127.0.0.1",
+        cpu_memory_limit: int | None = None,
     ) -> None:
         self.name = name
         self.url = url
         self.queen_url = queen_url
         self.store = store
         self.devices: list[Device] = detect_devices()
+        self.cpu_memory_limit = cpu_memory_limit
         self.workers: dict[str, WorkerProcess] = {}
         self.heartbeat = heartbeat
         self.keep_alive = keep_alive
@@ -79,7 +81,7 @@ class Hive:
         return {
             "name": self.name,
             "url": self.url,
-            "devices": [d.to_json() for d in self.devices],
+            "devices": [self._capped(d).to_json() for d in self.devices],
             "backends": backends,
             "models": [e.name for e in self.store.entries()],
             "workers": self.worker_list(),
@@ -94,11 +96,19 @@ class Hive:
     def device(self, device_id: str) -> Device:
         for d in self.devices:
             if d.id == device_id:
-                return d
+                return self._capped(d)
         known = ", ".join(d.id for d in self.devices)
         raise InvalidRequest(
             f"hive {self.name} has no device {device_id!r}; its devices: {known}", "device"
         )
+
+    def _capped(self, device: Device) -> Device:
+        """The CPU as workers may use it under ``--cpu-memory-limit``."""
+        if device.id != "cpu" or self.cpu_memory_limit is None:
+            return device
+        used = sum(w.memory() or 0 for w in self.workers.values() if w.device == "cpu")
+        free = max(0, min(device.free_memory, self.cpu_memory_limit - used))
+        return Device(device.id, device.name, self.cpu_memory_limit, free, device.cores)
 
     def check_room(self, model: LocalModel, device: Device) -> str:
         """Raise ``DeviceTooSmall`` unless the model should fit; say how much room there is."""

@@ -53,10 +53,10 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def start_queen(env: dict[str, str], home: Path, port: int) -> subprocess.Popen[bytes]:
+def start_queen(env: dict[str, str], home: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     log = open(home / f"queen-{port}.test.log", "ab")  # noqa: SIM115 (lives with the process)
     process = subprocess.Popen(
-        [*command("queen-rbee"), "--port", str(port)],
+        [*command("queen-rbee"), "--port", str(port), *extra],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -79,14 +79,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def rbee_processes(home: Path) -> dict[int, str]:
-    """pid -> command line of every live process started with this scenario's RBEE_HOME."""
+    """pid -> command line of every live process started with this scenario's RBEE_HOME, or
+    with a state dir below it (the scenario's other hives)."""
     marker = f"RBEE_HOME={home}".encode()
     found: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if not any(v == marker or v.startswith(marker + b"/") for v in environ):
                 continue
             status = (entry / "stat").read_text().split()[2]
             if status == "Z":  # a zombie has exited; its parent just has not reaped it
