@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "InvalidRequest",
+    "QueueFull",
     "ModelUnavailable",
     "RbeeError",
     "UnknownJob",
@@ -22,6 +23,7 @@ class RbeeError(Exception):
 
     code = "rbee_error"
     status = 500
+    headers: dict[str, str] | None = None  # extra HTTP headers for the answer (Retry-After)
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -64,6 +66,17 @@ class ModelUnavailable(RbeeError):
 
     code = "model_unavailable"
     status = 503
+
+
+class QueueFull(RbeeError):
+    """Too many jobs wait for this model; come back after ``retry_after`` seconds."""
+
+    code = "queue_full"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class UnknownJob(RbeeError):

@@ -50,6 +50,22 @@ class EventLog:
         self._wakeup = asyncio.Event()
         return event
 
+    def since(self, after: int) -> list[Event]:
+        """The events with id > ``after``."""
+        return self._events[max(after, 0) :]
+
+    async def wait(self, after: int, patience: float | None = None) -> bool:
+        """Wait until there is an event after ``after`` or the log is closed; False if
+        ``patience`` seconds passed first."""
+        wakeup = self._wakeup
+        if len(self._events) > after or self._closed:
+            return True
+        try:
+            await asyncio.wait_for(wakeup.wait(), patience)
+        except TimeoutError:
+            return False
+        return True
+
     async def follow(self, after: int = 0) -> AsyncIterator[Event]:
         """Yield the events with id > ``after``, then new ones, until the log is closed."""
         index = max(after, 0)

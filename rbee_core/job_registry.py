@@ -22,6 +22,10 @@ class JobRegistry:
     def __iter__(self) -> Iterator[Job]:
         return iter(list(self._jobs.values()))
 
+    def add(self, job: Job) -> None:
+        """Take back a job from an earlier queen (its record, already finished)."""
+        self._jobs[job.id] = job
+
     def create(self, request: JobRequest) -> Job:
         job = Job(request=request)
         self._jobs[job.id] = job

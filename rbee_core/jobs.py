@@ -82,6 +82,7 @@ class JobRequest:
     hive: str | None = None
     device: str | None = None
     keep_alive: float | None = None
+    timeout: float | None = None  # seconds from submission; then the job fails
 
     @classmethod
     def from_json(cls, payload: Any) -> JobRequest:
@@ -133,6 +134,13 @@ class JobRequest:
                 if not isinstance(value, str) or not value.strip():
                     raise InvalidRequest(f"{name} must be a non-empty string", field=name)
                 kwargs[name] = value.strip()
+        if payload.get("timeout") is not None:
+            limit = payload["timeout"]
+            if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+                raise InvalidRequest(
+                    f"timeout must be a number of seconds > 0, got {limit!r}", "timeout"
+                )
+            kwargs["timeout"] = float(limit)
         if payload.get("keep_alive") is not None:
             keep = payload["keep_alive"]
             if isinstance(keep, bool) or not isinstance(keep, int | float) or not keep > 0:
@@ -146,7 +154,7 @@ class JobRequest:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["stop"] = list(self.stop)
         data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        for name in ("messages", "hive", "device", "keep_alive"):
+        for name in ("messages", "hive", "device", "keep_alive", "timeout"):
             if not data[name]:
                 del data[name]
         return data

@@ -18,7 +18,7 @@ log = logging.getLogger("rbee.http")
 
 
 def _rbee_error(_: Request[Any, Any, Any], exc: RbeeError) -> Response[Any]:
-    return Response(exc.to_dict(), status_code=exc.status)
+    return Response(exc.to_dict(), status_code=exc.status, headers=exc.headers)
 
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

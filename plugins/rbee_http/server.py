@@ -40,12 +40,21 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(app: Any, sock: socket.socket, on_server: Callable[[uvicorn.Server], None]) -> None:
+def serve(
+    app: Any,
+    sock: socket.socket,
+    on_server: Callable[[uvicorn.Server], None],
+    grace: float = 5.0,
+) -> None:
     """Serve until ``server.should_exit`` is set (by a route or a signal).
 
-    ``on_server`` receives the server before it starts, so routes can stop it.
+    ``on_server`` receives the server before it starts, so routes can stop it. On SIGTERM
+    the server stops accepting connections and gives open ones (streams of running jobs)
+    ``grace`` seconds to finish before the app's shutdown handlers run.
     """
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=int(grace)
+    )
     server = uvicorn.Server(config)
     on_server(server)
     asyncio.run(server.serve(sockets=[sock]))

@@ -40,13 +40,20 @@ async def read_json(request: Request[Any, Any, Any]) -> Any:
 
 
 async def _messages(
-    log: EventLog, after: int, on_close: Callable[[], object] | None
+    log: EventLog, after: int, on_close: Callable[[], object] | None, keepalive: float | None
 ) -> AsyncIterator[ServerSentEventMessage]:
     try:
-        async for event in log.follow(after):
-            yield ServerSentEventMessage(
-                data=event.data_json(), event=event.type.value, id=event.id
-            )
+        while True:
+            for event in log.since(after):
+                yield ServerSentEventMessage(
+                    data=event.data_json(), event=event.type.value, id=event.id
+                )
+                after = event.id
+            if log.closed:
+                break
+            if not await log.wait(after, keepalive):
+                # A comment line: no event, but proxies and clients see a live connection.
+                yield ServerSentEventMessage(data=None, comment="keep-alive")
         yield ServerSentEventMessage(data=DONE)
     finally:
         # Runs when the stream ends and when the client disconnects mid-stream.
@@ -54,11 +61,20 @@ async def _messages(
             on_close()
 
 
+KEEPALIVE = 15.0
+
+
 def sse_response(
-    log: EventLog, after: int = 0, on_close: Callable[[], object] | None = None
+    log: EventLog,
+    after: int = 0,
+    on_close: Callable[[], object] | None = None,
+    keepalive: float | None = KEEPALIVE,
 ) -> ServerSentEvent:
     """Stream ``log`` from the event after ``after`` until it closes, then ``[DONE]``.
 
-    ``on_close`` runs when the stream is over, whether it finished or the client left.
+    ``on_close`` runs when the stream is over, whether it finished or the client left. While
+    no event comes for ``keepalive`` seconds, a ``: keep-alive`` comment is sent.
     """
-    return ServerSentEvent(_messages(log, after, on_close), headers={"Cache-Control": "no-cache"})
+    return ServerSentEvent(
+        _messages(log, after, on_close, keepalive), headers={"Cache-Control": "no-cache"}
+    )

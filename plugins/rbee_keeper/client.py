@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -71,23 +72,59 @@ class QueenClient:
     def shutdown(self) -> None:
         self._call("POST", "/shutdown")
 
-    def events(self, sse_url: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(event type, payload) for each event of a job's stream, until ``[DONE]``."""
-        return self.stream("GET", sse_url)
+    def events(
+        self,
+        sse_url: str,
+        on_retry: Callable[[int, str], None] | None = None,
+        retries: int = 5,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, payload) for each event of a job's stream, until ``[DONE]``.
+
+        A dropped connection is resumed with ``Last-Event-ID`` (the queen replays exactly
+        the events after it), up to ``retries`` times in a row, with backoff; ``on_retry``
+        hears of each attempt.
+        """
+        last = 0
+        failures = 0
+        while True:
+            try:
+                headers = {"Last-Event-ID": str(last)} if last else {}
+                for event_id, event, data in self._sse("GET", sse_url, None, headers):
+                    last, failures = event_id or last, 0
+                    yield event, data
+                return
+            except QueenUnreachable as exc:
+                failures += 1
+                if failures > retries:
+                    raise
+                if on_retry is not None:
+                    on_retry(failures, str(exc))
+                time.sleep(min(0.25 * 2**failures, 5.0))
 
     def stream(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, payload) for each event of an SSE answer, until ``[DONE]``."""
+        for _, event, data in self._sse(method, path, body, {}):
+            yield event, data
+
+    def _sse(
+        self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        # The queen sends a keep-alive comment at least every 15 s: a minute of silence means
+        # a dead connection.
+        timeout = httpx.Timeout(10.0, read=60.0)
         try:
-            with connect_sse(self.http, method, path, json=body) as source:
+            with connect_sse(
+                self.http, method, path, json=body, headers=headers, timeout=timeout
+            ) as source:
                 if source.response.is_error:
                     source.response.read()
                     raise click.ClickException(_error_message(source.response))
                 for sse in source.iter_sse():
                     if sse.data == DONE:
                         return
-                    yield sse.event, json.loads(sse.data)
+                    yield int(sse.id) if sse.id else 0, sse.event, json.loads(sse.data)
         except httpx.TransportError as exc:
             raise QueenUnreachable(
                 f"lost the connection to the queen at {self.url}: {exc}"

@@ -11,7 +11,7 @@ from rbee_core.narration import Narration
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
-__all__ = ["infer"]
+__all__ = ["follow", "infer"]
 
 
 @click.command()
@@ -38,6 +38,12 @@ __all__ = ["infer"]
 @click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
 @click.option("--stop", multiple=True, help="Stop when this text appears (repeatable).")
 @click.option("--raw", is_flag=True, help="Send the prompt as is, without the chat template.")
+@click.option("--timeout", type=float, help="Fail the job if it has not finished in SECONDS.")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Submit, print the job id and exit; follow it with: rbee-keeper jobs attach ID",
+)
 @click.option("--hive", help="Run on this hive (see: rbee-keeper hive list).")
 @click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ...")
 @click.option(
@@ -65,6 +71,8 @@ def infer(
     seed: int | None,
     stop: tuple[str, ...],
     raw: bool,
+    timeout: float | None,
+    detach: bool,
     hive: str | None,
     device: str | None,
     keep_alive: float | None,
@@ -91,10 +99,21 @@ def infer(
         "hive": hive,
         "device": device,
         "keep_alive": keep_alive,
+        "timeout": timeout,
     }
     job.update({k: v for k, v in optional.items() if v is not None})
 
     queen = ensure_queen(keeper, queen_url, queen_timeout)
+    if detach:
+        submitted = queen.client.submit(job)
+        click.echo(submitted["job_id"])
+        keeper.narrate(
+            "job_detached",
+            f"detached; follow it with: rbee-keeper jobs attach {submitted['job_id']}",
+        )
+        if queen.started_here:
+            keeper.narrate("queen_left", "the queen keeps running for this job")
+        return
     try:
         _run(keeper, queen.client, job)
     finally:
@@ -105,7 +124,7 @@ def _run(keeper: Keeper, client: Any, job: dict[str, Any]) -> None:
     submitted = client.submit(job)
     keeper.narrate("job_submitted", f"job {submitted['job_id']} submitted")
     try:
-        _follow(keeper, client, submitted)
+        follow(keeper, client, submitted)
     except KeyboardInterrupt:
         # Ctrl-C: cancel the job, so its worker stops generating and is free again.
         keeper.narrate("job_cancel", f"cancelling job {submitted['job_id']}")
@@ -113,10 +132,15 @@ def _run(keeper: Keeper, client: Any, job: dict[str, Any]) -> None:
         raise
 
 
-def _follow(keeper: Keeper, client: Any, submitted: dict[str, str]) -> None:
+def follow(keeper: Keeper, client: Any, submitted: dict[str, str]) -> None:
+    """Print a job's stream: tokens to stdout, narration to stderr; fail on its error."""
     keeper.narrate("sse_connect", "having a sse connection from the bee keeper to the queen bee")
     wrote_text = False
-    for event, data in client.events(submitted["sse_url"]):
+
+    def retrying(attempt: int, why: str) -> None:
+        keeper.narrate("sse_reconnect", f"{why}; reconnecting ({attempt} of 5)")
+
+    for event, data in client.events(submitted["sse_url"], on_retry=retrying):
         if event == "token":
             sys.stdout.write(data["text"])
             sys.stdout.flush()

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from rbee_keeper.client import QueenClient
-from rbee_keeper.context import queen_url_option
+from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
+from rbee_keeper.infer import follow
 
 __all__ = ["jobs"]
 
@@ -51,6 +52,16 @@ def show(job_id: str, queen_url: str) -> None:
     """Print one job's record as JSON."""
     with QueenClient(queen_url) as client:
         click.echo(json.dumps(client.get(f"/jobs/{job_id}"), indent=2))
+
+
+@jobs.command()
+@click.argument("job_id")
+@queen_url_option
+@pass_keeper
+def attach(keeper: Keeper, job_id: str, queen_url: str) -> None:
+    """Follow job JOB_ID (from its first event): answer on stdout, narration on stderr."""
+    with QueenClient(queen_url) as client:
+        follow(keeper, client, {"job_id": job_id, "sse_url": f"/jobs/{job_id}/stream"})
 
 
 @jobs.command()

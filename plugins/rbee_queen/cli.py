@@ -30,6 +30,30 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds of silence before a hive is unreachable (default 3 heartbeats + 1)",
     )
+    p.add_argument(
+        "--job-retention",
+        type=float,
+        default=7 * 24 * 3600,
+        help="seconds to keep finished jobs' records (default 7 days)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=16,
+        help="most jobs waiting per model; more are refused with 429 (default 16)",
+    )
+    p.add_argument(
+        "--orphan-timeout",
+        type=float,
+        default=300.0,
+        help="cancel a job whose every listener left this many seconds ago (default 300)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds running jobs get to finish before they are cancelled",
+    )
     return p
 
 
@@ -59,7 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         url=url_of(sock),
         heartbeat=args.heartbeat,
         hive_timeout=args.hive_timeout,
+        job_retention=args.job_retention,
+        max_queue=args.max_queue,
+        orphan_timeout=args.orphan_timeout,
     )
     app = create_app(queen, stop)
     print(f"queen-rbee listening on {url_of(sock)}", file=sys.stderr, flush=True)
-    serve(app, sock, lambda s: server.__setitem__("uvicorn", s))
+    serve(app, sock, lambda s: server.__setitem__("uvicorn", s), grace=args.shutdown_grace)

@@ -15,15 +15,17 @@ import httpx
 import pluggy
 from httpx_sse import EventSource
 
-from rbee_core.errors import RbeeError
+from rbee_core.errors import QueueFull, RbeeError
 from rbee_core.events import DONE, EventType
 from rbee_core.job_registry import JobRegistry
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.jobs import Job, JobRequest, JobState
 from rbee_core.narration import Narration
+from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
 from rbee_core.scheduling import Candidate
 from rbee_queen import hive_client
 from rbee_queen.hives import HiveRecord, HiveRegistry
+from rbee_queen.job_store import JobStore
 from rbee_queen.launcher import spawn_local_hive
 from rbee_queen.sinks import JobStreamSink
 
@@ -76,7 +78,12 @@ class Queen:
         url: str = "",
         heartbeat: float = 2.0,
         hive_timeout: float | None = None,
+        job_retention: float = 7 * 24 * 3600,
+        max_queue: int = 16,
+        orphan_timeout: float = 300.0,
     ) -> None:
+        self.max_queue = max_queue
+        self.orphan_timeout = orphan_timeout
         self.pm = pm
         self.url = url
         self.heartbeat = heartbeat
@@ -89,9 +96,15 @@ class Queen:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._failures: dict[str, tuple[str, str]] = {}  # job id -> (code, why), set by monitor
+        self._listeners: dict[str, int] = {}  # job id -> open streams
+        self._left: dict[str, float] = {}  # job id -> when its last listener left
         # Streams can be idle for minutes while a worker loads: no read timeout.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
+        self.store = JobStore(state_dir() / "queen-jobs.sqlite", job_retention)
+        for old in self.store.load():
+            self.jobs.add(old)
+        pm.register(self.store, name="queen-job-store")
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -106,6 +119,7 @@ class Queen:
     def submit(self, request: JobRequest) -> Job:
         """Accept a job (the model must resolve) and start running it in the background."""
         self.catalog.resolve(request.model)
+        self._check_queue(request)
         if request.hive is not None and request.hive != LOCAL_HIVE:
             self.hives.get(request.hive)  # an unknown hive is a 404 now, not a failed job
         job = self.jobs.create(request)
@@ -113,6 +127,55 @@ class Queen:
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
         return job
+
+    def _check_queue(self, request: JobRequest) -> None:
+        """Refuse at once, rather than queue without bound, when the model's queue is full."""
+        name = self.model_name(request.model)
+        same = [j for j in self.jobs if self.model_name(j.request.model) == name]
+        waiting = sum(1 for j in same if j.state is JobState.QUEUED)
+        if waiting < self.max_queue:
+            return
+        recent = [
+            j.finished_at - j.created_at
+            for j in same[-20:]
+            if j.finished_at is not None and j.state is JobState.COMPLETED
+        ]
+        per_job = sum(recent) / len(recent) if recent else 10.0
+        retry = max(1, round(per_job))
+        raise QueueFull(
+            f"{waiting} jobs are already waiting for {name} (the limit is {self.max_queue}); "
+            f"retry in about {retry} s",
+            retry_after=retry,
+            model=name,
+        )
+
+    def listening(self, job: Job) -> Callable[[], None]:
+        """Count a stream listener of ``job``; call the result when it leaves."""
+        self._listeners[job.id] = self._listeners.get(job.id, 0) + 1
+
+        def left() -> None:
+            self._listeners[job.id] -= 1
+            if not self._listeners[job.id]:
+                self._left[job.id] = time.monotonic()
+
+        return left
+
+    def _cancel_orphans(self) -> None:
+        """A job whose every listener left ``orphan_timeout`` seconds ago is cancelled: nobody
+        will read it. (A job nobody ever attached to, ``--detach``, runs to its end.)"""
+        now = time.monotonic()
+        for job_id, since in list(self._left.items()):
+            if self._listeners.get(job_id) or now - since < self.orphan_timeout:
+                continue
+            del self._left[job_id]
+            job = self.jobs.get(job_id)
+            if not job.log.closed:
+                self.narrate(
+                    job,
+                    "orphaned",
+                    f"nobody has listened to this job for {now - since:.0f} s; cancelling it",
+                )
+                self.request_cancel(job_id)
 
     def keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a background task until it ends (the loop keeps only weak references);
@@ -144,8 +207,15 @@ class Queen:
 
     async def _run(self, job: Job) -> None:
         try:
-            worker = await self._place(job)
-            await self._relay(job, worker)
+            async with asyncio.timeout(job.request.timeout):
+                worker = await self._place(job)
+                await self._relay(job, worker)
+        except TimeoutError:
+            _fail(
+                job,
+                "deadline_exceeded",
+                f"the job did not finish within its {job.request.timeout:g} s deadline",
+            )
         except RbeeError as exc:
             _fail(job, exc.code, exc.message)
         except asyncio.CancelledError:
@@ -265,6 +335,7 @@ class Queen:
         """Mark hives that stopped heartbeating unreachable; fail the jobs running there."""
         while True:
             await asyncio.sleep(min(self.heartbeat, 1.0))
+            self._cancel_orphans()
             for record in self.hives.silent():
                 silence = time.time() - (record.last_heartbeat or record.registered_at)
                 record.state = "unreachable"
@@ -408,6 +479,7 @@ class Queen:
                 )
             async with worker.lock:
                 job.mark_running(worker.id)
+                self.store.save(job)
                 self.narrate(job, "prompt_sent", "we've sent the prompt to the worker")
                 await self._stream_from(job, worker)
                 worker.jobs_served += 1
@@ -472,6 +544,7 @@ class Queen:
             *(self.stop_hive(n) for n in list(self._processes)), return_exceptions=True
         )
         await self.http.aclose()
+        self.store.close()
 
 
 def _devices(record: HiveRecord) -> str:

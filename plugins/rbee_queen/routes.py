@@ -52,7 +52,8 @@ async def job_stream(
     """The job's events from the first (or after ``Last-Event-ID``), then ``[DONE]``."""
     queen: Queen = state.queen
     job = queen.jobs.get(job_id)
-    return sse_response(job.log, after=last_event_id(request))
+    after = last_event_id(request)
+    return sse_response(job.log, after=after, on_close=queen.listening(job))
 
 
 @delete("/jobs/{job_id:str}", status_code=200)

@@ -103,7 +103,7 @@ def test_messages_replay_a_closed_log_then_done_and_call_on_close() -> None:
     closed: list[bool] = []
 
     async def collect(after: int) -> list[Any]:
-        return [m async for m in _messages(log, after, lambda: closed.append(True))]
+        return [m async for m in _messages(log, after, lambda: closed.append(True), None)]
 
     messages = asyncio.run(collect(0))
     assert [(m.id, m.event, m.data) for m in messages] == [
@@ -122,10 +122,27 @@ def test_messages_call_on_close_when_the_client_leaves() -> None:
         log = EventLog()
         log.append(EventType.TOKEN, {"text": "a"})
         closed: list[bool] = []
-        stream = _messages(log, 0, lambda: closed.append(True))
+        stream = _messages(log, 0, lambda: closed.append(True), None)
         first = await stream.__anext__()
         assert first.id == 1
         await stream.aclose()  # the client disconnected mid-stream
         return closed
 
     assert asyncio.run(scenario()) == [True]
+
+
+def test_an_idle_stream_sends_keep_alive_comments_until_the_next_event() -> None:
+    async def scenario() -> list[Any]:
+        log = EventLog()
+        stream = _messages(log, 0, None, 0.05)
+        first = await anext(stream)  # nothing happens for 0.05 s: a comment
+        log.append(EventType.END, {"outcome": "completed"})
+        rest = [m async for m in stream]
+        return [first, *rest]
+
+    messages = asyncio.run(scenario())
+    assert messages[0].comment == "keep-alive" and messages[0].data is None
+    assert [(m.event, m.data) for m in messages[1:]] == [
+        ("end", '{"outcome":"completed"}'),
+        (None, "[DONE]"),
+    ]
