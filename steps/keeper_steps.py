@@ -34,6 +34,11 @@ def step_run_queen_again(context: Any) -> None:
     _run(context, "queen-rbee", ["--port", str(context.port)], timeout=60)
 
 
+@when("I run queen-rbee on the same port with {options}")
+def step_run_queen_options(context: Any, options: str) -> None:
+    _run(context, "queen-rbee", ["--port", str(context.port), *shlex.split(options)], timeout=60)
+
+
 def _describe(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
 

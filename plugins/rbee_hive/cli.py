@@ -21,7 +21,7 @@ from rbee_hive.routes import HIVE_ROUTES
 from rbee_hive.store import ModelStore
 from rbee_http.errors import error_handlers
 from rbee_http.lifecycle import exit_with_parent
-from rbee_http.server import PortInUse, bind, serve, url_of
+from rbee_http.server import MAX_BODY, PortInUse, bind, guard_for, serve, url_of
 
 __all__ = ["main"]
 
@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     app = Litestar(
         route_handlers=HIVE_ROUTES,
         state=State({"hive": hive, "pm": pm, "stop": stop, "tasks": set()}),
+        middleware=guard_for(args.host),
+        request_max_body_size=MAX_BODY,
         exception_handlers=error_handlers,
         on_startup=[hive.start],
         on_shutdown=[hive.stop_all],

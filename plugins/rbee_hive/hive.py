@@ -21,6 +21,7 @@ from rbee_core.units import human_bytes
 from rbee_hive.devices import Device, detect_devices
 from rbee_hive.store import ModelStore
 from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
+from rbee_http.auth import auth_headers
 
 __all__ = ["DeviceTooSmall", "Hive"]
 
@@ -62,7 +63,7 @@ class Hive:
         self.worker_host = worker_host  # workers listen where the hive does: the queen calls them
         self._starting: dict[tuple[str, str], asyncio.Task[WorkerProcess]] = {}
         self._loops: list[asyncio.Task[None]] = []
-        self.http = httpx.AsyncClient(timeout=5.0)
+        self.http = httpx.AsyncClient(timeout=5.0, headers=auth_headers())
 
     # -- what the hive is ---------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["PortInUse", "bind", "serve", "url_of"]
+__all__ = ["MAX_BODY", "PortInUse", "bind", "guard_for", "serve", "url_of"]
 
 
 class PortInUse(OSError):
@@ -58,3 +58,13 @@ def serve(
     server = uvicorn.Server(config)
     on_server(server)
     asyncio.run(server.serve(sockets=[sock]))
+
+
+MAX_BODY = 1 << 20  # 1 MiB: far above any real job request, far below a memory problem
+
+
+def guard_for(host: str) -> list[Any]:
+    """The middleware every daemon runs: the API key, and the Host check on loopback."""
+    from rbee_http.auth import Guard, api_key, is_loopback_host
+
+    return [Guard(api_key(), loopback_only=is_loopback_host(host))]

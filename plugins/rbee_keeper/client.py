@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,7 +33,12 @@ class QueenClient:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         # Streams stay quiet while a model loads: no read timeout on them.
-        self.http = httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout, read=None))
+        key = os.environ.get("RBEE_API_KEY")
+        self.http = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(timeout, read=None),
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+        )
 
     def __enter__(self) -> QueenClient:
         return self

@@ -8,17 +8,20 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from rbee_http.errors import error_handlers
+from rbee_http.server import MAX_BODY, guard_for
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["create_app"]
 
 
-def create_app(queen: Queen, stop: Callable[[], None]) -> Litestar:
+def create_app(queen: Queen, stop: Callable[[], None], host: str = "127.0.0.1") -> Litestar:
     routes = [route for batch in queen.pm.hook.rbee_queen_routes() for route in batch]
     return Litestar(
         route_handlers=routes,
         state=State({"queen": queen, "stop": stop}),
         exception_handlers=error_handlers,
+        middleware=guard_for(host),
+        request_max_body_size=MAX_BODY,
         on_startup=[queen.start],
         on_shutdown=[queen.close],
     )

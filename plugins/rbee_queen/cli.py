@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
 from rbee_core.plugins import create_plugin_manager
+from rbee_http.auth import API_KEY_ENV, api_key, is_loopback_host
 from rbee_http.server import PortInUse, bind, serve, url_of
 
 __all__ = ["main"]
@@ -29,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="seconds of silence before a hive is unreachable (default 3 heartbeats + 1)",
+    )
+    p.add_argument(
+        "--api-key",
+        help="require 'Authorization: Bearer KEY' on every route but /health (also read from "
+        "RBEE_API_KEY); needed to listen on anything but loopback",
     )
     p.add_argument(
         "--job-retention",
@@ -61,6 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.api_key:
+        os.environ[API_KEY_ENV] = args.api_key  # the hives and workers it starts share it
+    if not is_loopback_host(args.host) and not api_key():
+        print(
+            f"queen-rbee: refusing to listen on {args.host} without an API key: anyone who "
+            "can reach it could run jobs. Set --api-key or RBEE_API_KEY.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     try:
         sock = bind(args.host, args.port)
     except PortInUse as exc:
@@ -87,6 +103,6 @@ def main(argv: list[str] | None = None) -> None:
         max_queue=args.max_queue,
         orphan_timeout=args.orphan_timeout,
     )
-    app = create_app(queen, stop)
+    app = create_app(queen, stop, args.host)
     print(f"queen-rbee listening on {url_of(sock)}", file=sys.stderr, flush=True)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s), grace=args.shutdown_grace)

@@ -23,6 +23,7 @@ from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
 from rbee_core.scheduling import Candidate
+from rbee_http.auth import auth_headers
 from rbee_queen import hive_client
 from rbee_queen.hives import HiveRecord, HiveRegistry
 from rbee_queen.job_store import JobStore
@@ -99,7 +100,9 @@ class Queen:
         self._listeners: dict[str, int] = {}  # job id -> open streams
         self._left: dict[str, float] = {}  # job id -> when its last listener left
         # Streams can be idle for minutes while a worker loads: no read timeout.
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=None), headers=auth_headers()
+        )
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
         self.store = JobStore(state_dir() / "queen-jobs.sqlite", job_retention)
         for old in self.store.load():

@@ -17,6 +17,7 @@ from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.jobs import JobRequest
 from rbee_http.errors import error_handlers
+from rbee_http.server import MAX_BODY, guard_for
 from rbee_http.sse import read_json, sse_response
 from rbee_worker.runner import Runner
 
@@ -82,7 +83,9 @@ async def shutdown(state: State) -> dict[str, str]:
     return {"status": "shutting down"}
 
 
-def create_app(runner: Runner, model: str, backend: str, stop: Callable[[], None]) -> Litestar:
+def create_app(
+    runner: Runner, model: str, backend: str, stop: Callable[[], None], host: str = "127.0.0.1"
+) -> Litestar:
     state = State(
         {"runner": runner, "model": model, "backend": backend, "stop": stop, "tasks": set()}
     )
@@ -90,5 +93,7 @@ def create_app(runner: Runner, model: str, backend: str, stop: Callable[[], None
         route_handlers=[health, generate, shutdown],
         state=state,
         exception_handlers=error_handlers,
+        middleware=guard_for(host),
+        request_max_body_size=MAX_BODY,
         on_shutdown=[lambda: runner.close()],
     )

@@ -18,6 +18,7 @@ from rbee_core.errors import RbeeError
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
+from rbee_http.auth import auth_headers
 from rbee_http.lifecycle import exit_with_parent
 from rbee_http.server import PortInUse, bind, serve, url_of
 from rbee_worker.app import create_app
@@ -58,10 +59,13 @@ def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runn
     import httpx
 
     def beat() -> None:
-        with httpx.Client(timeout=5.0) as http:
+        with httpx.Client(timeout=5.0, headers=auth_headers()) as http:
             while True:
-                state = {"busy": runner.busy, "jobs_served": runner.jobs_served,
-                         "idle_since": runner.idle_since}  # fmt: skip
+                state = {
+                    "busy": runner.busy,
+                    "jobs_served": runner.jobs_served,
+                    "idle_since": runner.idle_since,
+                }
                 with contextlib.suppress(httpx.HTTPError):
                     http.post(f"{hive_url}/workers/{worker_id}/heartbeat", json=state)
                 time.sleep(interval)
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     def stop() -> None:
         server["uvicorn"].should_exit = True
 
-    app = create_app(runner, args.model, backend.name, stop)
+    app = create_app(runner, args.model, backend.name, stop, args.host)
     if args.hive_url and args.worker_id:
         _heartbeat_hive(args.hive_url, args.worker_id, args.heartbeat, runner)
     announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device)

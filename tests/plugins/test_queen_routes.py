@@ -32,7 +32,8 @@ def api() -> Iterator[Api]:
     queen = Queen(create_plugin_manager())
     stops: list[bool] = []
     app = create_app(queen, stop=lambda: stops.append(True))
-    with TestClient(app) as client:
+    # A loopback queen answers loopback Host names only (DNS rebinding guard).
+    with TestClient(app, base_url="http://127.0.0.1:8500") as client:
         yield Api(client, queen, stops)
     # Nothing a test did may have started a job, a hive or a worker.
     assert len(queen.jobs) == 0 or all(job.worker is None for job in queen.jobs)

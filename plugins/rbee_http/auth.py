@@ -1,0 +1,95 @@
+"""Who may talk to an rbee daemon: an API key, and a Host check against DNS rebinding.
+
+- With ``RBEE_API_KEY`` set, every route but ``/health`` needs
+  ``Authorization: Bearer <key>``, compared in constant time. Queens, hives and workers share
+  the key: each sends it on the calls it makes, each asks for it on the calls it answers.
+- A daemon bound to loopback answers only requests whose ``Host`` is a loopback name, so a web
+  page on a rebinding domain cannot reach it through the user's browser.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+from typing import Any
+
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["API_KEY_ENV", "Guard", "api_key", "auth_headers", "is_loopback_host"]
+
+API_KEY_ENV = "RBEE_API_KEY"
+LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+OPEN_PATHS = {"/health"}
+
+
+def api_key() -> str | None:
+    return os.environ.get(API_KEY_ENV) or None
+
+
+def auth_headers() -> dict[str, str]:
+    """Headers for calls to another rbee daemon."""
+    key = api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _hostname(raw: str) -> str:
+    raw = raw.strip().lower()
+    if raw.startswith("["):  # [::1]:8500
+        return raw[1 : raw.index("]")] if "]" in raw else raw
+    return raw.rsplit(":", 1)[0] if raw.count(":") == 1 else raw
+
+
+class Guard(ASGIMiddleware):
+    def __init__(self, key: str | None, loopback_only: bool) -> None:
+        self.key = key.encode() if key else None
+        self.loopback_only = loopback_only
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
+        host = headers.get("host", b"").decode("latin-1")
+        if self.loopback_only and not is_loopback_host(_hostname(host)):
+            await _refuse(
+                send,
+                403,
+                "bad_host",
+                f"this daemon listens on loopback only; a "
+                f"request for host {host!r} is refused (DNS rebinding)",
+            )
+            return
+        if self.key is not None and scope["path"] not in OPEN_PATHS:
+            given = headers.get("authorization", b"")
+            if not hmac.compare_digest(given, b"Bearer " + self.key):
+                await _refuse(
+                    send,
+                    401,
+                    "unauthorized",
+                    "a valid 'Authorization: Bearer <API key>' header is required (RBEE_API_KEY)",
+                )
+                return
+        await next_app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    start: Any = {"type": "http.response.start", "status": status, "headers": headers}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
