@@ -37,19 +37,3 @@ Feature: Resume, detach and attach
     And I open the job's stream and leave after 3 events
     Then the job becomes "cancelled" within 20 seconds
     And the stream's narration says nobody listened
-
-  Scenario: Job records survive a queen restart; a job the queen died with is failed, not running
-    Given a queen is running
-    When I submit the prompt "What is the capital of France?" at temperature 0
-    And I read the job's stream to the end
-    And I remember the job as the finished one
-    And I submit a long job
-    And the job is streaming tokens
-    And I restart the queen after killing it with SIGKILL
-    Then the job is "failed"
-    And the job's error names "the queen stopped while the job was running"
-    And the finished job is still "completed" with its answer
-    And the finished job's stream replays from its first event
-    When I run rbee-keeper jobs list
-    Then stdout contains "completed"
-    And stdout contains "failed"

@@ -15,6 +15,7 @@ __all__ = [
     "RbeeError",
     "UnknownJob",
     "UnknownModel",
+    "UnknownWorker",
 ]
 
 
@@ -77,6 +78,16 @@ class QueueFull(RbeeError):
     def __init__(self, message: str, retry_after: int, **details: Any) -> None:
         super().__init__(message, retry_after=retry_after, **details)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class UnknownWorker(RbeeError):
+    """No worker has this id (on this hive, or on any hive)."""
+
+    code = "unknown_worker"
+    status = 404
+
+    def __init__(self, worker_id: str, where: str) -> None:
+        super().__init__(f"no worker {worker_id!r} on {where}", worker=worker_id)
 
 
 class UnknownJob(RbeeError):

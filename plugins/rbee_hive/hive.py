@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker
 from rbee_core.models import LocalModel
 from rbee_core.units import human_bytes
 from rbee_hive.devices import Device, detect_devices
@@ -158,13 +158,13 @@ class Hive:
     def worker_heartbeat(self, worker_id: str, state: dict[str, Any]) -> None:
         worker = self.workers.get(worker_id)
         if worker is None:
-            raise RbeeError(f"hive {self.name} has no worker {worker_id!r}", worker=worker_id)
+            raise UnknownWorker(worker_id, f"hive {self.name}")
         worker.heard(state)
 
     async def stop_worker(self, worker_id: str) -> WorkerProcess:
         worker = self.workers.pop(worker_id, None)
         if worker is None:
-            raise RbeeError(f"hive {self.name} has no worker {worker_id!r}", worker=worker_id)
+            raise UnknownWorker(worker_id, f"hive {self.name}")
         await worker.stop()
         return worker
 

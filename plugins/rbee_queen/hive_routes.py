@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
-from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.errors import InvalidRequest, UnknownWorker
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
 from rbee_queen.launcher import ssh_command
@@ -125,7 +125,7 @@ async def stop_worker(worker_id: FromPath[str], state: State) -> Any:
             queen.workers.pop(worker_id, None)
             url = f"{record.url}/workers/{worker_id}"
             return await hive_client.call(queen.http, "DELETE", url)
-    raise RbeeError(f"no worker {worker_id!r} on any hive", worker=worker_id)
+    raise UnknownWorker(worker_id, "any hive")
 
 
 HIVE_ROUTES = [

@@ -14,6 +14,7 @@ from litestar.response import ServerSentEvent
 from rbee_core import __version__
 from rbee_core.jobs import JobRequest
 from rbee_http.sse import last_event_id, read_json, sse_response
+from rbee_queen.openapi import SubmitJobOperation
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["ROUTES"]
@@ -25,7 +26,7 @@ async def health(state: State) -> dict[str, Any]:
     return {"status": "ok", "version": __version__, "pid": os.getpid(), "jobs": len(queen.jobs)}
 
 
-@post("/jobs", status_code=201)
+@post("/jobs", status_code=201, operation_class=SubmitJobOperation)
 async def submit_job(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
     """Accept a job; answer its id and the URL of its event stream."""
     queen: Queen = state.queen

@@ -1,0 +1,33 @@
+Feature: Faults
+  Processes die: a worker by SIGKILL mid-stream, the queen itself. No job is left hanging or
+  "running": each ends with an error naming what died, and the system serves the next job.
+  (A hive that stops heartbeating: features/hives.feature.)
+
+  Background:
+    Given a queen is running
+
+  Scenario: A worker killed mid-job ends the job with an error naming it, and is replaced
+    When I submit a long job
+    And the job is streaming tokens
+    And the worker serving the job is killed with SIGKILL
+    Then the job becomes "failed" within 10 seconds
+    And the job's error names "worker-"
+    When I submit the prompt "What is the capital of France?" at temperature 0
+    And I read the job's stream to the end
+    Then the stream's text is "The capital of France is Paris."
+    And the stream's narration includes "waking up the worker"
+
+  Scenario: Job records survive a queen restart; a job the queen died with is failed, not running
+    When I submit the prompt "What is the capital of France?" at temperature 0
+    And I read the job's stream to the end
+    And I remember the job as the finished one
+    And I submit a long job
+    And the job is streaming tokens
+    And I restart the queen after killing it with SIGKILL
+    Then the job is "failed"
+    And the job's error names "the queen stopped while the job was running"
+    And the finished job is still "completed" with its answer
+    And the finished job's stream replays from its first event
+    When I run rbee-keeper jobs list
+    Then stdout contains "completed"
+    And stdout contains "failed"
