@@ -93,7 +93,11 @@ def client(base: str, deadline: float, rng: random.Random, tally: Tally) -> None
         done = False
         cancelled = False
         while not done:
-            stop = rng.randint(1, 8) if behaviour == "reconnect" and rng.random() < 0.6 else None
+            stop = None
+            if behaviour == "reconnect" and rng.random() < 0.6:
+                stop = rng.randint(1, 8)
+            elif behaviour == "cancel" and not cancelled:
+                stop = rng.randint(3, 12)  # cancel mid-stream, then read on to the end
             after = seen[-1][0] if seen else 0
             got, done = _read(url, after, stop)
             seen += got
@@ -147,7 +151,11 @@ def main() -> None:
                 f"{base}/jobs", json={"model": "smollm2-135m", "prompt": "hi", "max_tokens": 2}
             ).json()
             _read(f"{base}{warm['sse_url']}", 0, None)
-            worker_pid = httpx.get(f"{base}/workers").json()["workers"][0]["pid"]
+            workers: list[dict[str, int]] = []
+            while not workers:  # the hive reports its new worker with its next heartbeat
+                time.sleep(0.2)
+                workers = httpx.get(f"{base}/workers").json()["workers"]
+            worker_pid = workers[0]["pid"]
             rss0 = (_rss(queen.pid), _rss(worker_pid))
             tally = Tally()
             deadline = time.monotonic() + 60 * args.minutes
