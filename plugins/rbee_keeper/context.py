@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import click
 import pluggy
@@ -21,6 +23,25 @@ class Keeper:
 
     def narrate(self, action: str, message: str, actor: str = ACTOR) -> None:
         self.pm.hook.rbee_narrate(narration=Narration(actor, action, message))
+
+    def relay(self, data: dict[str, Any], job_id: str | None = None) -> None:
+        """Show a narration event that came over a stream."""
+        narration = Narration(
+            data["actor"], data["action"], data["message"], job_id, data.get("progress")
+        )
+        self.pm.hook.rbee_narrate(narration=narration)
+
+    def run_operation(self, events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """Follow a long operation's stream (a download, a worker start): narration to the
+        terminal; its ``end`` data, or its ``error`` as a one-line failure."""
+        for event, data in events:
+            if event == "narration":
+                self.relay(data)
+            elif event == "end":
+                return data
+            elif event == "error":
+                raise click.ClickException(str(data.get("message")))
+        raise click.ClickException("the operation ended without a result")
 
 
 pass_keeper = click.make_pass_decorator(Keeper)

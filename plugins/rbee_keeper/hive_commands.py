@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
 from rbee_keeper.client import QueenClient
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
@@ -128,24 +127,8 @@ def spawn(
     if keep_alive is not None:
         body["keep_alive"] = keep_alive
     with QueenClient(queen_url) as client:
-        for event, data in client.stream("POST", "/workers", body):
-            if event == "narration":
-                keeper.pm.hook.rbee_narrate(
-                    narration=Narration(
-                        data["actor"],
-                        data["action"],
-                        data["message"],
-                        progress=data.get("progress"),
-                    )
-                )
-            elif event == "end":
-                w = data["worker"]
-                click.echo(
-                    f"{w['id']} serves {w['model']} on {w['device']} of hive {w['hive']} "
-                    f"at {w['url']}"
-                )
-            elif event == "error":
-                raise click.ClickException(data["message"])
+        w = keeper.run_operation(client.stream("POST", "/workers", body))["worker"]
+    click.echo(f"{w['id']} serves {w['model']} on {w['device']} of hive {w['hive']} at {w['url']}")
 
 
 @worker.command("stop")

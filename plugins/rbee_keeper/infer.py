@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from rbee_core.narration import Narration
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
@@ -146,11 +145,7 @@ def follow(keeper: Keeper, client: Any, submitted: dict[str, str]) -> None:
             sys.stdout.flush()
             wrote_text = True
         elif event == "narration":
-            keeper.pm.hook.rbee_narrate(
-                narration=Narration(
-                    data["actor"], data["action"], data["message"], submitted["job_id"]
-                )
-            )
+            keeper.relay(data, submitted["job_id"])
         elif event == "end":
             if wrote_text:
                 sys.stdout.write("\n")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from urllib.parse import urlencode
 
 import click
 
-from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
-from rbee_keeper.queen_lifecycle import ensure_queen
+from rbee_keeper.queen_lifecycle import queen_session
 
 __all__ = ["model"]
 
 
 def _size(n: int | None) -> str:
     return "-" if n is None else human_bytes(n)
+
+
+def _query(model_ref: str) -> str:
+    return urlencode({"model": model_ref})
 
 
 @click.group()
@@ -29,21 +32,14 @@ def model() -> None:
     """
 
 
-def _with_queen(keeper: Keeper, queen_url: str) -> Any:
-    return ensure_queen(keeper, queen_url)
-
-
 @model.command("list")
 @queen_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
 @pass_keeper
 def list_models(keeper: Keeper, queen_url: str, as_json: bool) -> None:
     """What each hive has: name, source, format, size on disk, state, where."""
-    queen = _with_queen(keeper, queen_url)
-    try:
-        answer = queen.client.get("/models")
-    finally:
-        queen.stop(keeper)
+    with queen_session(keeper, queen_url) as client:
+        answer = client.get("/models")
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
@@ -71,28 +67,10 @@ def list_models(keeper: Keeper, queen_url: str, as_json: bool) -> None:
 @pass_keeper
 def download(keeper: Keeper, model_ref: str, queen_url: str) -> None:
     """Put MODEL on this machine (with live progress), and record it in the catalog."""
-    queen = _with_queen(keeper, queen_url)
-    try:
-        for event, data in queen.client.stream("POST", "/models/download", {"model": model_ref}):
-            if event == "narration":
-                keeper.pm.hook.rbee_narrate(
-                    narration=Narration(
-                        data["actor"],
-                        data["action"],
-                        data["message"],
-                        progress=data.get("progress"),
-                    )
-                )
-            elif event == "end":
-                info = data["model"]
-                click.echo(
-                    f"{info['name']}: {info['state']}, {_size(info.get('size'))}, "
-                    f"{info.get('path')}"
-                )
-            elif event == "error":
-                raise click.ClickException(data["message"])
-    finally:
-        queen.stop(keeper)
+    with queen_session(keeper, queen_url) as client:
+        events = client.stream("POST", "/models/download", {"model": model_ref})
+        info = keeper.run_operation(events)["model"]
+    click.echo(f"{info['name']}: {info['state']}, {_size(info.get('size'))}, {info.get('path')}")
 
 
 @model.command()
@@ -101,11 +79,8 @@ def download(keeper: Keeper, model_ref: str, queen_url: str) -> None:
 @pass_keeper
 def info(keeper: Keeper, model_ref: str, queen_url: str) -> None:
     """Everything the catalog knows about MODEL."""
-    queen = _with_queen(keeper, queen_url)
-    try:
-        answer = queen.client.get(f"/models/info?{_query(model_ref)}")
-    finally:
-        queen.stop(keeper)
+    with queen_session(keeper, queen_url) as client:
+        answer = client.get(f"/models/info?{_query(model_ref)}")
     for key, value in answer.items():
         click.echo(f"{key}: {_size(value) if key == 'size' else value}")
 
@@ -116,15 +91,6 @@ def info(keeper: Keeper, model_ref: str, queen_url: str) -> None:
 @pass_keeper
 def rm(keeper: Keeper, model_ref: str, queen_url: str) -> None:
     """Remove MODEL from the catalog and delete the files rbee downloaded for it."""
-    queen = _with_queen(keeper, queen_url)
-    try:
-        entry = queen.client.delete(f"/models?{_query(model_ref)}")
-    finally:
-        queen.stop(keeper)
+    with queen_session(keeper, queen_url) as client:
+        entry = client.delete(f"/models?{_query(model_ref)}")
     click.echo(f"removed {entry['name']} ({_size(entry['size'])})")
-
-
-def _query(model_ref: str) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode({"model": model_ref})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +17,7 @@ from rbee_core.paths import logs_dir
 from rbee_keeper.client import QueenClient
 from rbee_keeper.context import Keeper
 
-__all__ = ["QueenHandle", "ensure_queen", "is_loopback", "start_queen"]
+__all__ = ["QueenHandle", "ensure_queen", "is_loopback", "queen_session", "start_queen"]
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -100,6 +102,16 @@ def _last_line(path: Path) -> str:
     except OSError:
         return ""
     return lines[-1] if lines else ""
+
+
+@contextmanager
+def queen_session(keeper: Keeper, url: str, timeout: float = 30.0) -> Iterator[QueenClient]:
+    """A client of a healthy queen; a queen started for this is stopped afterwards."""
+    queen = ensure_queen(keeper, url, timeout)
+    try:
+        yield queen.client
+    finally:
+        queen.stop(keeper)
 
 
 def ensure_queen(keeper: Keeper, url: str, timeout: float = 30.0) -> QueenHandle:
