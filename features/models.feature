@@ -36,6 +36,7 @@ Feature: Models
       | Download is done and it took                         |
     And stderr shows at least 2 download progress lines
     And the catalog lists "<url>#sha256=<sha256>" from source "http" as ready
+    And the queen's metrics count 1 model download
 
   Scenario: infer with a model that is not on the machine downloads it first, in the job's stream
     Given a host on loopback serves the default model's GGUF file

@@ -153,3 +153,9 @@ def step_restart_queen(context: Any) -> None:
     httpx.post(f"{context.queen_url}/shutdown")
     context.queen.wait(30)
     context.execute_steps("Given a queen is running")
+
+
+@then("the queen's metrics count {n:d} model download")
+def step_download_metric(context: Any, n: int) -> None:
+    text = httpx.get(f"{context.queen_url}/metrics", timeout=10).text
+    assert f"rbee_model_downloads_total {float(n)}" in text, text

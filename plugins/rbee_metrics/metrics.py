@@ -42,6 +42,9 @@ JOBS = Gauge("rbee_jobs", "Jobs the queen holds, by state.", ["state"], registry
 QUEUE_DEPTH = Gauge("rbee_queue_depth", "Jobs accepted but not yet running.", registry=REGISTRY)
 WORKERS = Gauge("rbee_workers", "Workers by state.", ["state"], registry=REGISTRY)
 HIVES = Gauge("rbee_hives", "Hives by state.", ["state"], registry=REGISTRY)
+MODEL_DOWNLOADS = Counter(
+    "rbee_model_downloads", "Models downloaded into a hive's catalog.", registry=REGISTRY
+)
 MODEL_CONVERSIONS = Counter(
     "rbee_model_conversions", "Models converted once into the model cache.", registry=REGISTRY
 )

@@ -42,3 +42,5 @@ def rbee_job_finished(job: Job) -> None:
 def rbee_narrate(narration: Narration) -> None:
     if narration.action == "convert_done":
         metrics.MODEL_CONVERSIONS.inc()
+    elif narration.action == "download_done":
+        metrics.MODEL_DOWNLOADS.inc()

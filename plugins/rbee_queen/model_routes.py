@@ -19,6 +19,7 @@ from litestar.response import ServerSentEvent
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
+from rbee_core.narration import Narration
 from rbee_http.sse import read_json, sse_response
 from rbee_queen import hive_client
 from rbee_queen.hives import HiveRecord
@@ -46,6 +47,15 @@ def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> S
     async def relay() -> None:
         try:
             async for event, data in hive_client.stream(queen.http, method, url, body):
+                if event == EventType.NARRATION:  # the queen's own sinks (log, metrics) too
+                    queen.pm.hook.rbee_narrate(
+                        narration=Narration(
+                            data["actor"],
+                            data["action"],
+                            data["message"],
+                            progress=data.get("progress"),
+                        )
+                    )
                 log.append(EventType(event), data)
                 if log.closed:
                     return
