@@ -1,0 +1,213 @@
+"""Load benchmark: N concurrent jobs against a queen, in vLLM's benchmark definitions.
+
+For each job, over the real SSE stream:
+- TTFT: submission (POST /jobs) to the first token event;
+- ITL: the gaps between consecutive token events;
+- TPOT: (E2E - TTFT) / (tokens - 1);
+- E2E: submission to the end event.
+Reported as p50/p90/p99 over all jobs (ITL over all gaps), plus output tokens/s of the whole
+run, as a table and as JSON. Jobs are sent at a fixed concurrency (each client submits its
+next job when its last one ends), or at a fixed request rate (Poisson arrivals).
+
+    python benchmarks/bench.py --concurrency 1 8 --jobs 16 --max-tokens 64 [--rate R]
+        [--queen-url URL (default: start a queen)] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import httpx
+
+PROMPT = "Write a long story about a bee who builds a hive in an old oak tree."
+
+
+def run_job(base: str, max_tokens: int, seed: int) -> dict[str, Any]:
+    body = {
+        "model": "smollm2-135m",
+        "prompt": PROMPT,
+        "max_tokens": max_tokens,
+        "temperature": 0.7,
+        "seed": seed,
+    }
+    start = time.perf_counter()
+    job = httpx.post(f"{base}/jobs", json=body, timeout=60).json()
+    times: list[float] = []
+    event = ""
+    with httpx.stream("GET", f"{base}{job['sse_url']}", timeout=httpx.Timeout(10, read=600)) as r:
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                if event == "token":
+                    times.append(time.perf_counter())
+            elif line == "data: [DONE]":
+                break
+    end = time.perf_counter()
+    n = len(times)
+    ttft = times[0] - start if times else float("nan")
+    return {
+        "ttft": ttft,
+        "e2e": end - start,
+        "tpot": (end - start - ttft) / (n - 1) if n > 1 else float("nan"),
+        "itl": [b - a for a, b in itertools.pairwise(times)],
+        "tokens": n,
+    }
+
+
+def load(
+    base: str, concurrency: int, jobs: int, max_tokens: int, rate: float | None, seed: int
+) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    rng = random.Random(seed)
+    counter = iter(range(jobs))
+
+    def client() -> None:
+        for i in counter:
+            result = run_job(base, max_tokens, seed + i)
+            with lock:
+                results.append(result)
+
+    started = time.perf_counter()
+    if rate is None:
+        threads = [threading.Thread(target=client) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+    else:  # open loop: Poisson arrivals at `rate` jobs/s
+        threads = []
+        for i in range(jobs):
+            t = threading.Thread(
+                target=lambda i=i: results.append(run_job(base, max_tokens, seed + i))
+            )
+            t.start()
+            threads.append(t)
+            time.sleep(rng.expovariate(rate))
+    for t in threads:
+        t.join()
+    duration = time.perf_counter() - started
+    return summarise(results, duration, concurrency, rate)
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(v for v in values if v == v)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+
+
+def summarise(
+    results: list[dict[str, Any]], duration: float, concurrency: int, rate: float | None
+) -> dict[str, Any]:
+    tokens = sum(r["tokens"] for r in results)
+    metrics = {
+        "ttft": [r["ttft"] for r in results],
+        "tpot": [r["tpot"] for r in results],
+        "itl": [x for r in results for x in r["itl"]],
+        "e2e": [r["e2e"] for r in results],
+    }
+    return {
+        "concurrency": concurrency,
+        "rate": rate,
+        "jobs": len(results),
+        "duration_s": duration,
+        "output_tokens": tokens,
+        "output_tokens_per_s": tokens / duration,
+        **{
+            f"{name}_ms": {f"p{q}": 1000 * _pct(v, q) for q in (50, 90, 99)}
+            for name, v in metrics.items()
+        },
+        "mean_tpot_ms": 1000 * statistics.fmean(v for v in metrics["tpot"] if v == v),
+    }
+
+
+def _queen(models_dir: str, home: str) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RBEE_HOME": home, "HOME": home, "RBEE_MODELS_DIR": models_dir}
+    queen = subprocess.Popen(
+        [sys.executable, "-m", "rbee_queen", "--port", str(port), "--max-queue", "1024"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    run_job(base, 2, 0)  # start the hive and the worker, load the model
+    return queen, base
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--jobs", type=int, default=16, help="jobs per concurrency level")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--rate", type=float, help="open loop: jobs per second instead")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--queen-url", help="an already running queen (default: start one)")
+    p.add_argument(
+        "--models-dir", default=os.environ.get("RBEE_MODELS_DIR", "/tmp/rbee-bench-models")
+    )
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rbee-bench-") as home:
+        queen = None
+        base = args.queen_url
+        if base is None:
+            queen, base = _queen(args.models_dir, home)
+        try:
+            runs = [
+                load(base, c, args.jobs, args.max_tokens, args.rate, args.seed)
+                for c in args.concurrency
+            ]
+        finally:
+            if queen is not None:
+                queen.terminate()
+                queen.wait(60)
+    print(
+        "| concurrency | jobs | output tok/s | TTFT p50/p90/p99 ms | TPOT p50/p90/p99 ms "
+        "| ITL p50/p90/p99 ms | E2E p50/p90/p99 ms |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in runs:
+        cells = [
+            " / ".join(f"{r[f'{m}_ms'][f'p{q}']:.0f}" for q in (50, 90, 99))
+            for m in ("ttft", "tpot", "itl", "e2e")
+        ]
+        label = f"rate {r['rate']}/s" if r["rate"] else str(r["concurrency"])
+        print(
+            f"| {label} | {r['jobs']} | {r['output_tokens_per_s']:.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    if len(runs) > 1:
+        base_rate = runs[0]["output_tokens_per_s"]
+        for r in runs[1:]:
+            print(
+                f"\naggregate tok/s at concurrency {r['concurrency']} vs "
+                f"{runs[0]['concurrency']}: {r['output_tokens_per_s'] / base_rate:.2f}x"
+            )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
