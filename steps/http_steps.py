@@ -328,3 +328,14 @@ def step_no_leftovers(context: Any) -> None:
 def step_worker_running(context: Any) -> None:
     found = processes.rbee_processes(context.home).values()
     assert any("rbee_worker" in cmd for cmd in found), list(found)
+
+
+@given("streams send keep-alive comments after {seconds:g} seconds of silence")
+def step_keepalive(context: Any, seconds: float) -> None:
+    context.env["RBEE_SSE_KEEPALIVE"] = str(seconds)  # the queen, its hives and workers
+
+
+@then("the stream carries keep-alive comments")
+def step_has_keepalive(context: Any) -> None:
+    comments = [line for line in context.stream.lines if line.startswith(":")]
+    assert comments and all("keep-alive" in c for c in comments), context.stream.lines[:20]

@@ -4,6 +4,7 @@ plain ``data: [DONE]``."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -61,7 +62,9 @@ async def _messages(
             on_close()
 
 
-KEEPALIVE = 15.0
+KEEPALIVE = float(os.environ.get("RBEE_SSE_KEEPALIVE", "15"))
+"""Seconds of silence before a ``: keep-alive`` comment; lower it for proxies that drop idle
+connections sooner."""
 
 
 def sse_response(

@@ -130,6 +130,8 @@ class QueenClient:
                 for sse in source.iter_sse():
                     if sse.data == DONE:
                         return
+                    if not sse.data:  # a keep-alive comment: no event of the job
+                        continue
                     yield int(sse.id) if sse.id else 0, sse.event, json.loads(sse.data)
         except httpx.TransportError as exc:
             raise QueenUnreachable(

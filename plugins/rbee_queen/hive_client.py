@@ -61,6 +61,8 @@ async def stream(
             async for sse in EventSource(response).aiter_sse():
                 if sse.data == DONE:
                     return
+                if not sse.data:  # a keep-alive comment (a worker start can take minutes)
+                    continue
                 yield sse.event, json.loads(sse.data)
     except httpx.HTTPError as exc:
         raise HiveUnavailable(f"lost the connection to the hive at {url}: {exc!r}") from exc

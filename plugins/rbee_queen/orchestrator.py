@@ -502,7 +502,8 @@ class Queen:
                 async for sse in EventSource(response).aiter_sse():
                     if sse.data == DONE:
                         break
-                    self._forward(job, sse.event, json.loads(sse.data))
+                    if sse.data:  # not a keep-alive comment
+                        self._forward(job, sse.event, json.loads(sse.data))
         except httpx.HTTPError as exc:
             self.workers.pop(worker.id, None)
             raise WorkerLost(f"lost the connection to worker {worker.describe()}: {exc!r}") from exc
