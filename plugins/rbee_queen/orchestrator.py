@@ -90,6 +90,7 @@ class Queen:
         self.heartbeat = heartbeat
         self.jobs = JobRegistry()
         self.catalog = model_catalog(pm)
+        self._alias_of = {ref: alias for alias, ref in self.catalog.aliases.items()}
         self.hives = HiveRegistry(hive_timeout or 3 * heartbeat + 1)
         self.workers: dict[str, WorkerRef] = {}
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # hives started here
@@ -115,14 +116,19 @@ class Queen:
         self.pm.hook.rbee_narrate(narration=Narration(actor, action, message, job.id))
 
     def model_name(self, model: str) -> str:
-        """The catalog's name for what a user typed (its alias, else the full reference)."""
-        ref, _ = self.catalog.resolve(model)
-        return next((a for a, r in self.catalog.aliases.items() if r == ref), ref)
+        """The catalog's name for what a user typed (its alias, else the full reference),
+        after checking the reference resolves."""
+        self.catalog.resolve(model)
+        return self._name(model)
+
+    def _name(self, model: str) -> str:
+        """``model_name`` without the check (no I/O): for jobs already accepted."""
+        ref = self.catalog.aliases.get(model, model)
+        return self._alias_of.get(ref, ref)
 
     def submit(self, request: JobRequest) -> Job:
         """Accept a job (the model must resolve) and start running it in the background."""
-        self.catalog.resolve(request.model)
-        self._check_queue(request)
+        self._check_queue(self.model_name(request.model))
         if request.hive is not None and request.hive != LOCAL_HIVE:
             self.hives.get(request.hive)  # an unknown hive is a 404 now, not a failed job
         job = self.jobs.create(request)
@@ -131,18 +137,21 @@ class Queen:
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
         return job
 
-    def _check_queue(self, request: JobRequest) -> None:
+    def _check_queue(self, name: str) -> None:
         """Refuse at once, rather than queue without bound, when the model's queue is full."""
-        name = self.model_name(request.model)
-        same = [j for j in self.jobs if self.model_name(j.request.model) == name]
-        waiting = sum(1 for j in same if j.state is JobState.QUEUED)
+        live = (self.jobs.get(job_id) for job_id in self._tasks)  # unfinished jobs only
+        waiting = sum(
+            1 for j in live if j.state is JobState.QUEUED and self._name(j.request.model) == name
+        )
         if waiting < self.max_queue:
             return
+        # Only when refusing: how long this model's recent jobs took, for Retry-After.
+        done = [j for j in self.jobs if j.state is JobState.COMPLETED and j.finished_at]
         recent = [
             j.finished_at - j.created_at
-            for j in same[-20:]
-            if j.finished_at is not None and j.state is JobState.COMPLETED
-        ]
+            for j in done[-50:]
+            if j.finished_at is not None and self._name(j.request.model) == name
+        ][-20:]
         per_job = sum(recent) / len(recent) if recent else 10.0
         retry = max(1, round(per_job))
         raise QueueFull(
@@ -388,7 +397,7 @@ class Queen:
         return found
 
     async def _place(self, job: Job) -> WorkerRef:
-        name = self.model_name(job.request.model)
+        name = self._name(job.request.model)  # checked when the job was accepted
         hives = await self._hives_for(job)
         chosen = self.pm.hook.rbee_schedule(job=job, candidates=self.candidates(job, name, hives))
         if chosen is None:
