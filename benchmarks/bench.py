@@ -20,16 +20,15 @@ import itertools
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from typing import Any
 
 import httpx
+from daemons import start_queen
 
 PROMPT = "Write a long story about a bee who builds a hive in an old oak tree."
 
@@ -133,23 +132,8 @@ def summarise(
 
 
 def _queen(models_dir: str, home: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "RBEE_HOME": home, "HOME": home, "RBEE_MODELS_DIR": models_dir}
-    queen = subprocess.Popen(
-        [sys.executable, "-m", "rbee_queen", "--port", str(port), "--max-queue", "1024"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    queen, base = start_queen(env, "--max-queue", "1024")
     run_job(base, 2, 0)  # start the hive and the worker, load the model
     return queen, base
 

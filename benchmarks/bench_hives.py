@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,12 +23,9 @@ import timeit
 from pathlib import Path
 
 import httpx
+from daemons import start_queen
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from rbee_queen.launcher import local_command
 
 
 def _wait(predicate: object, timeout: float) -> None:
@@ -42,33 +38,13 @@ def _wait(predicate: object, timeout: float) -> None:
 
 def detection(heartbeat: float, runs: int, tmp: Path) -> list[float]:
     env = {**os.environ, "RBEE_HOME": str(tmp), "HOME": str(tmp)}
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    queen = subprocess.Popen(
-        [sys.executable, "-m", "rbee_queen", "--port", str(port), "--heartbeat", str(heartbeat)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    queen, url = start_queen(env, "--heartbeat", str(heartbeat))
     times = []
     try:
-        _wait(lambda: _ok(url), 30)
         for i in range(runs):
             name = f"h{heartbeat}-{i}"
             hive = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "rbee_hive",
-                    "--queen-url",
-                    url,
-                    "--port",
-                    "0",
-                    "--name",
-                    name,
-                    "--heartbeat",
-                    str(heartbeat),
-                ],
+                local_command(url, name, heartbeat),
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -85,13 +61,6 @@ def detection(heartbeat: float, runs: int, tmp: Path) -> list[float]:
         queen.terminate()
         queen.wait(15)
     return times
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _state(url: str, name: str) -> str | None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from daemons import start_queen
 
 PROMPTS = [
     "Write a short story about bees.",
@@ -43,12 +42,6 @@ class Tally:
     reconnects: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss(pid: int) -> int:
@@ -132,21 +125,8 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="rbee-soak-") as tmp:
         env = {**os.environ, "RBEE_HOME": tmp, "HOME": tmp, "RBEE_MODELS_DIR": args.models_dir}
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        queen = subprocess.Popen(
-            [sys.executable, "-m", "rbee_queen", "--port", str(port), "--max-queue", "64"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        queen, base = start_queen(env, "--max-queue", "64")
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             warm = httpx.post(
                 f"{base}/jobs", json={"model": "smollm2-135m", "prompt": "hi", "max_tokens": 2}
             ).json()

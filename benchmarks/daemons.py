@@ -1,0 +1,48 @@
+"""What the benchmark scripts share: a free loopback port, and a queen started and healthy.
+
+The scripts run as ``python benchmarks/NAME.py``, so this module is importable beside them.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+__all__ = ["free_port", "healthy", "start_queen"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_queen(env: dict[str, str], *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``queen-rbee`` on a free port, once it answers ``/health``; and its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    queen = subprocess.Popen(
+        [sys.executable, "-m", "rbee_queen", "--port", str(port), *options],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not healthy(url):
+        if queen.poll() is not None or time.monotonic() > deadline:
+            queen.kill()
+            raise RuntimeError(f"queen-rbee did not become healthy (exit {queen.returncode})")
+        time.sleep(0.05)
+    return queen, url
