@@ -470,6 +470,8 @@ class Queen:
                     info["id"], record.name, info["model"], info["device"], info["url"]
                 )
                 self.workers[worker.id] = worker
+                # Listed at once, not after the hive's next heartbeat (which then refreshes it).
+                record.workers = [*(w for w in record.workers if w["id"] != worker.id), info]
                 return worker
             elif event == "error":
                 raise RbeeError(
