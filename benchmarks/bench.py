@@ -7,15 +7,18 @@ For each job, over the real SSE stream:
 - E2E: submission to the end event.
 Reported as p50/p90/p99 over all jobs (ITL over all gaps), plus output tokens/s of the whole
 run, as a table and as JSON. Jobs are sent at a fixed concurrency (each client submits its
-next job when its last one ends), or at a fixed request rate (Poisson arrivals).
+next job when its last one ends), or at a fixed request rate (Poisson arrivals). When it
+starts its own queen, it also samples the worker's resident memory (idle, and the peak at
+each concurrency level).
 
     python benchmarks/bench.py --concurrency 1 8 --jobs 16 --max-tokens 64 [--rate R]
-        [--queen-url URL (default: start a queen)] [--json out.json]
+        [--prompt-words N] [--queen-url URL (default: start a queen)] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -31,6 +34,60 @@ import httpx
 from daemons import start_queen
 
 PROMPT = "Write a long story about a bee who builds a hive in an old oak tree."
+WORDS = [
+    "the",
+    "bees",
+    "of",
+    "the",
+    "old",
+    "oak",
+    "tree",
+    "gather",
+    "nectar",
+    "from",
+    "every",
+    "flower",
+    "in",
+    "the",
+    "meadow",
+]
+
+
+def long_prompt(words: int) -> str:
+    """A prompt of about ``words`` words (about as many tokens), for chosen prompt lengths."""
+    text = " ".join(itertools.islice(itertools.cycle(WORDS), words))
+    return f"Continue this story: {text}"
+
+
+class MemorySampler:
+    """Resident memory of one process (Linux /proc), sampled every 50 ms while active."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def rss(self) -> int:
+        with open(f"/proc/{self.pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> MemorySampler:
+        self.peak = self.rss()
+        self._stop.clear()
+
+        def sample() -> None:
+            while not self._stop.wait(0.05):
+                self.peak = max(self.peak, self.rss())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def run_job(base: str, max_tokens: int, seed: int) -> dict[str, Any]:
@@ -138,11 +195,19 @@ def _queen(models_dir: str, home: str) -> tuple[subprocess.Popen[bytes], str]:
     return queen, base
 
 
+def _worker_pid(base: str) -> int | None:
+    workers = httpx.get(f"{base}/workers", timeout=10).json()["workers"]
+    return int(workers[0]["pid"]) if len(workers) == 1 else None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     p.add_argument("--jobs", type=int, default=16, help="jobs per concurrency level")
     p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument(
+        "--prompt-words", type=int, help="a prompt of about this many words (default: a short one)"
+    )
     p.add_argument("--rate", type=float, help="open loop: jobs per second instead")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--queen-url", help="an already running queen (default: start one)")
@@ -151,36 +216,48 @@ def main() -> None:
     )
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
+    global PROMPT
+    if args.prompt_words:
+        PROMPT = long_prompt(args.prompt_words)
     with tempfile.TemporaryDirectory(prefix="rbee-bench-") as home:
         queen = None
         base = args.queen_url
         if base is None:
             queen, base = _queen(args.models_dir, home)
         try:
-            runs = [
-                load(base, c, args.jobs, args.max_tokens, args.rate, args.seed)
-                for c in args.concurrency
-            ]
+            pid = _worker_pid(base) if queen is not None else None
+            memory = MemorySampler(pid) if pid else None
+            idle = memory.rss() if memory else None
+            runs = []
+            for c in args.concurrency:
+                with memory or contextlib.nullcontext():
+                    run = load(base, c, args.jobs, args.max_tokens, args.rate, args.seed)
+                run["worker_rss_idle_mb"] = idle / 2**20 if idle else None
+                run["worker_rss_peak_mb"] = memory.peak / 2**20 if memory else None
+                runs.append(run)
         finally:
             if queen is not None:
                 queen.terminate()
                 queen.wait(60)
     print(
         "| concurrency | jobs | output tok/s | TTFT p50/p90/p99 ms | TPOT p50/p90/p99 ms "
-        "| ITL p50/p90/p99 ms | E2E p50/p90/p99 ms |"
+        "| ITL p50/p90/p99 ms | E2E p50/p90/p99 ms | worker RSS peak MiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in runs:
         cells = [
             " / ".join(f"{r[f'{m}_ms'][f'p{q}']:.0f}" for q in (50, 90, 99))
             for m in ("ttft", "tpot", "itl", "e2e")
         ]
         label = f"rate {r['rate']}/s" if r["rate"] else str(r["concurrency"])
+        peak = f"{r['worker_rss_peak_mb']:.0f}" if r["worker_rss_peak_mb"] else "-"
         print(
             f"| {label} | {r['jobs']} | {r['output_tokens_per_s']:.1f} | "
             + " | ".join(cells)
-            + " |"
+            + f" | {peak} |"
         )
+    if runs and runs[0]["worker_rss_idle_mb"]:
+        print(f"\nworker RSS at idle (model loaded): {runs[0]['worker_rss_idle_mb']:.0f} MiB")
     if len(runs) > 1:
         base_rate = runs[0]["output_tokens_per_s"]
         for r in runs[1:]:

@@ -47,6 +47,7 @@ class WorkerProcess:
     process: asyncio.subprocess.Process
     log_path: Path
     keep_alive: float = 300.0
+    slots: int = 1  # jobs it runs at once (its batch size)
     busy: bool = False
     jobs_served: int = 0
     last_heartbeat: float = field(default_factory=time.time)
@@ -84,6 +85,7 @@ class WorkerProcess:
             "url": self.url,
             "pid": self.process.pid,
             "state": "busy" if self.busy else "idle",
+            "slots": self.slots,
             "jobs_served": self.jobs_served,
             "memory": self.memory(),
             "keep_alive": self.keep_alive,
@@ -196,6 +198,7 @@ async def spawn_worker(
         url=str(ready["url"]),
         process=process,
         log_path=log_path,
+        slots=int(str(ready.get("slots", 1))),
     )
     worker._watch = asyncio.create_task(_drain(worker, process.stdout))
     return worker

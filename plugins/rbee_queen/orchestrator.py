@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,16 +55,48 @@ def _fail(job: Job, code: str, message: str) -> None:
 
 @dataclass(eq=False)
 class WorkerRef:
-    """A worker as the queen sees it: where it is, and the jobs lined up for it."""
+    """A worker as the queen sees it: where it is, and the jobs running on it or lined up
+    for it. It runs ``slots`` jobs at once (its batch size); the rest wait here."""
 
     id: str
     hive: str
     model: str
     device: str
     url: str
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one job at a time
+    slots: int = 1
+    running: int = 0
     waiting: int = 0
     jobs_served: int = 0
+    _free: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._free = asyncio.Semaphore(self.slots)
+
+    @classmethod
+    def from_info(cls, hive: str, info: dict[str, Any]) -> WorkerRef:
+        """From a worker as a hive lists it."""
+        slots = int(info.get("slots", 1))
+        return cls(info["id"], hive, info["model"], info["device"], info["url"], slots)
+
+    @property
+    def load(self) -> int:
+        """Jobs running on it plus jobs waiting for it."""
+        return self.running + self.waiting
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the worker's slots for the duration of a job (waiting for one)."""
+        self.waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._free.release()
 
     def describe(self) -> str:
         return f"{self.id} ({self.model} on {self.device} of hive {self.hive})"
@@ -335,13 +367,11 @@ class Queen:
         ones it reports that the queen did not start (spawned directly) join it."""
         reported = {w["id"]: w for w in record.workers}
         for worker in [w for w in self.workers.values() if w.hive == record.name]:
-            if worker.id not in reported and not worker.lock.locked():
+            if worker.id not in reported and not worker.load:
                 del self.workers[worker.id]
         for worker_id, info in reported.items():
             if worker_id not in self.workers:
-                self.workers[worker_id] = WorkerRef(
-                    worker_id, record.name, info["model"], info["device"], info["url"]
-                )
+                self.workers[worker_id] = WorkerRef.from_info(record.name, info)
 
     async def monitor(self) -> None:
         """Mark hives that stopped heartbeating unreachable; fail the jobs running there."""
@@ -383,7 +413,7 @@ class Queen:
         found: list[Candidate] = []
         for record in hives:
             found += [
-                Candidate(record.name, w.device, worker_id=w.id, model=w.model, busy=w.waiting)
+                Candidate(record.name, w.device, worker_id=w.id, model=w.model, busy=w.load)
                 for w in self.workers.values()
                 if w.hive == record.name
                 and w.model == name
@@ -466,9 +496,7 @@ class Queen:
                 )
             elif event == "end":
                 info = data["worker"]
-                worker = WorkerRef(
-                    info["id"], record.name, info["model"], info["device"], info["url"]
-                )
+                worker = WorkerRef.from_info(record.name, info)
                 self.workers[worker.id] = worker
                 # Listed at once, not after the hive's next heartbeat (which then refreshes it).
                 record.workers = [*(w for w in record.workers if w["id"] != worker.id), info]
@@ -483,22 +511,19 @@ class Queen:
     # -- relaying tokens ----------------------------------------------------------------
 
     async def _relay(self, job: Job, worker: WorkerRef) -> None:
-        worker.waiting += 1
-        try:
-            if worker.lock.locked():
-                self.narrate(
-                    job,
-                    "queued",
-                    f"the worker is busy; {worker.waiting - 1} job(s) ahead of this one",
-                )
-            async with worker.lock:
-                job.mark_running(worker.id)
-                self.store.save(job)
-                self.narrate(job, "prompt_sent", "we've sent the prompt to the worker")
-                await self._stream_from(job, worker)
-                worker.jobs_served += 1
-        finally:
-            worker.waiting -= 1
+        if worker.running >= worker.slots:
+            self.narrate(
+                job,
+                "queued",
+                f"the worker is busy with {worker.running} job(s); "
+                f"{worker.waiting} job(s) ahead of this one",
+            )
+        async with worker.slot():
+            job.mark_running(worker.id)
+            self.store.save(job)
+            self.narrate(job, "prompt_sent", "we've sent the prompt to the worker")
+            await self._stream_from(job, worker)
+            worker.jobs_served += 1
 
     async def _stream_from(self, job: Job, worker: WorkerRef) -> None:
         body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it

@@ -1,4 +1,4 @@
-"""The worker's HTTP API: health, one generation stream at a time, shutdown."""
+"""The worker's HTTP API: health, generation streams (batched by the model), shutdown."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ async def health(state: State) -> dict[str, Any]:
         "backend": state.backend,
         "device": runner.model.device,
         "busy": runner.busy,
+        "slots": runner.slots,
+        "running": runner.running,
+        "waiting": runner.waiting,
         "jobs_served": runner.jobs_served,
         "pid": os.getpid(),
     }

@@ -63,6 +63,8 @@ def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runn
             while True:
                 state = {
                     "busy": runner.busy,
+                    "running": runner.running,
+                    "waiting": runner.waiting,
                     "jobs_served": runner.jobs_served,
                     "idle_since": runner.idle_since,
                 }
@@ -107,5 +109,5 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(runner, args.model, backend.name, stop, args.host)
     if args.hive_url and args.worker_id:
         _heartbeat_hive(args.hive_url, args.worker_id, args.heartbeat, runner)
-    announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device)
+    announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device, slots=runner.slots)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

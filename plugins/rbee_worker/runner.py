@@ -1,7 +1,9 @@
-"""Runs a blocking backend generation in a thread and hands its chunks to the event loop.
+"""Runs blocking backend generations in threads and hands their chunks to the event loop.
 
-The event loop never runs inference: one dedicated thread does, one generation at a time.
-Closing the async iterator early (a client went away) asks the backend to stop.
+The event loop never runs inference. A model that batches (``max_batch`` > 1, see
+``rbee_core.backends.LoadedModel``) gets that many generations at once, each in its own
+thread; the rest wait here, in order. Closing the async iterator early (a client went away)
+asks the backend to stop.
 """
 
 from __future__ import annotations
@@ -22,43 +24,63 @@ _END = object()
 class Runner:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.lock = asyncio.Lock()
+        self.slots = max(1, int(getattr(model, "max_batch", 1)))
+        self._slots = asyncio.Semaphore(self.slots)
+        self.running = 0
+        self.waiting = 0
         self.jobs_served = 0
         self.idle_since = time.time()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        self._threads = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
 
     @property
     def busy(self) -> bool:
-        return self.lock.locked()
+        return self.running + self.waiting > 0
 
     async def generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
-        async with self.lock:
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[object] = asyncio.Queue()
-            cancel = threading.Event()
-
-            def run() -> None:
-                try:
-                    for chunk in self.model.generate(prompt, params, cancel.is_set):
-                        loop.call_soon_threadsafe(queue.put_nowait, chunk)
-                except BaseException as exc:  # handed to the loop, re-raised there
-                    loop.call_soon_threadsafe(queue.put_nowait, exc)
-                finally:
-                    loop.call_soon_threadsafe(queue.put_nowait, _END)
-
-            done = loop.run_in_executor(self._thread, run)
-            try:
-                while (item := await queue.get()) is not _END:
-                    if isinstance(item, BaseException):
-                        raise item
-                    assert isinstance(item, Chunk)
-                    yield item
-            finally:
-                cancel.set()
-                # Keep the lock until the thread has really stopped, even if we are cancelled.
-                await asyncio.shield(done)
-                self.jobs_served += 1
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            async for chunk in self._generate(prompt, params):
+                yield chunk
+        finally:
+            self.running -= 1
+            self._slots.release()
+            self.jobs_served += 1
+            if not self.busy:
                 self.idle_since = time.time()
 
+    async def _generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def run() -> None:
+            try:
+                for chunk in self.model.generate(prompt, params, cancel.is_set):
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as exc:  # handed to the loop, re-raised there
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+        done = loop.run_in_executor(self._threads, run)
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, Chunk)
+                yield item
+        finally:
+            cancel.set()
+            # Keep the slot until the thread has really stopped, even if we are cancelled.
+            await asyncio.shield(done)
+
     def close(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        close = getattr(self.model, "close", None)
+        if callable(close):
+            close()
