@@ -31,11 +31,12 @@ Feature: Cancellation
     And the job becomes "cancelled" within 10 seconds
     And the worker answers the next job at once
 
-  Scenario: Cancelling a queued job does not disturb the running one
+  Scenario: Cancelling one of two running jobs does not disturb the other
     When I submit a long job
     And the job is streaming tokens
     And I remember the job as the running one
     And I submit a long job
+    And the job is streaming tokens
     And I cancel the job with DELETE
     Then the job is "cancelled"
     And the running job is still "running"

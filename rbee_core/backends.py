@@ -2,7 +2,7 @@
 
 A backend turns a ``LocalModel`` (files on this machine) into a ``LoadedModel`` on a device;
 a loaded model turns a prompt into a stream of text chunks. Both are synchronous: the worker
-runs them in a thread, never in an event loop, so a backend is plain blocking code.
+runs them in threads, never in an event loop, so a backend is plain blocking code.
 """
 
 from __future__ import annotations
@@ -60,7 +60,12 @@ class Chunk:
 
 @runtime_checkable
 class LoadedModel(Protocol):
-    """A model in memory on one device, ready to generate."""
+    """A model in memory on one device, ready to generate.
+
+    A model may also have ``max_batch: int``, how many ``generate`` calls it serves at once
+    (1 when absent). A batching backend decodes them together; the worker then calls
+    ``generate`` from that many threads at once, so it must be thread-safe.
+    """
 
     @property
     def device(self) -> str: ...

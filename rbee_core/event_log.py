@@ -37,11 +37,12 @@ class EventLog:
         """True once a terminal event was appended."""
         return self._closed
 
-    def append(self, type_: EventType, data: dict[str, Any]) -> Event:
-        """Add an event; a terminal one closes the log. Appending to a closed log is a bug."""
+    def append(self, type_: EventType, data: dict[str, Any], wire: str | None = None) -> Event:
+        """Add an event; a terminal one closes the log. Appending to a closed log is a bug.
+        ``wire`` is ``data`` already encoded as JSON, when the caller has it."""
         if self._closed:
             raise RuntimeError(f"event log is closed; cannot append {type_} event")
-        event = Event(id=len(self._events) + 1, type=type_, data=data)
+        event = Event(id=len(self._events) + 1, type=type_, data=data, wire=wire)
         self._events.append(event)
         if type_.terminal:
             self._closed = True

@@ -38,7 +38,11 @@ class Event:
     id: int
     type: EventType
     data: dict[str, Any]
+    wire: str | None = None  # ``data`` as JSON already, when it arrived that way
 
     def data_json(self) -> str:
-        """The payload as compact JSON, as it goes on the wire."""
+        """The payload as compact JSON, as it goes on the wire. An event relayed from another
+        stream keeps that stream's JSON, so relaying never encodes it again."""
+        if self.wire is not None:
+            return self.wire
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))

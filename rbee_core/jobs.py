@@ -216,11 +216,12 @@ class Job:
     def sse_url(self) -> str:
         return f"/jobs/{self.id}/stream"
 
-    def emit(self, type_: EventType, data: dict[str, Any]) -> Event:
-        """Append an event to the job's log, keeping state and result text in step."""
+    def emit(self, type_: EventType, data: dict[str, Any], wire: str | None = None) -> Event:
+        """Append an event to the job's log, keeping state and result text in step.
+        ``wire``: ``data`` as JSON, when it came that way (see ``Event.wire``)."""
         if type_ is EventType.END and data.get("outcome", "completed") not in _OUTCOMES:
             raise ValueError(f"an end event's outcome must be one of {_OUTCOMES}: {data!r}")
-        event = self.log.append(type_, data)
+        event = self.log.append(type_, data, wire)
         if type_ is EventType.TOKEN:
             self.text += data.get("text", "")
             self.tokens += 1

@@ -539,16 +539,19 @@ class Queen:
                     if sse.data == DONE:
                         break
                     if sse.data:  # not a keep-alive comment
-                        self._forward(job, sse.event, json.loads(sse.data))
+                        self._forward(job, sse.event, sse.data)
         except httpx.HTTPError as exc:
             self.workers.pop(worker.id, None)
             raise WorkerLost(f"lost the connection to worker {worker.describe()}: {exc!r}") from exc
         if not job.log.closed:
             raise WorkerLost(f"worker {worker.describe()} ended the stream without a result")
 
-    def _forward(self, job: Job, event: str, data: dict[str, Any]) -> None:
+    def _forward(self, job: Job, event: str, wire: str) -> None:
+        """Relay one event of the worker's stream. Parsed once (the job's record keeps its
+        text); its JSON goes on to the job's clients as the worker wrote it."""
+        data = json.loads(wire)
         if event == EventType.TOKEN:
-            job.emit(EventType.TOKEN, data)
+            job.emit(EventType.TOKEN, data, wire)
         elif event == EventType.END:
             self.narrate(job, "inference_done", "the worker has finished with the inference")
             job.emit(EventType.END, data)

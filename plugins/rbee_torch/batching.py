@@ -207,9 +207,9 @@ class BatchEngine:
 
     def _prefill(self, seq: Sequence) -> None:
         ids = torch.tensor([seq.prompt], device=self._device)
-        out = self._model(input_ids=ids, past_key_values=DynamicCache(), use_cache=True)
+        out = self._model(input_ids=ids, cache=DynamicCache(), use_cache=True)
         seq.length = len(seq.prompt)
-        self._merge(out.past_key_values, seq.length)
+        self._merge(out.cache, seq.length)
         self._active.append(seq)
         self._accept(seq, seq.sampler(out.logits[:, -1, :]))
 
@@ -247,7 +247,7 @@ class BatchEngine:
             input_ids=ids,
             attention_mask=self._mask,
             position_ids=positions,
-            past_key_values=self._cache,
+            cache=self._cache,
             use_cache=True,
         )
         logits = out.logits[:, -1, :]

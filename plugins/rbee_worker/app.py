@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.response import ServerSentEvent
 
 from rbee_core.backends import GenerationParams
-from rbee_core.errors import InvalidRequest
+from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.jobs import JobRequest
@@ -57,6 +57,8 @@ async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> 
                         "completion_tokens": chunk.completion_tokens,
                     },
                 )
+    except RbeeError as exc:  # the backend refused this request (too long for its cache...)
+        log.append(EventType.ERROR, {"code": exc.code, "message": exc.message})
     except Exception as exc:
         log.append(EventType.ERROR, {"code": "inference_failed", "message": f"{exc}"})
     if not log.closed:

@@ -183,3 +183,12 @@ def test_a_follower_that_stops_early_does_not_disturb_others() -> None:
     short, full = asyncio.run(scenario())
     assert short == [1, 2]
     assert full == [1, 2, 3, 4, 5]
+
+
+def test_a_relayed_event_keeps_the_json_it_came_with() -> None:
+    log = EventLog()
+    wire = '{"text":"caf\\u00e9"}'  # as another process encoded it
+    relayed = log.append(EventType.TOKEN, {"text": "café"}, wire)
+    own = log.append(EventType.TOKEN, {"text": "café"})
+    assert relayed.data_json() is wire
+    assert own.data_json() == '{"text":"café"}'

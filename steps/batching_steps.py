@@ -1,0 +1,173 @@
+"""Steps for continuous batching: many jobs on one worker at once, and its bounded KV cache."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from behave import given, then, when
+
+from steps.support import processes
+from steps.support.sse import Stream, read_stream
+
+MODEL = "smollm2-135m"
+
+
+def _post(context: Any, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(f"{context.queen_url}/jobs", json={"model": MODEL, **body}, timeout=30)
+    assert response.status_code == 201, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def _stream(context: Any, job: dict[str, Any]) -> Stream:
+    return read_stream(f"{context.queen_url}{job['sse_url']}")
+
+
+def _record(context: Any, job: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = httpx.get(
+        f"{context.queen_url}/jobs/{job['job_id']}", timeout=10
+    ).json()
+    return record
+
+
+def _run_at_once(context: Any, bodies: list[dict[str, Any]]) -> list[Stream]:
+    """Submit every job, then read all their streams in parallel."""
+    jobs = [_post(context, body) for body in bodies]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        streams = list(pool.map(lambda job: _stream(context, job), jobs))
+    context.batch_jobs = jobs
+    return streams
+
+
+@given("workers have a KV cache of {tokens:d} tokens")
+def step_kv_cache(context: Any, tokens: int) -> None:
+    # SmolLM2-135M in fp32: 30 layers x 2 (keys, values) x 3 KV heads x 64 dims x 4 bytes.
+    context.env["RBEE_KV_CACHE"] = str(tokens * 30 * 2 * 3 * 64 * 4)
+
+
+@given("workers run at most {n:d} job at once")
+def step_max_batch(context: Any, n: int) -> None:
+    context.env["RBEE_MAX_BATCH"] = str(n)
+
+
+@when("I run each of these jobs alone, then all of them at once:")
+def step_alone_then_together(context: Any) -> None:
+    bodies = []
+    for row in context.table:
+        body: dict[str, Any] = {
+            "prompt": row["prompt"],
+            "temperature": float(row["temperature"]),
+            "max_tokens": int(row["max_tokens"]),
+        }
+        if row["seed"]:
+            body["seed"] = int(row["seed"])
+        bodies.append(body)
+    context.alone = [_stream(context, _post(context, body)).text for body in bodies]
+    context.together = [stream.text for stream in _run_at_once(context, bodies)]
+
+
+@then("every job answers the same text at once as alone")
+def step_same_text(context: Any) -> None:
+    assert all(context.alone), context.alone
+    assert context.together == context.alone, json.dumps(
+        {"alone": context.alone, "together": context.together}, indent=1
+    )
+
+
+@then("the jobs run at once were all served by one worker, at the same time")
+def step_one_worker(context: Any) -> None:
+    records = [_record(context, job) for job in context.batch_jobs]
+    assert len({r["worker"] for r in records}) == 1, records
+    # Every job had its first token before any job of the batch finished: they overlapped.
+    first_end = min(r["finished_at"] for r in records)
+    assert all(r["first_token_at"] < first_end for r in records), records
+
+
+@when('I run the prompt "{prompt}" alone at temperature 0 with at most {n:d} tokens')
+def step_alone(context: Any, prompt: str, n: int) -> None:
+    context.prompt_body = {"prompt": prompt, "temperature": 0, "max_tokens": n}
+    context.alone_text = _stream(context, _post(context, context.prompt_body)).text
+    assert context.alone_text
+
+
+@when("I start {n:d} jobs of that prompt at once, plus a long job")
+def step_start_with_long(context: Any, n: int) -> None:
+    context.long_job = _post(
+        context, {"prompt": "Write a very long story about bees.", "max_tokens": 2000}
+    )
+    context.batch_jobs = [_post(context, context.prompt_body) for _ in range(n)]
+    context.pool = ThreadPoolExecutor(n)
+    context.add_cleanup(context.pool.shutdown)
+    context.batch_streams = [
+        context.pool.submit(_stream, context, job) for job in context.batch_jobs
+    ]
+
+
+@when("the long job is streaming tokens")
+def step_long_streaming(context: Any) -> None:
+    processes.wait_until(
+        lambda: _record(context, context.long_job)["tokens"] > 2, 120, "the long job's tokens"
+    )
+
+
+@when("I cancel the long job with DELETE")
+def step_cancel_long(context: Any) -> None:
+    url = f"{context.queen_url}/jobs/{context.long_job['job_id']}"
+    assert httpx.delete(url, timeout=30).status_code == 200
+
+
+@then('the long job is "{state}"')
+def step_long_state(context: Any, state: str) -> None:
+    processes.wait_until(
+        lambda: _record(context, context.long_job)["state"] == state, 30, f"the long job {state}"
+    )
+
+
+@then("the {n:d} jobs answer what the prompt answered alone")
+def step_batch_answers(context: Any, n: int) -> None:
+    texts = [future.result(timeout=300).text for future in context.batch_streams]
+    assert texts == [context.alone_text] * n, (context.alone_text, texts)
+
+
+@when("I submit {n:d} jobs of {tokens:d} tokens at once")
+def step_submit_sized(context: Any, n: int, tokens: int) -> None:
+    # A stop-free raw prompt that keeps a small model talking, greedy so it is repeatable;
+    # ignore_eos is not an rbee option, so the check below is on what the worker reports.
+    body = {"prompt": "Count: 1, 2, 3, 4,", "raw": True, "temperature": 0, "max_tokens": tokens}
+    context.sized = _run_at_once(context, [body] * n)
+
+
+@then("both jobs complete with {tokens:d} tokens each")
+def step_sized_complete(context: Any, tokens: int) -> None:
+    for stream in context.sized:
+        end = stream.events[-1]
+        assert end["event"] == "end" and end["data"]["outcome"] == "completed", end
+        assert end["data"]["completion_tokens"] == tokens, end
+
+
+@then("the second job's first token came after the first job ended")
+def step_waited(context: Any) -> None:
+    first, second = (_record(context, job) for job in context.batch_jobs)
+    if second["first_token_at"] < first["first_token_at"]:  # whichever the worker took first
+        first, second = second, first
+    assert second["first_token_at"] >= first["finished_at"] - 0.05, (first, second)
+
+
+@then('the job\'s stream narrates "{text}"')
+def step_stream_narrates(context: Any, text: str) -> None:
+    """Read the (still running) job's stream only until that narration arrives."""
+    url = f"{context.queen_url}{context.job['sse_url']}"
+    seen: list[str] = []
+    with httpx.stream("GET", url, timeout=httpx.Timeout(10, read=60)) as response:
+        event = ""
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event == "narration":
+                seen.append(json.loads(line[5:])["message"])
+                if text in seen[-1]:
+                    return
+    raise AssertionError(f"no narration with {text!r}: {seen}")

@@ -1,0 +1,197 @@
+"""BatchEngine on a small random Llama: batched decoding answers exactly as decoding alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from rbee_core.backends import GenerationParams
+from rbee_core.errors import InvalidRequest
+from rbee_torch.batching import BatchEngine, Sequence
+from rbee_torch.kv_budget import bytes_per_token, max_batch, parse_size
+from rbee_torch.sampling import Sampler
+
+PROMPTS = [[1, 5, 9, 14, 3], [2, 7], [4, 4, 8, 15, 16, 23, 42, 11, 30], [6]]
+GREEDY = GenerationParams(temperature=0)
+
+
+@pytest.fixture(scope="module")
+def model() -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def engine(model: LlamaForCausalLM) -> Iterator[BatchEngine]:
+    engine = BatchEngine(model, eos_ids=set(), max_batch=8, kv_tokens=4096)
+    yield engine
+    engine.close()
+
+
+def run(engine: BatchEngine, prompt: list[int], params: GenerationParams, n: int) -> list[int]:
+    return list(engine.submit(prompt, n, Sampler(params, "cpu"), lambda: False))
+
+
+def together(
+    engine: BatchEngine, prompts: list[list[int]], params: list[GenerationParams], n: int
+) -> list[Sequence]:
+    """Submit all at once (so they share steps), then read them all."""
+    seqs = [
+        engine.submit(p, n, Sampler(s, "cpu"), lambda: False)
+        for p, s in zip(prompts, params, strict=True)
+    ]
+    for seq in seqs:
+        seq.tokens = list(seq)  # type: ignore[attr-defined]
+    return seqs
+
+
+def test_greedy_answers_match_alone_whatever_the_batch(engine: BatchEngine) -> None:
+    alone = [run(engine, p, GREEDY, 12) for p in PROMPTS]
+    seqs = together(engine, PROMPTS, [GREEDY] * len(PROMPTS), 12)
+    assert [s.tokens for s in seqs] == alone  # type: ignore[attr-defined]
+    assert all(s.finish_reason == "length" and s.generated == 12 for s in seqs)
+
+
+def test_seeded_sampling_matches_alone_whatever_the_batch(engine: BatchEngine) -> None:
+    params = [GenerationParams(temperature=0.9, seed=s, top_k=20) for s in (1, 2, 3, 4)]
+    alone = [run(engine, p, s, 10) for p, s in zip(PROMPTS, params, strict=True)]
+    seqs = together(engine, PROMPTS, params, 10)
+    assert [s.tokens for s in seqs] == alone  # type: ignore[attr-defined]
+    assert alone[0] != alone[1]
+
+
+def test_a_sequence_joins_a_running_batch_without_changing_anyone(engine: BatchEngine) -> None:
+    alone_long = run(engine, PROMPTS[0], GREEDY, 40)
+    alone_late = run(engine, PROMPTS[2], GREEDY, 10)
+    long = engine.submit(PROMPTS[0], 40, Sampler(GREEDY, "cpu"), lambda: False)
+    tokens = iter(long)
+    first = [next(tokens) for _ in range(5)]  # the long one is under way
+    late = run(engine, PROMPTS[2], GREEDY, 10)
+    assert first + list(tokens) == alone_long
+    assert late == alone_late
+
+
+def test_cancelling_one_sequence_leaves_the_others_alone(engine: BatchEngine) -> None:
+    alone = run(engine, PROMPTS[1], GREEDY, 30)
+    stop = threading.Event()
+    doomed = engine.submit(PROMPTS[0], 200, Sampler(GREEDY, "cpu"), stop.is_set)
+    other = engine.submit(PROMPTS[1], 30, Sampler(GREEDY, "cpu"), lambda: False)
+    got = []
+    for i, token in enumerate(doomed):
+        got.append(token)
+        if i == 3:
+            stop.set()
+    assert doomed.finish_reason == "cancelled" and len(got) < 200
+    assert list(other) == alone
+
+
+def test_end_of_sequence_ends_without_emitting_it(model: LlamaForCausalLM) -> None:
+    with_eos = BatchEngine(model, eos_ids=set(), max_batch=4, kv_tokens=1024)
+    first = run(with_eos, PROMPTS[0], GREEDY, 3)[0]
+    with_eos.close()
+    engine = BatchEngine(model, eos_ids={first}, max_batch=4, kv_tokens=1024)
+    seq = engine.submit(PROMPTS[0], 3, Sampler(GREEDY, "cpu"), lambda: False)
+    assert list(seq) == [] and seq.finish_reason == "stop" and seq.generated == 1
+    engine.close()
+
+
+def test_a_sequence_that_does_not_fit_the_cache_waits_for_room(model: LlamaForCausalLM) -> None:
+    # Each needs 5 + 20 = 25 slots: one fits in 40, two do not.
+    engine = BatchEngine(model, eos_ids=set(), max_batch=8, kv_tokens=40)
+    first = engine.submit(PROMPTS[0], 20, Sampler(GREEDY, "cpu"), lambda: False)
+    second = engine.submit(PROMPTS[0], 20, Sampler(GREEDY, "cpu"), lambda: False)
+    tokens = iter(first)
+    next(tokens)
+    assert engine.active == 1 and engine.waiting == 1
+    rest = list(tokens)
+    assert [*list(second)] == run(engine, PROMPTS[0], GREEDY, 20)
+    assert len(rest) == 19
+    engine.close()
+
+
+def test_a_sequence_that_can_never_fit_is_refused_by_name(model: LlamaForCausalLM) -> None:
+    engine = BatchEngine(model, eos_ids=set(), max_batch=8, kv_tokens=40)
+    with pytest.raises(
+        InvalidRequest, match="need 105 KV cache slots; this worker's cache holds 40"
+    ):
+        engine.submit(PROMPTS[0], 100, Sampler(GREEDY, "cpu"), lambda: False)
+    engine.close()
+
+
+def test_the_batch_never_exceeds_max_batch(model: LlamaForCausalLM) -> None:
+    engine = BatchEngine(model, eos_ids=set(), max_batch=2, kv_tokens=4096)
+    seqs = [engine.submit(PROMPTS[1], 15, Sampler(GREEDY, "cpu"), lambda: False) for _ in range(5)]
+    peak = 0
+    while not all(s.done for s in seqs):
+        peak = max(peak, engine.active)
+        time.sleep(0.001)
+    assert peak <= 2
+    assert all(len(list(s)) == 15 for s in seqs)
+    engine.close()
+
+
+def test_a_failing_step_fails_its_sequences_and_the_engine_carries_on(
+    model: LlamaForCausalLM,
+) -> None:
+    engine = BatchEngine(model, eos_ids=set(), max_batch=4, kv_tokens=4096)
+    bad = engine.submit([999], 5, Sampler(GREEDY, "cpu"), lambda: False)  # not in the vocab
+    with pytest.raises(IndexError):
+        list(bad)
+    assert len(run(engine, PROMPTS[1], GREEDY, 5)) == 5
+    engine.close()
+
+
+def test_close_ends_waiting_and_running_sequences(model: LlamaForCausalLM) -> None:
+    engine = BatchEngine(model, eos_ids=set(), max_batch=1, kv_tokens=4096)
+    seqs = [engine.submit(PROMPTS[1], 200, Sampler(GREEDY, "cpu"), lambda: False) for _ in range(2)]
+    engine.close()
+    for seq in seqs:
+        list(seq)
+        assert seq.finish_reason == "cancelled"
+    with pytest.raises(RuntimeError, match="shutting down"):
+        engine.submit(PROMPTS[1], 5, Sampler(GREEDY, "cpu"), lambda: False)
+
+
+def test_sampler_top_k_keeps_to_the_k_best() -> None:
+    sampler = Sampler(GenerationParams(temperature=1.0, top_k=2, seed=1), "cpu")
+    logits = torch.tensor([[0.0, 3.0, -1.0, 2.5]])
+    assert {sampler(logits) for _ in range(200)} == {1, 3}
+
+
+def test_sampler_with_a_seed_repeats_itself() -> None:
+    logits = torch.randn(1, 50)
+    draws = [
+        [Sampler(GenerationParams(temperature=1.0, seed=9), "cpu")(logits) for _ in range(1)]
+        for _ in range(3)
+    ]
+    assert draws[0] == draws[1] == draws[2]
+
+
+def test_sizes_and_limits() -> None:
+    assert parse_size("512MiB") == 512 * 2**20
+    assert parse_size("2 GB") == 2 * 10**9
+    assert parse_size("1000") == 1000
+    with pytest.raises(InvalidRequest, match="not a size"):
+        parse_size("lots")
+    config = LlamaConfig(
+        hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3
+    )
+    assert bytes_per_token(config, 4) == 30 * 2 * 3 * 64 * 4
+    assert max_batch(config, {}) == 64
+    assert max_batch(config, {"RBEE_MAX_BATCH": "4"}) == 4
+    with pytest.raises(InvalidRequest, match="RBEE_MAX_BATCH"):
+        max_batch(config, {"RBEE_MAX_BATCH": "0"})
