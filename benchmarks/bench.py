@@ -11,7 +11,8 @@ next job when its last one ends), or at a fixed request rate (Poisson arrivals).
 starts its own queen, it also samples the worker's resident memory (idle, and the peak at
 each concurrency level).
 
-    python benchmarks/bench.py --concurrency 1 8 --jobs 16 --max-tokens 64 [--rate R]
+    python benchmarks/bench.py --concurrency 1 8 64 --jobs 16 16 64 --max-tokens 64 [--rounds 3]
+        [--rate R]
         [--prompt-words N] [--queen-url URL (default: start a queen)] [--json out.json]
 """
 
@@ -124,7 +125,8 @@ def run_job(base: str, max_tokens: int, seed: int) -> dict[str, Any]:
 
 def load(
     base: str, concurrency: int, jobs: int, max_tokens: int, rate: float | None, seed: int
-) -> dict[str, Any]:
+) -> tuple[list[dict[str, Any]], float]:
+    """Run ``jobs`` jobs; their per-job figures and the run's duration."""
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
     rng = random.Random(seed)
@@ -152,8 +154,7 @@ def load(
             time.sleep(rng.expovariate(rate))
     for t in threads:
         t.join()
-    duration = time.perf_counter() - started
-    return summarise(results, duration, concurrency, rate)
+    return results, time.perf_counter() - started
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -164,9 +165,11 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def summarise(
-    results: list[dict[str, Any]], duration: float, concurrency: int, rate: float | None
+    rounds: list[tuple[list[dict[str, Any]], float]], concurrency: int, rate: float | None
 ) -> dict[str, Any]:
-    tokens = sum(r["tokens"] for r in results)
+    """Percentiles over the jobs of every round; output tokens/s is the median round's."""
+    results = [r for jobs, _ in rounds for r in jobs]
+    rates = [sum(r["tokens"] for r in jobs) / duration for jobs, duration in rounds]
     metrics = {
         "ttft": [r["ttft"] for r in results],
         "tpot": [r["tpot"] for r in results],
@@ -177,9 +180,10 @@ def summarise(
         "concurrency": concurrency,
         "rate": rate,
         "jobs": len(results),
-        "duration_s": duration,
-        "output_tokens": tokens,
-        "output_tokens_per_s": tokens / duration,
+        "rounds": len(rounds),
+        "output_tokens": sum(r["tokens"] for r in results),
+        "output_tokens_per_s": statistics.median(rates),
+        "output_tokens_per_s_rounds": rates,
         **{
             f"{name}_ms": {f"p{q}": 1000 * _pct(v, q) for q in (50, 90, 99)}
             for name, v in metrics.items()
@@ -203,12 +207,24 @@ def _worker_pid(base: str) -> int | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--jobs", type=int, default=16, help="jobs per concurrency level")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        default=[16],
+        help="jobs per concurrency level (one number for all, or one per level)",
+    )
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument(
         "--prompt-words", type=int, help="a prompt of about this many words (default: a short one)"
     )
     p.add_argument("--rate", type=float, help="open loop: jobs per second instead")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every level this many times, the levels taking turns (default 1)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--queen-url", help="an already running queen (default: start one)")
     p.add_argument(
@@ -228,12 +244,24 @@ def main() -> None:
             pid = _worker_pid(base) if queen is not None else None
             memory = MemorySampler(pid) if pid else None
             idle = memory.rss() if memory else None
+            jobs = args.jobs * len(args.concurrency) if len(args.jobs) == 1 else args.jobs
+            levels = list(zip(args.concurrency, jobs, strict=True))
+            rounds: dict[int, list[tuple[list[dict[str, Any]], float]]] = {}
+            peaks: dict[int, float] = {}
+            for i in range(args.rounds):
+                for c, n in levels:
+                    with memory or contextlib.nullcontext():
+                        rounds.setdefault(c, []).append(
+                            load(base, c, n, args.max_tokens, args.rate, args.seed)
+                        )
+                    # The first round only: freed memory stays with the process after that.
+                    if memory and i == 0:
+                        peaks[c] = memory.peak / 2**20
             runs = []
-            for c in args.concurrency:
-                with memory or contextlib.nullcontext():
-                    run = load(base, c, args.jobs, args.max_tokens, args.rate, args.seed)
+            for c, _ in levels:
+                run = summarise(rounds[c], c, args.rate)
                 run["worker_rss_idle_mb"] = idle / 2**20 if idle else None
-                run["worker_rss_peak_mb"] = memory.peak / 2**20 if memory else None
+                run["worker_rss_peak_mb"] = peaks.get(c)
                 runs.append(run)
         finally:
             if queen is not None:

@@ -138,10 +138,12 @@ def main() -> None:
     os.environ.setdefault("RBEE_MAX_BATCH", str(max(args.concurrency)))
     tm = load(args.device, args.random_model)
     n_tokens = args.max_tokens
+    # Both stop at the model's end of sequence, as rbee does.
+    stop = {"eos_token_id": sorted(tm.eos_ids), "pad_token_id": tm.tokenizer.pad_token_id}
     sampled = GenerationConfig(
-        max_new_tokens=n_tokens, do_sample=True, temperature=0.7, top_p=1.0, top_k=0
+        max_new_tokens=n_tokens, do_sample=True, temperature=0.7, top_p=1.0, top_k=0, **stop
     )
-    greedy = GenerationConfig(max_new_tokens=n_tokens, do_sample=False)
+    greedy = GenerationConfig(max_new_tokens=n_tokens, do_sample=False, **stop)
     say(f"torch threads: {torch.get_num_threads()}; load average: {os.getloadavg()[0]:.2f}")
     results: dict[str, dict[int, list[dict[str, Any]]]] = {}
     parity: dict[str, dict[int, bool]] = {}

@@ -4,8 +4,8 @@
   against ``POST /generate`` on the worker to its first token event; a 1-token greedy job,
   ``--runs`` pairs, the order alternating; reported as the difference of the medians and
   the median of the paired differences;
-- relay rate: a greedy ``--max-tokens`` job both ways, the decode rate (tokens after the
-  first, over the time from the first to the last token event).
+- relay rate: a greedy ``--max-tokens`` job on a story prompt both ways, the decode rate
+  (tokens after the first, over the time from the first to the last token event).
 
     python benchmarks/bench_relay.py [--runs 30] [--max-tokens 128] [--json out.json]
 """
@@ -24,6 +24,7 @@ import httpx
 from daemons import start_queen
 
 BODY = {"model": "smollm2-135m", "prompt": "What is the capital of France?", "temperature": 0}
+LONG = "Write a long story about a bee who builds a hive in an old oak tree."
 
 
 def _token_times(response: httpx.Response, started: float) -> list[float]:
@@ -38,14 +39,15 @@ def _token_times(response: httpx.Response, started: float) -> list[float]:
 
 def via_queen(client: httpx.Client, base: str, max_tokens: int) -> list[float]:
     started = time.perf_counter()
-    job = client.post(f"{base}/jobs", json={**BODY, "max_tokens": max_tokens}).json()
+    body = {**BODY, "max_tokens": max_tokens, "prompt": LONG if max_tokens > 1 else BODY["prompt"]}
+    job = client.post(f"{base}/jobs", json=body).json()
     with client.stream("GET", f"{base}{job['sse_url']}") as response:
         return _token_times(response, started)
 
 
 def direct(client: httpx.Client, worker: str, max_tokens: int) -> list[float]:
     started = time.perf_counter()
-    body = {**BODY, "max_tokens": max_tokens}
+    body = {**BODY, "max_tokens": max_tokens, "prompt": LONG if max_tokens > 1 else BODY["prompt"]}
     with client.stream("POST", f"{worker}/generate", json=body) as response:
         return _token_times(response, started)
 

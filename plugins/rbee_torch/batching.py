@@ -14,6 +14,10 @@ its paged cache is sized up front for the whole process. Measured side by side i
 The KV cache is bounded: a sequence is admitted only when the batch, padded to its longest
 possible sequence, fits in ``kv_tokens`` token slots even if every sequence runs to its
 ``max_tokens``. Until then it waits, first come first served.
+
+Prefill is compute-bound and stalls every running sequence while it runs, so one step
+prefills at most ``prefill_tokens`` prompt tokens (always at least one sequence): a burst of
+new jobs is spread over several steps instead of freezing the batch for all of them.
 """
 
 from __future__ import annotations
@@ -105,9 +109,17 @@ def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
 class BatchEngine:
     """Runs the decode loop of one model for every sequence submitted to it."""
 
-    def __init__(self, model: Any, eos_ids: set[int], max_batch: int, kv_tokens: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        eos_ids: set[int],
+        max_batch: int,
+        kv_tokens: int,
+        prefill_tokens: int = 128,
+    ) -> None:
         self.max_batch = max_batch
         self.kv_tokens = kv_tokens
+        self.prefill_tokens = prefill_tokens
         self._model = model
         self._device = model.device
         self._eos = eos_ids
@@ -183,13 +195,15 @@ class BatchEngine:
             seq.end("cancelled")
         joining: list[Sequence] = []
         widest = max((s.reserve for s in self._active), default=0)
-        while self._pending:
+        prefill = 0
+        while self._pending and (not joining or prefill < self.prefill_tokens):
             seq = self._pending[0]
             rows = len(self._active) + len(joining) + 1
             widest_after = max(widest, seq.reserve)
             if rows > self.max_batch or rows * widest_after > self.kv_tokens:
                 break
             widest = widest_after
+            prefill += len(seq.prompt)
             joining.append(self._pending.popleft())
         return joining
 

@@ -195,3 +195,20 @@ def test_sizes_and_limits() -> None:
     assert max_batch(config, {"RBEE_MAX_BATCH": "4"}) == 4
     with pytest.raises(InvalidRequest, match="RBEE_MAX_BATCH"):
         max_batch(config, {"RBEE_MAX_BATCH": "0"})
+
+
+def test_admission_in_order_within_batch_cache_and_prefill_budgets(
+    model: LlamaForCausalLM,
+) -> None:
+    def admitted(max_batch: int, kv_tokens: int, prefill_tokens: int) -> list[int]:
+        engine = BatchEngine(model, set(), max_batch, kv_tokens, prefill_tokens)
+        engine.close()  # no engine thread: call its admission policy by hand
+        for prompt in ([1] * 10, [2] * 10, [3] * 10):
+            engine._pending.append(Sequence(prompt, 10, Sampler(GREEDY, "cpu"), lambda: False))
+        return [seq.prompt[0] for seq in engine._admit()]
+
+    assert admitted(8, 4096, 1000) == [1, 2, 3]
+    assert admitted(2, 4096, 1000) == [1, 2]  # the batch is full
+    assert admitted(8, 40, 1000) == [1, 2]  # 3 x 20 slots would overflow the cache
+    assert admitted(8, 4096, 15) == [1, 2]  # the prefill budget is spent after two
+    assert admitted(8, 4096, 1) == [1]  # always at least one
