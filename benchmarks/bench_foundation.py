@@ -423,7 +423,7 @@ def load_in_process(res: Results) -> tuple[Generate, Generate]:
     rbee_model = TorchBackend().load(local, "cpu", narrate)
 
     # The same prompt encoding as rbee's (chat template, generation prompt).
-    input_ids = rbee_model.encode(PROMPT, raw=False)
+    input_ids = torch.tensor([rbee_model.encode(PROMPT, raw=False)])
     prompt_tokens = int(input_ids.shape[1])
     res.notes.append(f"prompt tokens (chat template): {prompt_tokens}")
 
