@@ -182,7 +182,7 @@ class BatchEngine:
                 with torch.inference_mode():
                     self._step(joining)
             except Exception as exc:
-                # A failed step fails the sequences in it, not the worker: start afresh.
+                # A failed decode step fails the sequences in it, not the worker: start afresh.
                 for seq in [*self._active, *joining]:
                     if not seq.done:
                         seq.fail(exc)
@@ -212,7 +212,11 @@ class BatchEngine:
             if not seq.wanted():
                 seq.end("cancelled")
         for seq in joining:
-            self._prefill(seq)
+            try:
+                self._prefill(seq)
+            except Exception as exc:  # this prompt's fault: it alone fails
+                if not seq.done:
+                    seq.fail(exc)
         self._remove_done()
         if self._active:
             self._decode()

@@ -144,13 +144,30 @@ def test_the_batch_never_exceeds_max_batch(model: LlamaForCausalLM) -> None:
     engine.close()
 
 
-def test_a_failing_step_fails_its_sequences_and_the_engine_carries_on(
-    model: LlamaForCausalLM,
-) -> None:
-    engine = BatchEngine(model, eos_ids=set(), max_batch=4, kv_tokens=4096)
+def test_a_prompt_that_fails_fails_alone(engine: BatchEngine) -> None:
+    alone = run(engine, PROMPTS[0], GREEDY, 30)
+    good = engine.submit(PROMPTS[0], 30, Sampler(GREEDY, "cpu"), lambda: False)
+    tokens = iter(good)
+    first = next(tokens)  # under way when the bad one joins
     bad = engine.submit([999], 5, Sampler(GREEDY, "cpu"), lambda: False)  # not in the vocab
     with pytest.raises(IndexError):
         list(bad)
+    assert [first, *tokens] == alone
+
+
+def test_a_failing_decode_step_fails_its_sequences_and_the_engine_carries_on(
+    model: LlamaForCausalLM,
+) -> None:
+    engine = BatchEngine(model, eos_ids=set(), max_batch=4, kv_tokens=4096)
+    decode = engine._decode
+
+    def broken() -> None:
+        engine._decode = decode  # only once
+        raise RuntimeError("device fault")
+
+    engine._decode = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="device fault"):
+        list(engine.submit(PROMPTS[1], 5, Sampler(GREEDY, "cpu"), lambda: False))
     assert len(run(engine, PROMPTS[1], GREEDY, 5)) == 5
     engine.close()
 
