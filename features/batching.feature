@@ -30,6 +30,7 @@ Feature: Continuous batching
     When I submit 2 jobs of 200 tokens at once
     Then both jobs complete with 200 tokens each
     And the second job's first token came after the first job ended
+    And the second job narrated "waiting for room: the KV cache is full"
 
   Scenario: A job that can never fit in the KV cache fails with a clear error
     Given workers have a KV cache of 350 tokens

@@ -50,12 +50,17 @@ class GenerationParams:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Newly decoded text. The last chunk of a generation has ``finish_reason`` and counts."""
+    """Newly decoded text. The last chunk of a generation has ``finish_reason`` and counts.
+
+    A chunk with a ``notice`` (and no text) tells the user why nothing comes yet, e.g. that
+    the job waits for room in a full batch; the worker narrates it into the job's stream.
+    """
 
     text: str
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    notice: str | None = None
 
 
 @runtime_checkable

@@ -148,12 +148,24 @@ def step_sized_complete(context: Any, tokens: int) -> None:
         assert end["data"]["completion_tokens"] == tokens, end
 
 
+def _first_and_second(context: Any) -> tuple[int, int]:
+    """Indexes of the job the worker took first and the one that waited."""
+    first, second = (_record(context, job) for job in context.batch_jobs)
+    return (0, 1) if first["first_token_at"] <= second["first_token_at"] else (1, 0)
+
+
 @then("the second job's first token came after the first job ended")
 def step_waited(context: Any) -> None:
-    first, second = (_record(context, job) for job in context.batch_jobs)
-    if second["first_token_at"] < first["first_token_at"]:  # whichever the worker took first
-        first, second = second, first
+    records = [_record(context, job) for job in context.batch_jobs]
+    first, second = (records[i] for i in _first_and_second(context))
     assert second["first_token_at"] >= first["finished_at"] - 0.05, (first, second)
+
+
+@then('the second job narrated "{text}"')
+def step_second_narrated(context: Any, text: str) -> None:
+    first, second = (context.sized[i] for i in _first_and_second(context))
+    assert any(text in n["message"] for n in second.narration), second.narration
+    assert not any(text in n["message"] for n in first.narration), first.narration
 
 
 @then('the job\'s stream narrates "{text}"')

@@ -557,6 +557,10 @@ class Queen:
             job.emit(EventType.END, data)
         elif event == EventType.ERROR:
             job.emit(EventType.ERROR, data)
+        elif event == EventType.NARRATION:  # e.g. the job waits for room in the batch
+            self.pm.hook.rbee_narrate(
+                narration=Narration(data["actor"], data["action"], data["message"], job.id)
+            )
 
     # -- shutdown -----------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ class _Finished:
 
 
 class Sequence:
-    """One generation in the engine. Iterate it (in any thread) for its new token ids."""
+    """One generation in the engine. Iterate it (in any thread) for its new token ids, and
+    for a notice (a ``str``) if it has to wait for room before it starts."""
 
     def __init__(
         self, prompt: list[int], max_tokens: int, sampler: Sampler, cancelled: Callable[[], bool]
@@ -57,9 +58,10 @@ class Sequence:
         self.finish_reason: str | None = None
         self._cancelled = cancelled
         self._abandoned = False
-        self._out: queue.SimpleQueue[int | _Finished | BaseException] = queue.SimpleQueue()
+        self._out: queue.SimpleQueue[int | str | _Finished | BaseException] = queue.SimpleQueue()
         # Engine-side state, touched only by the engine thread.
         self.done = False
+        self.told_to_wait = False
         self.next_token = -1  # sampled, not yet in the cache
         self.length = 0  # tokens in the cache
 
@@ -75,7 +77,7 @@ class Sequence:
     def wanted(self) -> bool:
         return not self._abandoned and not self._cancelled()
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int | str]:
         while True:
             item = self._out.get()
             if isinstance(item, _Finished):
@@ -89,6 +91,10 @@ class Sequence:
 
     def emit(self, token: int) -> None:
         self._out.put(token)
+
+    def tell(self, notice: str) -> None:
+        self.told_to_wait = True
+        self._out.put(notice)
 
     def end(self, reason: str) -> None:
         self.done = True
@@ -205,7 +211,26 @@ class BatchEngine:
             widest = widest_after
             prefill += len(seq.prompt)
             joining.append(self._pending.popleft())
+        self._tell_waiting(joining)
         return joining
+
+    def _tell_waiting(self, joining: list[Sequence]) -> None:
+        """Say once to each sequence left waiting why it waits (not for the prefill budget,
+        which lets it in at the next step)."""
+        rows = len(self._active) + len(joining)
+        if rows >= self.max_batch:
+            why = f"the batch is full ({rows} jobs running)"
+        else:
+            used = rows * max((s.reserve for s in [*self._active, *joining]), default=0)
+            if not self._pending or used + self._pending[0].reserve <= self.kv_tokens:
+                return
+            why = (
+                f"the KV cache is full ({rows} jobs may use {used:,} of its "
+                f"{self.kv_tokens:,} token slots)"
+            )
+        for ahead, seq in enumerate(self._pending):
+            if not seq.told_to_wait:
+                seq.tell(f"waiting for room: {why}; {ahead} job(s) ahead of this one")
 
     def _step(self, joining: list[Sequence]) -> None:
         for seq in self._active:

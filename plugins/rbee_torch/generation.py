@@ -69,6 +69,9 @@ class TorchModel:
         finish: str | None = None
         try:
             for token_id in seq:
+                if isinstance(token_id, str):
+                    yield Chunk(text="", notice=token_id)
+                    continue
                 text, hit = stops.feed(detok.push(token_id))
                 if text:
                     yield Chunk(text=text)

@@ -16,12 +16,15 @@ from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.jobs import JobRequest
+from rbee_core.narration import Narration
 from rbee_http.errors import error_handlers
 from rbee_http.server import MAX_BODY, guard_for
 from rbee_http.sse import read_json, sse_response
 from rbee_worker.runner import Runner
 
 __all__ = ["create_app"]
+
+ACTOR = "llm-worker-rbee"
 
 
 @get("/health")
@@ -44,6 +47,11 @@ async def health(state: State) -> dict[str, Any]:
 async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
     try:
         async for chunk in runner.generate(request.prompt, GenerationParams.from_request(request)):
+            if chunk.notice:
+                log.append(
+                    EventType.NARRATION,
+                    Narration(ACTOR, "waiting", chunk.notice).to_json(),
+                )
             if chunk.text:
                 log.append(EventType.TOKEN, {"text": chunk.text})
             if chunk.finish_reason is not None:

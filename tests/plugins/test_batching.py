@@ -118,7 +118,12 @@ def test_a_sequence_that_does_not_fit_the_cache_waits_for_room(model: LlamaForCa
     next(tokens)
     assert engine.active == 1 and engine.waiting == 1
     rest = list(tokens)
-    assert [*list(second)] == run(engine, PROMPTS[0], GREEDY, 20)
+    notice, *answer = list(second)
+    assert notice == (
+        "waiting for room: the KV cache is full (1 jobs may use 25 of its 40 token slots); "
+        "0 job(s) ahead of this one"
+    )
+    assert answer == run(engine, PROMPTS[0], GREEDY, 20)
     assert len(rest) == 19
     engine.close()
 
@@ -140,7 +145,9 @@ def test_the_batch_never_exceeds_max_batch(model: LlamaForCausalLM) -> None:
         peak = max(peak, engine.active)
         time.sleep(0.001)
     assert peak <= 2
-    assert all(len(list(s)) == 15 for s in seqs)
+    outputs = [list(s) for s in seqs]
+    assert all(len([t for t in out if isinstance(t, int)]) == 15 for out in outputs)
+    assert "waiting for room: the batch is full (2 jobs running); 2 job(s) ahead" in outputs[4][0]
     engine.close()
 
 
