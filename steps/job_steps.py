@@ -214,6 +214,9 @@ def step_ctrl_c(context: Any) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal: a test run started in the background (CI, "cmd &") inherits
+        # SIGINT ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     processes.wait_until(
         lambda: any(j["tokens"] > 2 for j in httpx.get(f"{context.queen_url}/jobs").json()["jobs"]),
