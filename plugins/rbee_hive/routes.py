@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
@@ -30,9 +30,7 @@ ACTOR = "rbee-hive"
 ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
 
 
-def _stream(
-    state: State, work: Callable[[Callable[[Narration], None]], Awaitable[Any]]
-) -> ServerSentEvent:
+def _stream(state: State, work: Callable[[Callable[[Narration], None]], Awaitable[Any]]) -> Stream:
     """Run ``work`` in the background; answer its narration and result as SSE. The work goes
     on if the client leaves (a download, a worker start: others may join it)."""
     log = EventLog()
@@ -77,7 +75,7 @@ async def list_workers(state: State) -> dict[str, Any]:
 
 
 @post("/workers", status_code=200)
-async def spawn_worker(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
     """Start a worker: ``{"model", "device", "keep_alive"?}``. Provisions the model first
     and checks that it fits on the device."""
     hive: Hive = state.hive
@@ -134,7 +132,7 @@ async def model_info(state: State, model: ModelParam) -> dict[str, Any]:
 
 
 @post("/models/download", status_code=200)
-async def download_model(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+async def download_model(request: Request[Any, Any, Any], state: State) -> Stream:
     """Provision a model: an SSE stream of its progress."""
     hive: Hive = state.hive
     body = await read_json(request)

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Request
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEventMessage, Stream
 
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
-from rbee_core.events import DONE
+from rbee_core.events import DONE, Event
 
-__all__ = ["last_event_id", "read_json", "sse_response"]
+__all__ = ["event_stream", "last_event_id", "read_json", "sse_response"]
 
 
 def last_event_id(request: Request[Any, Any, Any]) -> int:
@@ -40,22 +40,31 @@ async def read_json(request: Request[Any, Any, Any]) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
 
 
+def _encode(event: Event) -> bytes:
+    return ServerSentEventMessage(
+        data=event.data_json(), event=event.type.value, id=event.id
+    ).encode()
+
+
 async def _messages(
     log: EventLog, after: int, on_close: Callable[[], object] | None, keepalive: float | None
-) -> AsyncIterator[ServerSentEventMessage]:
+) -> AsyncIterator[bytes]:
     try:
         while True:
-            for event in log.since(after):
-                yield ServerSentEventMessage(
-                    data=event.data_json(), event=event.type.value, id=event.id
-                )
-                after = event.id
+            # Every event already in the log goes out in one write (one send, one wake-up of
+            # the client), as soon as it is there: nothing waits for more to come.
+            ready = log.since(after)
+            chunk = b"".join(_encode(event) for event in ready)
+            if ready:
+                after = ready[-1].id
             if log.closed:
+                yield chunk + ServerSentEventMessage(data=DONE).encode()
                 break
+            if chunk:
+                yield chunk
             if not await log.wait(after, keepalive):
                 # A comment line: no event, but proxies and clients see a live connection.
-                yield ServerSentEventMessage(data=None, comment="keep-alive")
-        yield ServerSentEventMessage(data=DONE)
+                yield ServerSentEventMessage(data=None, comment="keep-alive").encode()
     finally:
         # Runs when the stream ends and when the client disconnects mid-stream.
         if on_close is not None:
@@ -67,17 +76,46 @@ KEEPALIVE = float(os.environ.get("RBEE_SSE_KEEPALIVE", "15"))
 connections sooner."""
 
 
+def event_stream(
+    messages: AsyncIterator[bytes | str], headers: dict[str, str] | None = None
+) -> Stream:
+    """An SSE response of ``messages``: a ``str`` is one ``data:`` message, ``bytes`` are
+    messages already encoded.
+
+    Litestar's ``ServerSentEvent`` hands the first chunk of every stream to a worker thread
+    (``sync_to_thread``): a thread hop, and a GIL hand-over, at the start of each job's
+    stream. This encodes the async iterator directly, with the same headers.
+    """
+
+    async def encoded() -> AsyncIterator[bytes]:
+        async for message in messages:
+            yield (
+                ServerSentEventMessage(data=message).encode()
+                if isinstance(message, str)
+                else message
+            )
+
+    return Stream(
+        encoded(),
+        media_type="text/event-stream",
+        headers={
+            "Cache-Control": "no-cache",
+            "Connection": "keep-alive",
+            "X-Accel-Buffering": "no",
+            **(headers or {}),
+        },
+    )
+
+
 def sse_response(
     log: EventLog,
     after: int = 0,
     on_close: Callable[[], object] | None = None,
     keepalive: float | None = KEEPALIVE,
-) -> ServerSentEvent:
+) -> Stream:
     """Stream ``log`` from the event after ``after`` until it closes, then ``[DONE]``.
 
     ``on_close`` runs when the stream is over, whether it finished or the client left. While
     no event comes for ``keepalive`` seconds, a ``: keep-alive`` comment is sent.
     """
-    return ServerSentEvent(
-        _messages(log, after, on_close, keepalive), headers={"Cache-Control": "no-cache"}
-    )
+    return event_stream(_messages(log, after, on_close, keepalive))

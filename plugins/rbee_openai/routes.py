@@ -9,10 +9,9 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
-from litestar.response import ServerSentEvent
 
 from rbee_core.events import DONE, EventType
-from rbee_http.sse import read_json
+from rbee_http.sse import event_stream, read_json
 from rbee_openai.errors import error_body, openai_error_handlers
 from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion
 from rbee_openai.responses import Shape, finish_reason
@@ -64,7 +63,7 @@ async def _respond(state: State, req: OpenAIRequest, kind: str) -> Any:
     shape = Shape(kind, job)
     headers = {"X-Rbee-Job-Id": job.id}
     if req.stream:
-        return ServerSentEvent(_stream(queen, shape, req), headers=headers)
+        return event_stream(_stream(queen, shape, req), headers=headers)
     async for _ in job.log.follow():
         pass
     if job.result.get("code"):  # an error event ended it

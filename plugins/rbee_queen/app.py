@@ -22,6 +22,7 @@ def create_app(queen: Queen, stop: Callable[[], None], host: str = "127.0.0.1") 
         exception_handlers=error_handlers,
         middleware=guard_for(host),
         request_max_body_size=MAX_BODY,
+        logging_config=None,  # the program's own (basicConfig): no queue thread per line
         on_startup=[queen.start],
         on_shutdown=[queen.close],
     )

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from rbee_core.errors import InvalidRequest, UnknownWorker
 from rbee_http.sse import read_json
@@ -105,7 +105,7 @@ async def list_workers(state: State) -> dict[str, Any]:
 
 
 @post("/workers", status_code=200)
-async def spawn_worker(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
     """``{"hive"?, "model", "device"?, "keep_alive"?}``: an SSE stream of the start."""
     queen: Queen = state.queen
     body = await read_json(request)

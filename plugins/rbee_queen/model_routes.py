@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import QueryParameter
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
@@ -40,7 +40,7 @@ async def target(queen: Queen, hive: str | None) -> HiveRecord:
     return record
 
 
-def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> ServerSentEvent:
+def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> Stream:
     """Relay a hive's SSE answer; the hive's work goes on if our client leaves."""
     log = EventLog()
 
@@ -96,7 +96,7 @@ async def model_info(state: State, model: ModelParam, hive: HiveParam = None) ->
 
 
 @post("/models/download", status_code=200)
-async def download_model(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+async def download_model(request: Request[Any, Any, Any], state: State) -> Stream:
     """Provision a model on a hive; the answer is an SSE stream of its progress."""
     body = await read_json(request)
     model = body.get("model") if isinstance(body, dict) else None

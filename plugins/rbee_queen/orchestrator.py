@@ -536,9 +536,9 @@ class Queen:
                     raise RbeeError(error.get("message", f"worker answered {response.status_code}"))
                 self.narrate(job, "inference_start", "connection to the worker, starting inference")
                 async for sse in EventSource(response).aiter_sse():
-                    if sse.data == DONE:
-                        break
-                    if sse.data:  # not a keep-alive comment
+                    # After [DONE] the worker ends the body; reading on to its end (not
+                    # breaking) hands the connection back to the pool for the next job.
+                    if sse.data and sse.data != DONE:  # not a keep-alive comment
                         self._forward(job, sse.event, sse.data)
         except httpx.HTTPError as exc:
             self.workers.pop(worker.id, None)

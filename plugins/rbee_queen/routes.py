@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from rbee_core import __version__
 from rbee_core.jobs import JobRequest
@@ -49,7 +49,7 @@ async def job_status(job_id: FromPath[str], state: State) -> dict[str, Any]:
 @get("/jobs/{job_id:str}/stream")
 async def job_stream(
     job_id: FromPath[str], request: Request[Any, Any, Any], state: State
-) -> ServerSentEvent:
+) -> Stream:
     """The job's events from the first (or after ``Last-Event-ID``), then ``[DONE]``."""
     queen: Queen = state.queen
     job = queen.jobs.get(job_id)

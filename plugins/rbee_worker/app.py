@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from rbee_core.backends import GenerationParams
 from rbee_core.errors import InvalidRequest, RbeeError
@@ -74,7 +74,7 @@ async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> 
 
 
 @post("/generate", status_code=200)
-async def generate(request: Request[Any, Any, Any], state: State) -> ServerSentEvent:
+async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
     """Stream one generation. The body has the fields of a job request (docs/api.md)."""
     job = JobRequest.from_json(await read_json(request))
     if job.model != state.model:
@@ -108,5 +108,6 @@ def create_app(
         exception_handlers=error_handlers,
         middleware=guard_for(host),
         request_max_body_size=MAX_BODY,
+        logging_config=None,  # the program's own (basicConfig): no queue thread per line
         on_shutdown=[lambda: runner.close()],
     )

@@ -95,6 +95,20 @@ def test_read_json_integer_too_long_is_a_bad_request() -> None:
         body_of(b'{"max_tokens": ' + b"1" * 5000 + b"}")
 
 
+def parse(chunks: list[bytes]) -> list[dict[str, str]]:
+    """The SSE messages in written chunks: their fields, as a client reads them."""
+    messages = []
+    for block in b"".join(chunks).decode().split("\r\n\r\n"):
+        if not block:
+            continue
+        fields: dict[str, str] = {}
+        for line in block.split("\r\n"):
+            key, _, value = line.partition(": ")
+            fields[key] = value
+        messages.append(fields)
+    return messages
+
+
 def test_messages_replay_a_closed_log_then_done_and_call_on_close() -> None:
     log = EventLog()
     log.append(EventType.TOKEN, {"text": "a"})
@@ -102,19 +116,35 @@ def test_messages_replay_a_closed_log_then_done_and_call_on_close() -> None:
     log.append(EventType.END, {"outcome": "completed"})
     closed: list[bool] = []
 
-    async def collect(after: int) -> list[Any]:
+    async def collect(after: int) -> list[bytes]:
         return [m async for m in _messages(log, after, lambda: closed.append(True), None)]
 
-    messages = asyncio.run(collect(0))
-    assert [(m.id, m.event, m.data) for m in messages] == [
-        (1, "token", json.dumps({"text": "a"}, separators=(",", ":"))),
-        (2, "token", '{"text":"b"}'),
-        (3, "end", '{"outcome":"completed"}'),
-        (None, None, "[DONE]"),
+    chunks = asyncio.run(collect(0))
+    assert len(chunks) == 1  # all of it was there: one write
+    assert parse(chunks) == [
+        {"id": "1", "event": "token", "data": json.dumps({"text": "a"}, separators=(",", ":"))},
+        {"id": "2", "event": "token", "data": '{"text":"b"}'},
+        {"id": "3", "event": "end", "data": '{"outcome":"completed"}'},
+        {"data": "[DONE]"},
     ]
     assert closed == [True]
-    assert [m.id for m in asyncio.run(collect(2))] == [3, None]
+    assert [m.get("id") for m in parse(asyncio.run(collect(2)))] == ["3", None]
     assert closed == [True, True]
+
+
+def test_messages_go_out_as_they_come_not_held_for_more() -> None:
+    async def scenario() -> list[bytes]:
+        log = EventLog()
+        log.append(EventType.TOKEN, {"text": "a"})
+        stream = _messages(log, 0, None, None)
+        first = await anext(stream)  # sent at once, although the job goes on
+        log.append(EventType.TOKEN, {"text": "b"})
+        second = await anext(stream)
+        log.append(EventType.END, {"outcome": "completed"})
+        return [first, second, *[m async for m in stream]]
+
+    chunks = asyncio.run(scenario())
+    assert [[m.get("id") for m in parse([c])] for c in chunks] == [["1"], ["2"], ["3", None]]
 
 
 def test_messages_call_on_close_when_the_client_leaves() -> None:
@@ -124,7 +154,7 @@ def test_messages_call_on_close_when_the_client_leaves() -> None:
         closed: list[bool] = []
         stream = _messages(log, 0, lambda: closed.append(True), None)
         first = await stream.__anext__()
-        assert first.id == 1
+        assert parse([first])[0]["id"] == "1"
         await stream.aclose()  # the client disconnected mid-stream
         return closed
 
@@ -132,7 +162,7 @@ def test_messages_call_on_close_when_the_client_leaves() -> None:
 
 
 def test_an_idle_stream_sends_keep_alive_comments_until_the_next_event() -> None:
-    async def scenario() -> list[Any]:
+    async def scenario() -> list[bytes]:
         log = EventLog()
         stream = _messages(log, 0, None, 0.05)
         first = await anext(stream)  # nothing happens for 0.05 s: a comment
@@ -140,9 +170,9 @@ def test_an_idle_stream_sends_keep_alive_comments_until_the_next_event() -> None
         rest = [m async for m in stream]
         return [first, *rest]
 
-    messages = asyncio.run(scenario())
-    assert messages[0].comment == "keep-alive" and messages[0].data is None
-    assert [(m.event, m.data) for m in messages[1:]] == [
-        ("end", '{"outcome":"completed"}'),
-        (None, "[DONE]"),
+    chunks = asyncio.run(scenario())
+    assert chunks[0] == b": keep-alive\r\n\r\n"
+    assert parse(chunks[1:]) == [
+        {"id": "1", "event": "end", "data": '{"outcome":"completed"}'},
+        {"data": "[DONE]"},
     ]
