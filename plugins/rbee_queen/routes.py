@@ -3,6 +3,7 @@ plugin's routes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -31,6 +32,10 @@ async def submit_job(request: Request[Any, Any, Any], state: State) -> dict[str,
     """Accept a job; answer its id and the URL of its event stream."""
     queen: Queen = state.queen
     job = queen.submit(JobRequest.from_json(await read_json(request)))
+    # Let the job's task place it and send its prompt before this answer is written: the
+    # prompt then reaches the worker a write earlier, and the client's next request (its
+    # stream) waits for nothing that matters.
+    await asyncio.sleep(0)
     return {"job_id": job.id, "sse_url": job.sse_url}
 
 
