@@ -71,7 +71,7 @@ def refresh(queen: Queen) -> None:
     for state in JobState:
         JOBS.labels(state.value).set(by_state[state])
     QUEUE_DEPTH.set(by_state[JobState.QUEUED])
-    busy = sum(1 for w in queen.workers.values() if w.running)
+    busy = sum(1 for w in queen.workers.values() if w.queue.running)
     WORKERS.labels("busy").set(busy)
     WORKERS.labels("idle").set(len(queen.workers) - busy)
     hive_states = Tally(r.state for r in queen.hives.hives.values())

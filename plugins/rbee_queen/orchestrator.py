@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
 from rbee_core.scheduling import Candidate
+from rbee_core.slots import Slots
 from rbee_http.auth import auth_headers
 from rbee_queen import hive_client
 from rbee_queen.hives import HiveRecord, HiveRegistry
@@ -64,39 +65,17 @@ class WorkerRef:
     device: str
     url: str
     slots: int = 1
-    running: int = 0
-    waiting: int = 0
     jobs_served: int = 0
-    _free: asyncio.Semaphore = field(init=False, repr=False)
+    queue: Slots = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._free = asyncio.Semaphore(self.slots)
+        self.queue = Slots(self.slots)
 
     @classmethod
     def from_info(cls, hive: str, info: dict[str, Any]) -> WorkerRef:
         """From a worker as a hive lists it."""
         slots = int(info.get("slots", 1))
         return cls(info["id"], hive, info["model"], info["device"], info["url"], slots)
-
-    @property
-    def load(self) -> int:
-        """Jobs running on it plus jobs waiting for it."""
-        return self.running + self.waiting
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the worker's slots for the duration of a job (waiting for one)."""
-        self.waiting += 1
-        try:
-            await self._free.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self._free.release()
 
     def describe(self) -> str:
         return f"{self.id} ({self.model} on {self.device} of hive {self.hive})"
@@ -367,7 +346,7 @@ class Queen:
         ones it reports that the queen did not start (spawned directly) join it."""
         reported = {w["id"]: w for w in record.workers}
         for worker in [w for w in self.workers.values() if w.hive == record.name]:
-            if worker.id not in reported and not worker.load:
+            if worker.id not in reported and not worker.queue.load:
                 del self.workers[worker.id]
         for worker_id, info in reported.items():
             if worker_id not in self.workers:
@@ -413,7 +392,7 @@ class Queen:
         found: list[Candidate] = []
         for record in hives:
             found += [
-                Candidate(record.name, w.device, worker_id=w.id, model=w.model, busy=w.load)
+                Candidate(record.name, w.device, worker_id=w.id, model=w.model, busy=w.queue.load)
                 for w in self.workers.values()
                 if w.hive == record.name
                 and w.model == name
@@ -511,14 +490,14 @@ class Queen:
     # -- relaying tokens ----------------------------------------------------------------
 
     async def _relay(self, job: Job, worker: WorkerRef) -> None:
-        if worker.running >= worker.slots:
+        if worker.queue.full:
             self.narrate(
                 job,
                 "queued",
-                f"the worker is busy with {worker.running} job(s); "
-                f"{worker.waiting} job(s) ahead of this one",
+                f"the worker is busy with {worker.queue.running} job(s); "
+                f"{worker.queue.waiting} job(s) ahead of this one",
             )
-        async with worker.slot():
+        async with worker.queue.hold():
             job.mark_running(worker.id)
             self.store.save(job)
             self.narrate(job, "prompt_sent", "we've sent the prompt to the worker")

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from rbee_core.backends import Chunk, GenerationParams, LoadedModel
+from rbee_core.slots import Slots
 
 __all__ = ["Runner"]
 
@@ -25,51 +26,52 @@ class Runner:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
         self.slots = max(1, int(getattr(model, "max_batch", 1)))
-        self._slots = asyncio.Semaphore(self.slots)
-        self.running = 0
-        self.waiting = 0
+        self.queue = Slots(self.slots)
         self.jobs_served = 0
         self.idle_since = time.time()
         self._threads = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
 
     @property
+    def running(self) -> int:
+        return self.queue.running
+
+    @property
+    def waiting(self) -> int:
+        return self.queue.waiting
+
+    @property
     def busy(self) -> bool:
-        return self.running + self.waiting > 0
+        return self.queue.load > 0
 
     async def generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
-        self.waiting += 1
         try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            async for chunk in self._generate(prompt, params):
-                yield chunk
-        finally:
-            self.running -= 1
-            self._slots.release()
-            self.jobs_served += 1
+            async with self.queue.hold():
+                try:
+                    async for chunk in self._generate(prompt, params):
+                        yield chunk
+                finally:
+                    self.jobs_served += 1
+        finally:  # also when the client left mid-stream
             if not self.busy:
                 self.idle_since = time.time()
 
     async def _generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        chunks: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
 
         def run() -> None:
             try:
                 for chunk in self.model.generate(prompt, params, cancel.is_set):
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+                    loop.call_soon_threadsafe(chunks.put_nowait, chunk)
             except BaseException as exc:  # handed to the loop, re-raised there
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                loop.call_soon_threadsafe(chunks.put_nowait, exc)
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _END)
+                loop.call_soon_threadsafe(chunks.put_nowait, _END)
 
         done = loop.run_in_executor(self._threads, run)
         try:
-            while (item := await queue.get()) is not _END:
+            while (item := await chunks.get()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
                 assert isinstance(item, Chunk)
