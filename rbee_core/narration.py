@@ -31,6 +31,11 @@ class Narration:
             del data["progress"]
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], job_id: str | None = None) -> Narration:
+        """A narration relayed from another process's stream (``to_json``'s payload)."""
+        return cls(data["actor"], data["action"], data["message"], job_id, data.get("progress"))
+
 
 class Narrate(Protocol):
     """``narrate(action, message, progress=None)``: how backends and model sources report

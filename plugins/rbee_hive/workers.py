@@ -213,14 +213,7 @@ async def _read_until_ready(stdout: asyncio.StreamReader, emit: Emit) -> dict[st
             continue
         kind = message.get("type")
         if kind == "narration":
-            emit(
-                Narration(
-                    message.get("actor", "llm-worker-rbee"),
-                    message["action"],
-                    message["message"],
-                    progress=message.get("progress"),
-                )
-            )
+            emit(Narration.from_json({"actor": "llm-worker-rbee", **message}))
         elif kind == "ready":
             return dict(message)
         elif kind == "error":

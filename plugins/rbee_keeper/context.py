@@ -26,10 +26,7 @@ class Keeper:
 
     def relay(self, data: dict[str, Any], job_id: str | None = None) -> None:
         """Show a narration event that came over a stream."""
-        narration = Narration(
-            data["actor"], data["action"], data["message"], job_id, data.get("progress")
-        )
-        self.pm.hook.rbee_narrate(narration=narration)
+        self.pm.hook.rbee_narrate(narration=Narration.from_json(data, job_id))
 
     def run_operation(self, events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """Follow a long operation's stream (a download, a worker start): narration to the

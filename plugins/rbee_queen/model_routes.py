@@ -48,14 +48,7 @@ def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> S
         try:
             async for event, data in hive_client.stream(queen.http, method, url, body):
                 if event == EventType.NARRATION:  # the queen's own sinks (log, metrics) too
-                    queen.pm.hook.rbee_narrate(
-                        narration=Narration(
-                            data["actor"],
-                            data["action"],
-                            data["message"],
-                            progress=data.get("progress"),
-                        )
-                    )
+                    queen.pm.hook.rbee_narrate(narration=Narration.from_json(data))
                 log.append(EventType(event), data)
                 if log.closed:
                     return

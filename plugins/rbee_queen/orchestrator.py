@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -441,11 +442,7 @@ class Queen:
 
     def _relay_narration(self, job: Job) -> Callable[[Narration], None]:
         def relay(narration: Narration) -> None:
-            self.pm.hook.rbee_narrate(
-                narration=Narration(
-                    narration.actor, narration.action, narration.message, job.id, narration.progress
-                )
-            )
+            self.pm.hook.rbee_narrate(narration=dataclasses.replace(narration, job_id=job.id))
 
         return relay
 
@@ -465,14 +462,7 @@ class Queen:
             self.http, "POST", f"{record.url}/workers", body
         ):
             if event == "narration":
-                listener(
-                    Narration(
-                        data["actor"],
-                        data["action"],
-                        data["message"],
-                        progress=data.get("progress"),
-                    )
-                )
+                listener(Narration.from_json(data))
             elif event == "end":
                 info = data["worker"]
                 worker = WorkerRef.from_info(record.name, info)
@@ -537,9 +527,7 @@ class Queen:
         elif event == EventType.ERROR:
             job.emit(EventType.ERROR, data)
         elif event == EventType.NARRATION:  # e.g. the job waits for room in the batch
-            self.pm.hook.rbee_narrate(
-                narration=Narration(data["actor"], data["action"], data["message"], job.id)
-            )
+            self.pm.hook.rbee_narrate(narration=Narration.from_json(data, job.id))
 
     # -- shutdown -----------------------------------------------------------------------
 
