@@ -14,7 +14,7 @@ from httpx_sse import connect_sse
 
 from rbee_core.events import DONE
 
-__all__ = ["QueenClient", "QueenUnreachable"]
+__all__ = ["QueenClient", "QueenUnreachable", "fetch_list"]
 
 
 class QueenUnreachable(click.ClickException):
@@ -138,3 +138,14 @@ class QueenClient:
                 f"lost the connection to the queen at {self.url}: {exc}"
             ) from exc
         raise QueenUnreachable("the queen's stream ended before [DONE]")
+
+
+def fetch_list(queen_url: str, path: str, key: str, as_json: bool) -> list[dict[str, Any]] | None:
+    """The list under ``key`` of the queen's answer to ``GET path``; with ``--json`` the list
+    is printed as JSON instead, and None returned (the command has nothing left to do)."""
+    with QueenClient(queen_url) as client:
+        items: list[dict[str, Any]] = client.get(path)[key]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return None
+    return items

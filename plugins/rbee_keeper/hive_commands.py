@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import click
 
 from rbee_core.units import human_bytes
-from rbee_keeper.client import QueenClient
+from rbee_keeper.client import QueenClient, fetch_list
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 
 __all__ = ["hive", "worker"]
@@ -36,10 +35,8 @@ def hive() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the hives as JSON.")
 def list_hives(queen_url: str, as_json: bool) -> None:
     """Each hive: address, state, devices, models, workers, last heartbeat."""
-    with QueenClient(queen_url) as client:
-        hives = client.get("/hives")["hives"]
-    if as_json:
-        click.echo(json.dumps(hives, indent=2))
+    hives = fetch_list(queen_url, "/hives", "hives", as_json)
+    if hives is None:
         return
     if not hives:
         click.echo("no hives yet (the queen starts one on this machine for the first job)")
@@ -85,10 +82,8 @@ def worker() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
 def list_workers(queen_url: str, as_json: bool) -> None:
     """Each worker: id, hive, model, device, state, jobs served, memory."""
-    with QueenClient(queen_url) as client:
-        workers = client.get("/workers")["workers"]
-    if as_json:
-        click.echo(json.dumps(workers, indent=2))
+    workers = fetch_list(queen_url, "/workers", "workers", as_json)
+    if workers is None:
         return
     if not workers:
         click.echo("no workers")

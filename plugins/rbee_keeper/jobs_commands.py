@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import click
 
-from rbee_keeper.client import QueenClient
+from rbee_keeper.client import QueenClient, fetch_list
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.infer import follow
 
@@ -29,10 +28,8 @@ def jobs() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
 def list_jobs(queen_url: str, as_json: bool) -> None:
     """One line per job: id, state, model, worker, tokens, submitted."""
-    with QueenClient(queen_url) as client:
-        records: list[dict[str, Any]] = client.get("/jobs")["jobs"]
-    if as_json:
-        click.echo(json.dumps(records, indent=2))
+    records = fetch_list(queen_url, "/jobs", "jobs", as_json)
+    if records is None:
         return
     if not records:
         click.echo("no jobs")
