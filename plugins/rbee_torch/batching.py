@@ -135,7 +135,6 @@ class BatchEngine:
         self._mask: torch.Tensor | None = None  # [rows, columns]: 1 = a real token
         self._cond = threading.Condition()
         self._closed = False
-        self.steps = 0
         self._thread = threading.Thread(target=self._loop, name="batch-decode", daemon=True)
         self._thread.start()
 
@@ -246,7 +245,6 @@ class BatchEngine:
         if self._active:
             self._decode()
             self._remove_done()
-        self.steps += 1
 
     def _prefill(self, seq: Sequence) -> None:
         ids = torch.tensor([seq.prompt], device=self._device)

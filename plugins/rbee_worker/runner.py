@@ -25,11 +25,15 @@ _END = object()
 class Runner:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.slots = max(1, int(getattr(model, "max_batch", 1)))
-        self.queue = Slots(self.slots)
+        self.queue = Slots(max(1, int(getattr(model, "max_batch", 1))))
         self.jobs_served = 0
         self.idle_since = time.time()
         self._threads = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
+
+    @property
+    def slots(self) -> int:
+        """Generations it runs at once: the model's batch size."""
+        return self.queue.capacity
 
     @property
     def running(self) -> int:
