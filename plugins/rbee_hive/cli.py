@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from rbee_core.plugins import create_plugin_manager, model_catalog
+from rbee_core.units import parse_size
 from rbee_hive.hive import Hive
 from rbee_hive.routes import HIVE_ROUTES
 from rbee_hive.store import ModelStore
@@ -27,14 +28,10 @@ __all__ = ["main"]
 
 
 def _size(text: str) -> int:
-    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}
-    upper = text.strip().upper()
-    for unit, factor in units.items():
-        if upper.endswith(unit) and upper[: -len(unit)].strip().replace(".", "", 1).isdigit():
-            return int(float(upper[: -len(unit)]) * factor)
-    if upper.isdigit():
-        return int(upper)
-    raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 512MB or 8GB)")
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:

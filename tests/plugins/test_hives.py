@@ -10,7 +10,6 @@ import pytest
 from rbee_core.errors import InvalidRequest
 from rbee_core.jobs import Job, JobRequest
 from rbee_core.plugins import create_plugin_manager
-from rbee_hive.cli import _size
 from rbee_queen.hives import HiveConflict, HiveRecord, HiveRegistry, UnknownHive
 from rbee_queen.launcher import local_command, ssh_command
 from rbee_queen.orchestrator import Queen, WorkerRef
@@ -84,26 +83,6 @@ def test_silent_hives_are_found_after_the_timeout() -> None:
     assert registry.silent() == [record]
     record.state = "unreachable"
     assert registry.silent() == []  # reported once
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("100MB", 100_000_000),
-        ("8GB", 8 * 10**9),
-        ("1.5 GB", 1_500_000_000),
-        ("512", 512),
-        ("64kb", 64_000),
-    ],
-)
-def test_memory_sizes(text: str, size: int) -> None:
-    assert _size(text) == size
-
-
-@pytest.mark.parametrize("text", ["lots", "8XB", "GB", "-1GB"])
-def test_bad_memory_sizes(text: str) -> None:
-    with pytest.raises(Exception, match="not a size"):
-        _size(text)
 
 
 @pytest.mark.parametrize(
