@@ -1,108 +1,38 @@
-"""Continuous batching: one thread decodes every running sequence of a model in one forward.
+"""Continuous batching on torch: one thread decodes every running sequence of a model in one
+forward.
 
 Decode is memory-bound: reading the weights once for B sequences costs little more than for
-one. So every step runs all admitted sequences together. A new sequence joins at the next
-step (its prompt is prefilled alone, then its KV cache is merged into the batch's, left
-padded), a finished one leaves at the step it ends, and one that is no longer wanted (a
-cancel, a stop string) is dropped without disturbing the others.
+one. So every step runs all admitted sequences together (``rbee_core.batching`` holds what
+every engine shares: sequences, admission, the engine thread). A new sequence's prompt is
+prefilled alone, then its KV cache is merged into the batch's, left padded; a finished or
+unwanted one's row is dropped, and all-padding columns with it.
 
 Why not transformers' own ``ContinuousBatchingManager``: it samples with one global random
 generator (no per-job seed, so a seeded job's output would depend on its neighbours) and
 its paged cache is sized up front for the whole process. Measured side by side in
 ``benchmarks/bench_batching.py``.
 
-The KV cache is bounded: a sequence is admitted only when the batch, padded to its longest
-possible sequence, fits in ``kv_tokens`` token slots even if every sequence runs to its
-``max_tokens``. Until then it waits, first come first served.
-
-Prefill is compute-bound and stalls every running sequence while it runs, so one step
-prefills at most ``prefill_tokens`` prompt tokens (always at least one sequence): a burst of
-new jobs is spread over several steps instead of freezing the batch for all of them.
+The cache is padded to the longest row, so the batch needs ``rows x longest reserve``
+slots. Prefill is compute-bound and stalls every running sequence while it runs, so one
+step prefills at most ``prefill_tokens`` prompt tokens (always at least one sequence): a
+burst of new jobs is spread over several steps instead of freezing the batch for all of them.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from rbee_core.errors import InvalidRequest
+from rbee_core import batching
+from rbee_core.batching import BatchLoop
 from rbee_torch.sampling import Sampler
 
 __all__ = ["BatchEngine", "Sequence"]
 
-
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    reason: str  # "stop" (end of sequence), "length" or "cancelled"
-
-
-class Sequence:
-    """One generation in the engine. Iterate it (in any thread) for its new token ids, and
-    for a notice (a ``str``) if it has to wait for room before it starts."""
-
-    def __init__(
-        self, prompt: list[int], max_tokens: int, sampler: Sampler, cancelled: Callable[[], bool]
-    ) -> None:
-        self.prompt = prompt
-        self.max_tokens = max_tokens
-        self.sampler = sampler
-        self.generated = 0  # includes an end-of-sequence token, which is not emitted
-        self.finish_reason: str | None = None
-        self._cancelled = cancelled
-        self._abandoned = False
-        self._out: queue.SimpleQueue[int | str | _Finished | BaseException] = queue.SimpleQueue()
-        # Engine-side state, touched only by the engine thread.
-        self.done = False
-        self.told_to_wait = False
-        self.next_token = -1  # sampled, not yet in the cache
-        self.length = 0  # tokens in the cache
-
-    @property
-    def reserve(self) -> int:
-        """Cache slots this sequence may need: its prompt plus every token it may generate."""
-        return len(self.prompt) + self.max_tokens
-
-    def abandon(self) -> None:
-        """Stop generating (the reader has all it wants); the engine drops it next step."""
-        self._abandoned = True
-
-    def wanted(self) -> bool:
-        return not self._abandoned and not self._cancelled()
-
-    def __iter__(self) -> Iterator[int | str]:
-        while True:
-            item = self._out.get()
-            if isinstance(item, _Finished):
-                self.finish_reason = item.reason
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    # -- engine side --------------------------------------------------------------------
-
-    def emit(self, token: int) -> None:
-        self._out.put(token)
-
-    def tell(self, notice: str) -> None:
-        self.told_to_wait = True
-        self._out.put(notice)
-
-    def end(self, reason: str) -> None:
-        self.done = True
-        self._out.put(_Finished(reason))
-
-    def fail(self, exc: BaseException) -> None:
-        self.done = True
-        self._out.put(exc)
+Sequence = batching.Sequence[Sampler]
 
 
 def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
@@ -112,7 +42,7 @@ def _pad_left(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     return F.pad(t, (0, 0, n, 0) if dim == -2 else (n, 0))
 
 
-class BatchEngine:
+class BatchEngine(BatchLoop[Sampler]):
     """Runs the decode loop of one model for every sequence submitted to it."""
 
     def __init__(
@@ -123,113 +53,24 @@ class BatchEngine:
         kv_tokens: int,
         prefill_tokens: int = 128,
     ) -> None:
-        self.max_batch = max_batch
-        self.kv_tokens = kv_tokens
-        self.prefill_tokens = prefill_tokens
+        super().__init__(max_batch, kv_tokens, prefill_tokens)
         self._model = model
         self._device = model.device
         self._eos = eos_ids
-        self._pending: deque[Sequence] = deque()
-        self._active: list[Sequence] = []
         self._cache: Any = None  # the batch's DynamicCache, one row per active sequence
         self._mask: torch.Tensor | None = None  # [rows, columns]: 1 = a real token
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="batch-decode", daemon=True)
-        self._thread.start()
+        self.start()
 
-    @property
-    def active(self) -> int:
-        return len(self._active)
+    def slots_needed(self, seqs: list[Sequence]) -> int:
+        """Every row is padded to the longest: rows x the longest reserve."""
+        return len(seqs) * max((s.reserve for s in seqs), default=0)
 
-    @property
-    def waiting(self) -> int:
-        return len(self._pending)
+    def reset(self) -> None:
+        self._cache, self._mask = None, None
 
-    def submit(
-        self, prompt: list[int], max_tokens: int, sampler: Sampler, cancelled: Callable[[], bool]
-    ) -> Sequence:
-        """Queue a sequence; it starts at the next step there is room for it."""
-        seq = Sequence(prompt, max_tokens, sampler, cancelled)
-        if seq.reserve > self.kv_tokens:
-            raise InvalidRequest(
-                f"the prompt ({len(prompt)} tokens) plus max_tokens ({max_tokens}) need "
-                f"{seq.reserve} KV cache slots; this worker's cache holds {self.kv_tokens} "
-                "(RBEE_KV_CACHE sets its size)",
-                field="max_tokens",
-            )
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the model is shutting down")
-            self._pending.append(seq)
-            self._cond.notify()
-        return seq
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout=10)
-
-    # -- the engine thread --------------------------------------------------------------
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not (self._closed or self._pending or self._active):
-                    self._cond.wait()
-                if self._closed:
-                    for seq in [*self._pending, *self._active]:
-                        seq.end("cancelled")
-                    return
-                joining = self._admit()
-            try:
-                with torch.inference_mode():
-                    self._step(joining)
-            except Exception as exc:
-                # A failed decode step fails the sequences in it, not the worker: start afresh.
-                for seq in [*self._active, *joining]:
-                    if not seq.done:
-                        seq.fail(exc)
-                self._active, self._cache, self._mask = [], None, None
-
-    def _admit(self) -> list[Sequence]:
-        """Take waiting sequences, in order, while the batch and its cache have room."""
-        for seq in [s for s in self._pending if not s.wanted()]:
-            self._pending.remove(seq)
-            seq.end("cancelled")
-        joining: list[Sequence] = []
-        widest = max((s.reserve for s in self._active), default=0)
-        prefill = 0
-        while self._pending and (not joining or prefill < self.prefill_tokens):
-            seq = self._pending[0]
-            rows = len(self._active) + len(joining) + 1
-            widest_after = max(widest, seq.reserve)
-            if rows > self.max_batch or rows * widest_after > self.kv_tokens:
-                break
-            widest = widest_after
-            prefill += len(seq.prompt)
-            joining.append(self._pending.popleft())
-        self._tell_waiting(joining)
-        return joining
-
-    def _tell_waiting(self, joining: list[Sequence]) -> None:
-        """Say once to each sequence left waiting why it waits (not for the prefill budget,
-        which lets it in at the next step)."""
-        rows = len(self._active) + len(joining)
-        if rows >= self.max_batch:
-            why = f"the batch is full ({rows} jobs running)"
-        else:
-            used = rows * max((s.reserve for s in [*self._active, *joining]), default=0)
-            if not self._pending or used + self._pending[0].reserve <= self.kv_tokens:
-                return
-            why = (
-                f"the KV cache is full ({rows} jobs may use {used:,} of its "
-                f"{self.kv_tokens:,} token slots)"
-            )
-        for ahead, seq in enumerate(self._pending):
-            if not seq.told_to_wait:
-                seq.tell(f"waiting for room: {why}; {ahead} job(s) ahead of this one")
+    def step(self, joining: list[Sequence]) -> None:
+        with torch.inference_mode():
+            self._step(joining)
 
     def _step(self, joining: list[Sequence]) -> None:
         for seq in self._active:
@@ -299,14 +140,7 @@ class BatchEngine:
             self._accept(seq, token)
 
     def _accept(self, seq: Sequence, token: int) -> None:
-        seq.generated += 1
-        if token in self._eos:
-            seq.end("stop")
-            return
-        seq.emit(token)
-        if seq.generated >= seq.max_tokens:
-            seq.end("length")
-        seq.next_token = token
+        seq.accept(token, token in self._eos)
 
     def _remove_done(self) -> None:
         keep = [row for row, seq in enumerate(self._active) if not seq.done]

@@ -13,7 +13,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from rbee_core.backends import GenerationParams
 from rbee_core.errors import InvalidRequest
 from rbee_torch.batching import BatchEngine, Sequence
-from rbee_torch.kv_budget import bytes_per_token, max_batch, parse_size
+from rbee_torch.kv_budget import bytes_per_token, max_batch
 from rbee_torch.sampling import Sampler
 
 PROMPTS = [[1, 5, 9, 14, 3], [2, 7], [4, 4, 8, 15, 16, 23, 42, 11, 30], [6]]
@@ -205,12 +205,7 @@ def test_sampler_with_a_seed_repeats_itself() -> None:
     assert draws[0] == draws[1] == draws[2]
 
 
-def test_sizes_and_limits() -> None:
-    assert parse_size("512MiB") == 512 * 2**20
-    assert parse_size("2 GB") == 2 * 10**9
-    assert parse_size("1000") == 1000
-    with pytest.raises(InvalidRequest, match="not a size"):
-        parse_size("lots")
+def test_cache_sizes_and_batch_limits() -> None:
     config = LlamaConfig(
         hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3
     )
