@@ -15,7 +15,7 @@ from rbee_core.jobs import JobRequest
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 
-__all__ = ["Backend", "Chunk", "FinishReason", "GenerationParams", "LoadedModel"]
+__all__ = ["Backend", "Chunk", "FinishReason", "Footprint", "GenerationParams", "LoadedModel"]
 
 FinishReason = str
 """``"stop"`` (end of sequence or a stop string), ``"length"`` (max_tokens) or ``"cancelled"``."""
@@ -63,13 +63,38 @@ class Chunk:
     notice: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """The memory a worker will hold for a model, estimated before it starts (bytes).
+
+    ``weights``: the model's weights as the backend holds them; ``runtime``: the rest of
+    the process (interpreter, libraries, the engine's work buffers); ``kv_per_token``: one
+    token slot of the KV cache; ``kv_tokens``: the slots the worker will have (from
+    ``RBEE_KV_CACHE`` or the backend's default, see ``rbee_core.kv_cache``).
+    """
+
+    weights: int
+    runtime: int
+    kv_per_token: int
+    kv_tokens: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.runtime + self.kv_per_token * self.kv_tokens
+
+    def with_kv_tokens(self, kv_tokens: int) -> Footprint:
+        return Footprint(self.weights, self.runtime, self.kv_per_token, kv_tokens)
+
+
 @runtime_checkable
 class LoadedModel(Protocol):
     """A model in memory on one device, ready to generate.
 
     A model may also have ``max_batch: int``, how many ``generate`` calls it serves at once
     (1 when absent). A batching backend decodes them together; the worker then calls
-    ``generate`` from that many threads at once, so it must be thread-safe.
+    ``generate`` from that many threads at once, so it must be thread-safe. And it may have
+    ``quantization: str``, how its weights are held (``Q4_K_M``, ``bf16``...), which the
+    worker reports and ``worker list`` shows.
     """
 
     @property
@@ -91,7 +116,18 @@ class LoadedModel(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """An inference engine, registered by name through ``rbee_register_backends``."""
+    """An inference engine, registered by name through ``rbee_register_backends``.
+
+    Two optional members refine how rbee uses a backend:
+
+    - ``converts: tuple[str, ...]``: formats of ``formats`` that it loads only by
+      converting them (slower to load, bigger in memory). When several backends load a
+      model's format, the worker's ``auto`` choice prefers one that loads it natively.
+    - ``footprint(model: LocalModel, device: str) -> Footprint``: the memory a worker of
+      this backend will hold for ``model``. The hive calls it before it starts a worker, to
+      check that the worker fits, so it must be cheap: read file headers, never load the
+      model or import the inference library. Without it the hive guesses from file sizes.
+    """
 
     @property
     def name(self) -> str: ...

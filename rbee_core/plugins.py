@@ -73,15 +73,19 @@ def backends(pm: pluggy.PluginManager) -> dict[str, Backend]:
 
 
 def backend_for(pm: pluggy.PluginManager, model: LocalModel, name: str = "auto") -> Backend:
-    """The backend called ``name``, or with ``"auto"`` the first that loads ``model.format``."""
+    """The backend called ``name``, or with ``"auto"`` the first that loads ``model.format``,
+    preferring one that loads it natively to one that must convert it (``Backend.converts``).
+    """
     found = backends(pm)
     if name != "auto":
         if name not in found:
-            raise RbeeError(f"unknown backend {name!r}; installed: {', '.join(sorted(found))}")
+            raise RbeeError(
+                f"unknown backend {name!r}; installed: {', '.join(sorted(found)) or 'none'}"
+            )
         return found[name]
-    for backend in found.values():
-        if model.format in backend.formats:
-            return backend
+    able = [b for b in found.values() if model.format in b.formats]
+    if able:
+        return min(able, key=lambda b: model.format in getattr(b, "converts", ()))
     installed = "; ".join(f"{n} loads {', '.join(b.formats)}" for n, b in found.items())
     raise ModelUnavailable(
         f"no installed backend loads {model.format!r} models like {model.name} ({installed})"

@@ -12,7 +12,8 @@ class Candidate:
     """A place for a job: an existing worker (``worker_id`` set) or a device to spawn one on.
 
     ``busy`` counts the jobs the worker is running or has queued. ``free_memory`` is in bytes,
-    ``None`` where unknown.
+    ``None`` where unknown. ``backend`` is the worker's inference backend, or for a device
+    the one the job asked for (``None``: the hive picks by the model's format).
     """
 
     hive: str
@@ -21,3 +22,4 @@ class Candidate:
     model: str | None = None
     busy: int = 0
     free_memory: int | None = None
+    backend: str | None = None
