@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rbee_core.backends import Footprint
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_torch.convert import ensure_safetensors
+from rbee_torch.dtype import choose_dtype
+from rbee_torch.footprint import torch_footprint
 
 if TYPE_CHECKING:
     from rbee_torch.generation import TorchModel
@@ -33,15 +37,21 @@ class TorchBackend:
 
     name = "torch"
     formats = ("safetensors", "gguf")
+    converts = ("gguf",)  # de-quantised: a backend that runs GGUF as it is goes first
+
+    def footprint(self, model: LocalModel, device: str) -> Footprint:
+        return torch_footprint(model, device, os.environ)
 
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> TorchModel:
         # Imported here, not at module level: every rbee process loads this plugin, and only
         # workers should pay for importing torch.
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from rbee_torch.generation import TorchModel
 
+        device = pick_device(device)
+        # Before converting a GGUF (half a minute): a bad RBEE_TORCH_DTYPE fails at once.
+        choice = choose_dtype(device)
         folder: Path
         if model.format == "gguf":
             folder = ensure_safetensors(model, narrate)
@@ -51,13 +61,12 @@ class TorchBackend:
             raise ModelUnavailable(
                 f"the torch backend cannot load {model.format!r} models ({model.name})"
             )
-        device = pick_device(device)
-        # bf16 halves memory and is fast on GPUs; CPUs are fastest (and exact) in fp32.
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        narrate("load_start", f"loading {model.name} on {device} ({str(dtype)[6:]})")
+        narrate(
+            "load_start", f"loading {model.name} on {device} in {choice.name} ({choice.reason})"
+        )
         started = time.monotonic()
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        weights = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        weights = AutoModelForCausalLM.from_pretrained(folder, dtype=choice.torch_dtype)
         weights = weights.to(device).eval()  # type: ignore[arg-type]
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
         return TorchModel(weights, tokenizer, device)

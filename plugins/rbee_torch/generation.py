@@ -23,6 +23,10 @@ class TorchModel:
         self.model = model
         self.tokenizer = tokenizer
         self._device = device
+        # How the weights are held, as worker list shows it: bf16, fp32...
+        names = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
+        dtype = str(model.dtype).removeprefix("torch.")
+        self.quantization = names.get(dtype, dtype)
         eos = model.generation_config.eos_token_id
         eos_ids = eos if isinstance(eos, list) else [eos]
         if tokenizer.eos_token_id is not None:

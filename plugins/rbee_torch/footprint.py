@@ -1,0 +1,87 @@
+"""What a torch worker will hold in memory for a model, judged before it starts.
+
+The hive calls this to check that a worker fits, so nothing here imports torch or
+transformers: it reads the GGUF header or the safetensors headers and ``config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rbee_core.backends import Footprint
+from rbee_core.gguf import read_gguf_header
+from rbee_core.kv_cache import KvCacheSize, kv_cache_size
+from rbee_core.models import LocalModel
+from rbee_torch.dtype import cpu_bf16_features, cpuinfo_flags, parse_dtype
+
+__all__ = ["RUNTIME_BYTES", "default_budget", "element_size", "torch_footprint"]
+
+# What a torch worker holds beside its weights and KV cache: the interpreter, torch,
+# transformers, rbee's server. Measured on the default model (benchmarks/bench_engines.py).
+RUNTIME_BYTES = 450 * 2**20
+_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
+
+
+def element_size(device: str, env: Mapping[str, str]) -> int:
+    """Bytes per weight in the dtype the worker will choose (``rbee_torch.dtype``), judged
+    from ``RBEE_TORCH_DTYPE`` and the CPU's flags rather than by importing torch."""
+    value = env.get("RBEE_TORCH_DTYPE", "").strip()
+    if value:
+        return _ELEMENT[parse_dtype(value)]
+    if device.startswith("cuda"):
+        return 2  # bf16 on every recent GPU; an older one takes fp32 and needs more
+    native = cpu_bf16_features(capabilities={f: True for f in cpuinfo_flags()})
+    return 2 if native else 4
+
+
+def default_budget(device: str) -> int:
+    """The KV cache's bytes when ``RBEE_KV_CACHE`` is unset: a quarter of the memory
+    available on a CPU (at most 4 GiB), half the free memory of a GPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free // 2)
+    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return min(4 * 2**30, available // 4)
+
+
+def _safetensors_parameters(folder: Path) -> int:
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header: dict[str, Any] = json.loads(f.read(length))
+        total += sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+    return total
+
+
+def _config_kv_per_token(folder: Path, element: int) -> int:
+    config = json.loads((folder / "config.json").read_text())
+    config = config.get("text_config", config)
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    return int(2 * config["num_hidden_layers"] * kv_heads * head_dim * element)
+
+
+def torch_footprint(model: LocalModel, device: str, env: Mapping[str, str]) -> Footprint:
+    element = element_size(device, env)
+    if model.format == "gguf":
+        header = read_gguf_header(model.path)
+        parameters = header.parameters
+        per_token = header.kv_bytes_per_token(element)
+    else:
+        parameters = _safetensors_parameters(model.path)
+        per_token = _config_kv_per_token(model.path, element)
+    size = kv_cache_size(env)
+    # On a GPU the cache lives in GPU memory, which the hive checks apart from the RAM.
+    budget = size or KvCacheSize(bytes=default_budget(device))
+    tokens = budget.token_slots(per_token)
+    return Footprint(parameters * element, RUNTIME_BYTES, per_token, tokens)
