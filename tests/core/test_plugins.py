@@ -16,13 +16,14 @@ from rbee_core.errors import InvalidRequest, ModelUnavailable, RbeeError, Unknow
 from rbee_core.models import LocalModel, ModelCatalog, ModelSource
 from rbee_core.plugins import ENTRY_POINT_GROUP, backend_for, backends, model_catalog
 
-BUILT_INS = {"queen", "keeper", "hive", "torch"}
+BUILT_INS = {"queen", "keeper", "hive", "torch", "llamacpp"}
 
 
 class FakeBackend:
-    def __init__(self, name: str, formats: tuple[str, ...]) -> None:
+    def __init__(self, name: str, formats: tuple[str, ...], converts: tuple[str, ...] = ()) -> None:
         self.name = name
         self.formats = formats
+        self.converts = converts
 
     def load(self, model: LocalModel, device: str, narrate: Any) -> Any:
         raise AssertionError("tests never load a model")
@@ -251,6 +252,18 @@ def test_backend_for_auto_picks_by_format() -> None:
         assert backend_for(pm, model("bin"), "auto") is st
 
 
+def test_backend_for_auto_prefers_a_backend_that_loads_the_format_natively() -> None:
+    pm = create_plugin_manager(load_entrypoints=False)
+    converting = FakeBackend("torchish", ("safetensors", "gguf"), converts=("gguf",))
+    native = FakeBackend("llamaish", ("gguf",))
+    # Registered first or last, the native one wins for its format and only for it.
+    for order in ((converting, native), (native, converting)):
+        with registered(pm, BackendsPlugin(*order), "p"):
+            assert backend_for(pm, model("gguf")) is native
+            assert backend_for(pm, model("safetensors")) is converting
+            assert backend_for(pm, model("gguf"), "torchish") is converting
+
+
 def test_backend_for_auto_when_none_fits() -> None:
     pm = create_plugin_manager(load_entrypoints=False)
     plugin = BackendsPlugin(FakeBackend("a", ("gguf",)), FakeBackend("b", ("safetensors",)))
@@ -270,9 +283,10 @@ def test_backend_for_auto_with_no_backends() -> None:
         backend_for(pm, model("gguf"))
 
 
-def test_built_in_torch_backend_is_chosen_for_gguf_and_safetensors() -> None:
+def test_built_in_backends_llamacpp_for_gguf_and_torch_for_safetensors() -> None:
     pm = create_plugin_manager()
-    assert backend_for(pm, model("gguf")).name == "torch"
+    assert backend_for(pm, model("gguf")).name == "llamacpp"
+    assert backend_for(pm, model("gguf"), "torch").name == "torch"
     assert backend_for(pm, model("safetensors")).name == "torch"
     with pytest.raises(ModelUnavailable):
         backend_for(pm, model("no-such-format"))

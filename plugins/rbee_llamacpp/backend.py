@@ -1,0 +1,116 @@
+"""LlamaCppBackend: GGUF files served by llama.cpp in their own quantisation."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rbee_core.backends import Footprint
+from rbee_core.errors import ModelUnavailable
+from rbee_core.gguf import GGUFHeader, read_gguf_header
+from rbee_core.kv_cache import kv_cache_size, max_batch_setting
+from rbee_core.models import LocalModel
+from rbee_core.narration import Narrate
+
+if TYPE_CHECKING:
+    from rbee_llamacpp.generation import LlamaCppModel
+
+__all__ = ["LlamaCppBackend", "Slots", "slots_for", "threads"]
+
+# The KV cache when RBEE_KV_CACHE is unset, and the jobs that share it when RBEE_MAX_BATCH is
+# unset: llama.cpp allocates the whole cache when the model loads, so the default is modest,
+# llama-server's `-c 8192 -np 8`: 8 jobs of up to 1,024 tokens (prompt and answer), 180 MiB
+# for SmolLM2-135M, 1 GiB for an 8B Llama.
+DEFAULT_KV_TOKENS = 8192
+DEFAULT_SLOTS = 8
+# llama.cpp's limit on sequences in one context (LLAMA_MAX_SEQ), and the granule it rounds
+# each sequence's part of the cache up to.
+MAX_SLOTS = 256
+_PAD = 256
+# What a worker holds beside the weights and the KV cache: the interpreter and rbee's
+# server, llama.cpp's library and its work buffers. Measured on the default model
+# (benchmarks/bench_engines.py); the buffers grow with the vocabulary.
+RUNTIME_BYTES = 100 * 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """How a worker's KV cache is cut: ``count`` jobs at once, ``tokens`` each."""
+
+    count: int
+    tokens: int
+
+    @property
+    def cells(self) -> int:
+        """What llama.cpp allocates: each slot rounded up to its granule."""
+        return self.count * -(-self.tokens // _PAD) * _PAD
+
+
+def slots_for(header: GGUFHeader, env: Mapping[str, str]) -> Slots:
+    """``RBEE_MAX_BATCH`` slots sharing ``RBEE_KV_CACHE`` (or the defaults above); a slot
+    never holds more than the model's training context."""
+    count = min(max_batch_setting(env), MAX_SLOTS) if env.get("RBEE_MAX_BATCH") else DEFAULT_SLOTS
+    size = kv_cache_size(env)
+    per_token = header.kv_bytes_per_token(2)  # an f16 cache
+    total = size.token_slots(per_token) if size else DEFAULT_KV_TOKENS
+    context = header.context_length or total
+    return Slots(count, max(1, min(total // count, context)))
+
+
+def threads() -> int:
+    """Threads llama.cpp decodes with: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class LlamaCppBackend:
+    """Loads GGUF files with llama.cpp, memory-mapped and never de-quantised."""
+
+    name = "llamacpp"
+    formats = ("gguf",)
+
+    def footprint(self, model: LocalModel, device: str) -> Footprint:
+        header = read_gguf_header(model.path)
+        cells = slots_for(header, os.environ).cells
+        size = model.path.stat().st_size
+        return Footprint(size, RUNTIME_BYTES, header.kv_bytes_per_token(2), cells)
+
+    def load(self, model: LocalModel, device: str, narrate: Narrate) -> LlamaCppModel:
+        if model.format != "gguf":
+            raise ModelUnavailable(
+                f"the llamacpp backend loads GGUF files, not {model.format!r} ({model.name})"
+            )
+        if device not in ("auto", "cpu"):
+            raise ModelUnavailable(
+                f"this llama.cpp build runs on the CPU only, not {device!r}; "
+                "use --backend torch for GPUs"
+            )
+        # Imported here: only a worker that loads a model pays for llama.cpp's library.
+        from rbee_llamacpp.engine import PREFILL_CHUNK, LlamaEngine
+        from rbee_llamacpp.generation import LlamaCppModel
+        from rbee_llamacpp.library import Context, ContextSettings, Model
+
+        header = read_gguf_header(model.path)
+        slots = slots_for(header, os.environ)
+        n_threads = threads()
+        narrate(
+            "load_start",
+            f"loading {model.name} on cpu with llama.cpp ({header.quantization}, {n_threads} "
+            f"threads, {slots.count} jobs at once of up to {slots.tokens:,} tokens each)",
+        )
+        started = time.monotonic()
+        loaded = Model(model.path)
+        batch_tokens = max(slots.count, PREFILL_CHUNK)
+        settings = ContextSettings(slots.count, slots.tokens, batch_tokens, n_threads)
+        try:
+            context = Context(loaded, settings)
+        except BaseException:
+            loaded.close()
+            raise
+        engine = LlamaEngine(
+            context, loaded.vocab, slots.count, slots.tokens, loaded.context_length or slots.tokens
+        )
+        narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
+        return LlamaCppModel(loaded, context, engine, header.quantization)

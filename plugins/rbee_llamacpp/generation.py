@@ -1,0 +1,93 @@
+"""LlamaCppModel: a GGUF model loaded in llama.cpp; its jobs are decoded together by a
+``LlamaEngine``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from rbee_core.backends import Chunk, GenerationParams
+from rbee_core.stops import StopMatcher
+from rbee_llamacpp.engine import LlamaEngine
+from rbee_llamacpp.library import Context, Model, Pieces
+from rbee_llamacpp.sampling import Sampler
+
+__all__ = ["LlamaCppModel"]
+
+
+class LlamaCppModel:
+    """A model, its context, and the engine that decodes its jobs."""
+
+    def __init__(
+        self, model: Model, context: Context, engine: LlamaEngine, quantization: str
+    ) -> None:
+        self._model = model
+        self._context = context
+        self.engine = engine
+        self.quantization = quantization
+        vocab = model.vocab
+        template = vocab.chat_template()
+        # llama-cpp-python's renderer of GGUF chat templates, as transformers renders them.
+        self._chat = Jinja2ChatFormatter(template, vocab.eos, vocab.bos) if template else None
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def max_batch(self) -> int:
+        """How many generations run at once; the worker admits this many concurrent jobs."""
+        return self.engine.max_batch
+
+    def close(self) -> None:
+        self.engine.close()
+        self._context.close()
+        self._model.close()
+
+    def encode(
+        self, prompt: str, raw: bool, messages: tuple[tuple[str, str], ...] = ()
+    ) -> list[int]:
+        """Token ids of the prompt (or conversation), in the chat template unless ``raw``."""
+        vocab = self._model.vocab
+        if raw or self._chat is None:
+            return vocab.tokenize(prompt, add_special=True)
+        conversation = [{"role": r, "content": c} for r, c in messages] or [
+            {"role": "user", "content": prompt}
+        ]
+        text = self._chat(messages=conversation).prompt  # type: ignore[arg-type]
+        return vocab.tokenize(text, add_special=False)  # the template has its own BOS
+
+    def generate(
+        self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
+    ) -> Iterator[Chunk]:
+        ids = self.encode(prompt, params.raw, params.messages)
+        sampler = Sampler(params)
+        try:
+            seq = self.engine.submit(ids, params.max_tokens, sampler, cancelled)
+        except BaseException:
+            sampler.close()  # refused: the engine never saw it
+            raise
+        pieces = Pieces(self._model.vocab)
+        stops = StopMatcher(params.stop)
+        finish: str | None = None
+        try:
+            for token in seq:
+                if isinstance(token, str):
+                    yield Chunk(text="", notice=token)
+                    continue
+                text, hit = stops.feed(pieces.push(token))
+                if text:
+                    yield Chunk(text=text)
+                if hit:
+                    finish = "stop"
+                    break
+            else:
+                text, hit = stops.feed(pieces.flush())
+                if text:
+                    yield Chunk(text=text)
+                finish = "stop" if hit else None
+        finally:
+            seq.abandon()  # a stop string, or our reader went away: free the batch slot
+        finish = finish or seq.finish_reason or "cancelled"
+        yield from stops.closing_chunks(finish, len(ids), seq.generated)

@@ -1,0 +1,220 @@
+"""llama.cpp through llama-cpp-python's low-level bindings: the model, its context and its
+vocabulary, with the C calls kept in one place.
+
+Imported only by a worker that loads a model (it loads the shared library).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp as llama
+
+from rbee_core.errors import ModelUnavailable
+
+__all__ = ["Context", "ContextSettings", "Model", "Pieces", "Vocab"]
+
+log = logging.getLogger("rbee.llamacpp")
+
+_init_lock = threading.Lock()
+_initialised = False
+# llama.cpp calls this for every line it logs; keep a reference so it is never collected.
+_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # GGML_LOG_LEVEL_WARN, _ERROR
+
+
+@llama.llama_log_callback  # type: ignore[untyped-decorator]
+def _log(level: int, text: bytes, _user: Any) -> None:
+    # Loading logs hundreds of INFO lines; keep warnings and errors, in the worker's log.
+    if level in _LOG_LEVELS:
+        log.log(_LOG_LEVELS[level], "%s", text.decode(errors="replace").rstrip())
+
+
+def _init() -> None:
+    global _initialised
+    with _init_lock:
+        if not _initialised:
+            # ggml's tiled K-quant kernels take over from 8 rows: a job's numbers would then
+            # depend on how many others share its batch.
+            os.environ.setdefault("GGML_CPU_TILED_MM", "0")
+            llama.llama_log_set(_log, ctypes.c_void_p(0))
+            llama.llama_backend_init()
+            _initialised = True
+
+
+class Vocab:
+    """Tokens and text, and the model's chat template, for one loaded model."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._vocab = llama.llama_model_get_vocab(model)
+        self.size = int(llama.llama_vocab_n_tokens(self._vocab))
+
+    def tokenize(self, text: str, add_special: bool) -> list[int]:
+        """Token ids of ``text``; special tokens written in it (``<|im_start|>``) count as
+        such, as in llama.cpp's own server. ``add_special`` adds the model's BOS if it has
+        one."""
+        data = text.encode()
+        room = len(data) + 8
+        ids = (llama.llama_token * room)()
+        n = llama.llama_tokenize(self._vocab, data, len(data), ids, room, add_special, True)
+        if n < 0:  # too small a buffer: -n is what it needs
+            room = -n
+            ids = (llama.llama_token * room)()
+            n = llama.llama_tokenize(self._vocab, data, len(data), ids, room, add_special, True)
+        return list(ids[:n])
+
+    def piece(self, token: int, special: bool = False) -> bytes:
+        """The bytes of one token (control tokens are empty unless ``special``)."""
+        buf = ctypes.create_string_buffer(64)
+        n = llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        return buf.raw[:n]
+
+    def is_end(self, token: int) -> bool:
+        """End of generation: EOS, EOT, ``<|im_end|>`` and the like."""
+        return bool(llama.llama_vocab_is_eog(self._vocab, token))
+
+    def special_text(self, token: int) -> str:
+        return "" if token < 0 else self.piece(token, special=True).decode(errors="replace")
+
+    @property
+    def bos(self) -> str:
+        return self.special_text(llama.llama_vocab_bos(self._vocab))
+
+    @property
+    def eos(self) -> str:
+        return self.special_text(llama.llama_vocab_eos(self._vocab))
+
+    def chat_template(self) -> str | None:
+        """The Jinja chat template in the GGUF's metadata, if it has one."""
+        raw = llama.llama_model_chat_template(self._model, None)
+        return raw.decode() if raw else None
+
+
+class Pieces:
+    """Token bytes to text, whole characters only: a token may hold half of an emoji."""
+
+    def __init__(self, vocab: Vocab) -> None:
+        self._vocab = vocab
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token: int) -> str:
+        return str(self._utf8.decode(self._vocab.piece(token)))
+
+    def flush(self) -> str:
+        return str(self._utf8.decode(b"", final=True))
+
+
+class Model:
+    """A GGUF model's weights, memory-mapped as they are in the file (never de-quantised)."""
+
+    def __init__(self, path: Path) -> None:
+        _init()
+        params = llama.llama_model_default_params()
+        params.n_gpu_layers = 0  # a CPU build; a GPU build would offload with -1
+        # No repacked or AMX copies of the weights: their kernels change with the number of
+        # rows in a batch (and AMX faults on some virtual machines).
+        params.use_extra_bufts = False
+        handle = llama.llama_model_load_from_file(str(path).encode(), params)
+        if not handle:
+            raise ModelUnavailable(
+                f"llama.cpp cannot load {path.name}: not a GGUF model it knows "
+                "(see the worker's log for llama.cpp's reason)"
+            )
+        self.handle = handle
+        self.vocab = Vocab(handle)
+        self.context_length = int(llama.llama_model_n_ctx_train(handle))
+        buf = ctypes.create_string_buffer(128)
+        llama.llama_model_desc(handle, buf, len(buf))
+        self.description = buf.value.decode(errors="replace")
+
+    def close(self) -> None:
+        if self.handle:
+            llama.llama_model_free(self.handle)
+            self.handle = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSettings:
+    slots: int  # sequences decoded at once, each with its own part of the KV cache
+    slot_tokens: int  # KV cache cells of each slot
+    batch_tokens: int  # the most tokens one decode call takes
+    threads: int
+
+
+class Context:
+    """A llama.cpp context: the KV cache and the work buffers decoding runs in.
+
+    The cache is split into one stream per slot, as llama.cpp's own server splits it: a
+    sequence's cells are its own, in order, whatever the other slots hold, so the same
+    job computes the same numbers alone or in a batch.
+    """
+
+    def __init__(self, model: Model, settings: ContextSettings) -> None:
+        params = llama.llama_context_default_params()
+        params.n_seq_max = settings.slots
+        params.n_ctx = settings.slot_tokens * settings.slots
+        params.kv_unified = False
+        # Flash attention's one-query-at-a-time kernel skips other streams' cells: on.
+        params.flash_attn_type = llama.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        params.n_batch = params.n_ubatch = settings.batch_tokens
+        params.n_outputs_max = settings.slots  # one row of logits per sequence a call
+        params.n_threads = params.n_threads_batch = settings.threads
+        params.no_perf = True
+        handle = llama.llama_init_from_model(model.handle, params)
+        if not handle:
+            raise ModelUnavailable(
+                f"llama.cpp could not make a KV cache of {settings.slots} x "
+                f"{settings.slot_tokens} tokens for {model.description} (out of memory? "
+                "RBEE_KV_CACHE sets its size)"
+            )
+        self.handle = handle
+        self.memory = llama.llama_get_memory(handle)
+        self.batch = llama.llama_batch_init(settings.batch_tokens, 0, 1)
+        self.rows = 0
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def clear_batch(self) -> None:
+        self.rows = 0
+
+    def add(self, token: int, position: int, seq_id: int, logits: bool) -> int:
+        """Put one token of one sequence in the next batch; its row in the batch."""
+        row = self.rows
+        batch = self.batch
+        batch.token[row] = token
+        batch.pos[row] = position
+        batch.n_seq_id[row] = 1
+        batch.seq_id[row][0] = seq_id
+        batch.logits[row] = logits
+        self.rows = row + 1
+        return row
+
+    def decode(self) -> None:
+        self.batch.n_tokens = self.rows
+        code = llama.llama_decode(self.handle, self.batch)
+        if code != 0:
+            why = "no room in the KV cache" if code == 1 else f"error {code}"
+            raise RuntimeError(f"llama.cpp could not decode a batch of {self.rows}: {why}")
+
+    def forget(self, seq_id: int) -> None:
+        """Drop a sequence's cells from the KV cache."""
+        llama.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+
+    def forget_all(self) -> None:
+        llama.llama_memory_clear(self.memory, True)
+
+    def close(self) -> None:
+        if self.handle:
+            llama.llama_batch_free(self.batch)
+            llama.llama_free(self.handle)
+            self.handle = None

