@@ -14,7 +14,7 @@ Feature: Security and graceful shutdown
     And the error's code is "unauthorized"
     When I GET "/jobs" with the API key "wrong"
     Then the response status is 401
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
     And the local hive refuses a call without the key

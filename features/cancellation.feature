@@ -42,7 +42,7 @@ Feature: Cancellation
     And the running job is still "running"
 
   Scenario: Cancelling a finished job changes nothing
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     And I cancel the job with DELETE
     Then the response status is 200

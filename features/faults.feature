@@ -12,13 +12,13 @@ Feature: Faults
     And the worker serving the job is killed with SIGKILL
     Then the job becomes "failed" within 10 seconds
     And the job's error names "worker-"
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     Then the stream's text is "The capital of France is Paris."
     And the stream's narration includes "waking up the worker"
 
   Scenario: Job records survive a queen restart; a job the queen died with is failed, not running
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     And I remember the job as the finished one
     And I submit a long job

@@ -17,7 +17,7 @@ Feature: Hives across machines
   Scenario: A job pinned to each hive runs there
     Given a hive "alpha" joins the queen
     And a hive "beta" joins the queen
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0 --hive alpha
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0 --hive alpha
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr shows, in order:
@@ -25,7 +25,7 @@ Feature: Hives across machines
       | picked cpu on alpha                      |
       | on cpu of hive alpha                     |
     And hive "alpha" runs a worker for "smollm2-135m"
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0 --hive beta
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0 --hive beta
     Then the keeper exits with code 0
     And stderr shows, in order:
       | text               |
@@ -42,7 +42,7 @@ Feature: Hives across machines
     When hive "alpha" is killed with SIGKILL
     Then hive "alpha" becomes unreachable within 5 seconds
     And no process of hive "alpha" is left running
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then the keeper exits with code 0
     And stderr shows, in order:
       | text               |
@@ -87,7 +87,7 @@ Feature: Hives across machines
     Then the keeper exits with code 0
     And stdout contains "serves smollm2-135m on cpu of hive alpha"
     And hive "alpha" runs a worker for "smollm2-135m"
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then stderr shows, in order:
       | text                            |
       | already has smollm2-135m loaded |
@@ -106,6 +106,20 @@ Feature: Hives across machines
     Then the response status is 404
     And the error's code is "unknown_hive"
 
+  Scenario: A hive's memory limit counts what each worker will hold, its KV cache included
+    Given a hive "alpha" with a CPU memory limit of 1GB joins the queen
+    When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m --backend torch
+    Then the keeper exits with code 0
+    And stderr shows, in order:
+      | text                                             |
+      | there is room in cpu for smollm2-135m on torch   |
+      | its KV cache cut to                              |
+    When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m --backend llamacpp
+    Then the keeper exits with code 1
+    And stderr's last line contains "smollm2-135m on llamacpp needs 392.0 MB"
+    And stderr's last line contains "but hive alpha has only"
+    And hive "alpha" is in state ready
+
   Scenario: An unknown hive, an unknown device, a model too large: clear errors
     Given a hive "alpha" with a CPU memory limit of 100MB joins the queen
     When I run rbee-keeper infer "hi" --hive nosuch
@@ -116,6 +130,6 @@ Feature: Hives across machines
     And stderr's last line contains "hive alpha has no device 'cuda:7'; its devices: cpu"
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m
     Then the keeper exits with code 1
-    And stderr's last line contains "needs about 442.6 MB on cpu, but hive alpha has only 100.0 MB free there"
+    And stderr's last line contains "smollm2-135m on llamacpp needs 392.0 MB (weights 98.4 MB, runtime 104.9 MB, KV cache 188.7 MB for 8,192 tokens) on cpu, but hive alpha has only 100.0 MB free there"
     And the queen is still healthy
     And hive "alpha" is in state ready

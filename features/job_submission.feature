@@ -16,7 +16,7 @@ Feature: Job submission
     And the response's sse_url is the job's stream URL
 
   Scenario: The job's record shows its state and its answer
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     And I GET the job's record
     Then the response status is 200
@@ -28,18 +28,18 @@ Feature: Job submission
   Scenario: Several jobs at once each get their own stream
     When I submit these prompts at temperature 0 without waiting:
       | prompt                         |
-      | What is the capital of France? |
+      | Name the capital of France. |
       | Name one colour of the sky.    |
       | Say hello in French.           |
     And I read all their streams at the same time
     Then every stream ends with an end event followed by [DONE]
-    And the text of the stream for "What is the capital of France?" is "The capital of France is Paris."
+    And the text of the stream for "Name the capital of France." is "The capital of France is Paris."
     And the text of every stream equals its job's recorded text
 
   Scenario: A worker stays loaded for the next job on the same model
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
-    And I submit the prompt "What is the capital of France?" at temperature 0
+    And I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     Then the stream's narration includes "already has smollm2-135m loaded"
     And the stream's narration does not include "waking up the worker"

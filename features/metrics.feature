@@ -5,7 +5,7 @@ Feature: Prometheus metrics
   Scenario: The counters move with a job
     Given a queen is running
     When I scrape the queen's metrics
-    And I submit the prompt "What is the capital of France?" at temperature 0
+    And I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     And I scrape the queen's metrics again
     Then the metrics are served as Prometheus text

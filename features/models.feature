@@ -41,7 +41,7 @@ Feature: Models
   Scenario: infer with a model that is not on the machine downloads it first, in the job's stream
     Given a host on loopback serves the default model's GGUF file
     And no queen is running on my port
-    When I run rbee-keeper infer "What is the capital of France?" --model <url> --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --model <url> --temperature 0
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr shows, in order:
@@ -95,7 +95,7 @@ Feature: Models
     When I run rbee-keeper model download <url>
     And I delete the downloaded model file by hand
     Then the catalog lists "<url>" from source "http" as stale
-    When I run rbee-keeper infer "What is the capital of France?" --model <url> --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --model <url> --temperature 0
     Then the keeper exits with code 0
     And stderr shows, in order:
       | text                          |
@@ -139,10 +139,11 @@ Feature: Models
       | ftp:somewhere               | unknown model reference scheme 'ftp:'       |
       | http://host/model.bin       | must point at a .gguf file                  |
 
-  Scenario: A GGUF file that transformers cannot load fails the job with the reason
+  Scenario: A file that is not a GGUF model fails the job with the reason, before a worker starts
     Given a file that is not a model at "notes.gguf"
     And a queen is running
     When I run rbee-keeper infer "hi" --model file:<home>/notes.gguf
     Then the keeper exits with code 1
-    And stderr's last line contains "the worker could not start"
+    And stderr's last line contains "notes.gguf is not a GGUF file (no GGUF magic number)"
+    And stderr does not show "waking up the worker"
     And the queen still answers on my port

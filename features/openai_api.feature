@@ -11,21 +11,21 @@ Feature: OpenAI-compatible API
     Then the model list includes "smollm2-135m"
 
   Scenario: A chat completion, not streamed
-    When I ask the OpenAI client for a chat completion of "What is the capital of France?"
+    When I ask the OpenAI client for a chat completion of "Name the capital of France."
     Then the completion's message is "The capital of France is Paris."
     And the completion's finish_reason is "stop"
     And the completion's usage adds up
     And the job behind it shows in rbee-keeper jobs list as "completed"
 
   Scenario: A chat completion, streamed, with usage
-    When I stream a chat completion of "What is the capital of France?" with usage
+    When I stream a chat completion of "Name the capital of France." with usage
     Then every streamed chunk is a "chat.completion.chunk" with the same id
     And the streamed content is "The capital of France is Paris."
     And the last choice chunk has finish_reason "stop"
     And the stream ends with a usage chunk that adds up
 
   Scenario: A system message shapes the conversation
-    When I ask the OpenAI client for a chat completion with a system message "Always answer in French." and "What is the capital of France?"
+    When I ask the OpenAI client for a chat completion with a system message "Always answer in French." and "Name the capital of France."
     Then the job behind it was sent both messages
 
   Scenario: A legacy completion
@@ -66,5 +66,5 @@ Feature: OpenAI-compatible API
     When I stream a chat completion of "Write a very long story about bees." and leave after 3 chunks
     Then the job behind it becomes "cancelled"
     And the job behind it generated fewer than 100 tokens
-    When I ask the OpenAI client for a chat completion of "What is the capital of France?"
+    When I ask the OpenAI client for a chat completion of "Name the capital of France."
     Then the completion's message is "The capital of France is Paris."

@@ -4,7 +4,7 @@ Feature: Queen lifecycle
 
   Scenario: The keeper wakes a sleeping queen, answers, and puts everything back to sleep
     Given no queen is running on my port
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr shows, in order:
@@ -24,13 +24,13 @@ Feature: Queen lifecycle
 
   Scenario: A queen that was already running is left running, and the next job is quicker
     Given a queen is running
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr does not show "waking queen"
     And stderr does not show "asleep again"
     And the queen still answers on my port
-    When I run rbee-keeper infer "What is the capital of France?" --temperature 0
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr does not show "waking up the worker"

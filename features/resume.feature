@@ -15,7 +15,7 @@ Feature: Resume, detach and attach
 
   Scenario: A detached job keeps running, and can be attached to later
     Given a queen is running
-    When I run rbee-keeper and remember the job id it prints: infer "What is the capital of France?" --temperature 0 --detach
+    When I run rbee-keeper and remember the job id it prints: infer "Name the capital of France." --temperature 0 --detach
     Then stdout contains "job-"
     And stderr shows, in order:
       | text                        |

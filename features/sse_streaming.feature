@@ -7,7 +7,7 @@ Feature: SSE streaming
     Given a queen is running
 
   Scenario: Events carry ids, types and JSON, and the stream ends with [DONE]
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     Then the event ids are 1, 2, 3 and so on without gaps
     And every event's type is one of narration, token, end, error
@@ -18,7 +18,7 @@ Feature: SSE streaming
     And the stream's text is "The capital of France is Paris."
 
   Scenario: Narration tells each step of the job as it happens
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     Then the stream's narration includes, in order:
       | actor           | message                                                        |
@@ -45,14 +45,14 @@ Feature: SSE streaming
     And the token events did not all arrive at once
 
   Scenario: A client that connects late still gets the whole job from its first event
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I wait until the job is "completed"
     And I read the job's stream to the end
     Then the first event's id is 1
     And the stream's text is "The capital of France is Paris."
 
   Scenario: A client that reconnects with Last-Event-ID gets exactly the events after it
-    When I submit the prompt "What is the capital of France?" at temperature 0
+    When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     And I read the job's stream again with Last-Event-ID 5
     Then the second read starts at event 6

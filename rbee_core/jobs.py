@@ -78,9 +78,12 @@ class JobRequest:
     # A whole conversation for chat-template backends; ``prompt`` then holds the last user
     # message, for backends that take plain text.
     messages: tuple[tuple[str, str], ...] = ()
-    # Placement: pin the job to a hive and/or a device; how long its worker may idle.
+    # Placement: pin the job to a hive and/or a device and/or an inference backend (e.g.
+    # "torch", "llamacpp"; by default the model's format picks one); how long its worker
+    # may idle.
     hive: str | None = None
     device: str | None = None
+    backend: str | None = None
     keep_alive: float | None = None
     timeout: float | None = None  # seconds from submission; then the job fails
 
@@ -128,7 +131,7 @@ class JobRequest:
             kwargs["raw"] = payload["raw"]
         if payload.get("messages") is not None:
             kwargs["messages"] = _messages(payload["messages"])
-        for name in ("hive", "device"):
+        for name in ("hive", "device", "backend"):
             value = payload.get(name)
             if value is not None:
                 if not isinstance(value, str) or not value.strip():
@@ -154,7 +157,7 @@ class JobRequest:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["stop"] = list(self.stop)
         data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        for name in ("messages", "hive", "device", "keep_alive", "timeout"):
+        for name in ("messages", "hive", "device", "backend", "keep_alive", "timeout"):
             if not data[name]:
                 del data[name]
         return data

@@ -44,13 +44,24 @@ def _run_at_once(context: Any, bodies: list[dict[str, Any]]) -> list[Stream]:
 
 @given("workers have a KV cache of {tokens:d} tokens")
 def step_kv_cache(context: Any, tokens: int) -> None:
-    # SmolLM2-135M in fp32: 30 layers x 2 (keys, values) x 3 KV heads x 64 dims x 4 bytes.
-    context.env["RBEE_KV_CACHE"] = str(tokens * 30 * 2 * 3 * 64 * 4)
+    context.env["RBEE_KV_CACHE"] = f"{tokens} tokens"
 
 
 @given("workers run at most {n:d} job at once")
+@given("workers run at most {n:d} jobs at once")
 def step_max_batch(context: Any, n: int) -> None:
     context.env["RBEE_MAX_BATCH"] = str(n)
+
+
+@given("workers run on the {backend} backend in {dtype}")
+def step_backend_dtype(context: Any, backend: str, dtype: str) -> None:
+    context.env["RBEE_BACKEND"] = backend
+    context.env["RBEE_TORCH_DTYPE"] = dtype
+
+
+@given("workers run on the {backend} backend")
+def step_backend(context: Any, backend: str) -> None:
+    context.env["RBEE_BACKEND"] = backend
 
 
 @when("I run each of these jobs alone, then all of them at once:")
@@ -96,7 +107,7 @@ def step_alone(context: Any, prompt: str, n: int) -> None:
 @when("I start {n:d} jobs of that prompt at once, plus a long job")
 def step_start_with_long(context: Any, n: int) -> None:
     context.long_job = _post(
-        context, {"prompt": "Write a very long story about bees.", "max_tokens": 2000}
+        context, {"prompt": "Write a very long story about bees.", "max_tokens": 900}
     )
     context.batch_jobs = [_post(context, context.prompt_body) for _ in range(n)]
     context.pool = ThreadPoolExecutor(n)

@@ -148,7 +148,7 @@ def step_long_job(context: Any, name: str) -> None:
     body = {
         "model": "smollm2-135m",
         "prompt": "Write a very long story about bees.",
-        "max_tokens": 2000,
+        "max_tokens": 900,
         "temperature": 0,
         "hive": name,
     }

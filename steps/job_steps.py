@@ -37,13 +37,13 @@ def _submit(context: Any, **fields: Any) -> httpx.Response:
 
 @when("I submit a long job")
 def step_submit_long(context: Any) -> None:
-    context.job = _submit(context, max_tokens=2000).json()
+    context.job = _submit(context, max_tokens=900).json()
     context.jobs_started = [*getattr(context, "jobs_started", []), context.job]
 
 
 @when("I submit a long job with a timeout of {seconds:g} seconds")
 def step_submit_timeout(context: Any, seconds: float) -> None:
-    context.job = _submit(context, max_tokens=2000, timeout=seconds).json()
+    context.job = _submit(context, max_tokens=900, timeout=seconds).json()
 
 
 @when("the job is streaming tokens")
@@ -89,7 +89,7 @@ def step_job_error_code(context: Any, code: str) -> None:
 
 @then("the worker answers the next job at once")
 def step_next_job(context: Any) -> None:
-    job = _submit(context, prompt="What is the capital of France?", max_tokens=20).json()
+    job = _submit(context, prompt="Name the capital of France.", max_tokens=20).json()
     stream = read_stream(f"{context.queen_url}{job['sse_url']}", timeout=30)
     assert stream.text == "The capital of France is Paris.", stream.text
     narration = [n["message"] for n in stream.narration]
@@ -99,7 +99,7 @@ def step_next_job(context: Any) -> None:
 
 @when("I submit {n:d} long jobs at once")
 def step_submit_many(context: Any, n: int) -> None:
-    context.responses = [_submit(context, max_tokens=2000) for _ in range(n)]
+    context.responses = [_submit(context, max_tokens=900) for _ in range(n)]
 
 
 @then("the first {n:d} are accepted and the last is refused with 429 and Retry-After")
@@ -206,7 +206,7 @@ def step_ctrl_c(context: Any) -> None:
             "infer",
             LONG,
             "--max-tokens",
-            "2000",
+            "900",
             "--queen-url",
             context.queen_url,
         ],

@@ -25,8 +25,24 @@ def _run(context: Any, program: str, args: list[str], timeout: float = 300) -> N
 
 @when("I run rbee-keeper {arguments}")
 def step_run_keeper(context: Any, arguments: str) -> None:
-    arguments = expand(context, arguments)
-    _run(context, "rbee-keeper", [*shlex.split(arguments), "--queen-url", context.queen_url])
+    context.keeper_args = [
+        *shlex.split(expand(context, arguments)),
+        "--queen-url",
+        context.queen_url,
+    ]
+    _run(context, "rbee-keeper", context.keeper_args)
+
+
+@when("I run the same command again")
+def step_run_keeper_again(context: Any) -> None:
+    context.previous = context.result
+    _run(context, "rbee-keeper", context.keeper_args)
+
+
+@then("stdout is the same as the first time")
+def step_same_stdout(context: Any) -> None:
+    first, again = context.previous.stdout, context.result.stdout
+    assert first.strip() and first == again, (first, again)
 
 
 @when("I run queen-rbee on the same port")

@@ -51,7 +51,7 @@ _model_arg = expand
 
 @when('I submit two jobs for the model "{model}" at the same time and read both streams')
 def step_two_jobs(context: Any, model: str) -> None:
-    body = {"model": _model_arg(context, model), "prompt": "What is the capital of France?",
+    body = {"model": _model_arg(context, model), "prompt": "Name the capital of France.",
             "temperature": 0}  # fmt: skip
 
     def run() -> Any:

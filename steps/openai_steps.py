@@ -12,7 +12,7 @@ from behave import given, then, when
 
 from steps.support import processes
 
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+QUESTION = [{"role": "user", "content": "Name the capital of France."}]
 
 
 @given("an OpenAI client pointed at the queen")

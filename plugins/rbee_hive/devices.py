@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Device", "detect_devices"]
+__all__ = ["Device", "available_memory", "detect_devices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,11 @@ def _meminfo() -> tuple[int, int]:
     except OSError:
         return 0, 0
     return fields.get("MemTotal", 0), fields.get("MemAvailable", 0)
+
+
+def available_memory() -> int:
+    """RAM available now (``MemAvailable``), in bytes."""
+    return _meminfo()[1]
 
 
 def _gpus() -> list[Device]:

@@ -10,30 +10,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from rbee_core.backends import Backend, Footprint
 from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker
+from rbee_core.kv_cache import kv_cache_size
 from rbee_core.models import LocalModel
+from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
-from rbee_hive.devices import Device, detect_devices
+from rbee_hive.devices import Device, available_memory, detect_devices
 from rbee_hive.store import ModelStore
 from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
 from rbee_http.auth import auth_headers
 
-__all__ = ["DeviceTooSmall", "Hive"]
+__all__ = ["DeviceTooSmall", "Hive", "Room"]
 
 log = logging.getLogger("rbee.hive")
 
-# fp32 weights on a CPU take about 4x the bytes of a 4-bit GGUF; bf16 on a GPU about 2x.
+# For a backend that cannot say what its workers hold (no ``footprint``): a guess from the
+# file size.
 MEMORY_FACTOR = {"gguf": 4.5, "safetensors": 1.2}
+# A worker's KV cache is cut down to fit a tight device, but not below this many tokens.
+MIN_KV_TOKENS = 2048
 
 
 class DeviceTooSmall(RbeeError):
     code = "device_too_small"
     status = 507
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A worker that fits: what it will hold, and the KV cache size to start it with when
+    the device could not take the backend's default (``None``: the default)."""
+
+    need: int
+    kv_tokens: int | None
+    message: str
 
 
 class Hive:
@@ -61,7 +79,8 @@ class Hive:
         self.keep_alive = keep_alive
         self.start_timeout = start_timeout
         self.worker_host = worker_host  # workers listen where the hive does: the queen calls them
-        self._starting: dict[tuple[str, str], asyncio.Task[WorkerProcess]] = {}
+        self._starting: dict[tuple[str, str, str], asyncio.Task[WorkerProcess]] = {}
+        self._reserving: dict[tuple[str, str, str], int] = {}  # bytes of workers starting
         self._loops: list[asyncio.Task[None]] = []
         self.http = httpx.AsyncClient(timeout=5.0, headers=auth_headers())
 
@@ -104,52 +123,111 @@ class Hive:
         )
 
     def _capped(self, device: Device) -> Device:
-        """The CPU as workers may use it under ``--cpu-memory-limit``."""
-        if device.id != "cpu" or self.cpu_memory_limit is None:
+        """The CPU as workers may use it: less what the workers here will grow to (their
+        KV caches fill as jobs run) and what starting workers will take, within
+        ``--cpu-memory-limit``."""
+        if device.id != "cpu":
             return device
-        used = sum(w.memory() or 0 for w in self.workers.values() if w.device == "cpu")
-        free = max(0, min(device.free_memory, self.cpu_memory_limit - used))
+        workers = [w for w in self.workers.values() if w.device == "cpu"]
+        starting = sum(n for (_, d, _), n in self._reserving.items() if d == "cpu")
+        ahead = starting + sum(max(0, w.reserved - (w.memory() or 0)) for w in workers)
+        free = max(0, (available_memory() or device.free_memory) - ahead)
+        if self.cpu_memory_limit is None:
+            return Device(device.id, device.name, device.total_memory, free, device.cores)
+        used = starting + sum(max(w.memory() or 0, w.reserved) for w in workers)
+        free = max(0, min(free, self.cpu_memory_limit - used))
         return Device(device.id, device.name, self.cpu_memory_limit, free, device.cores)
 
-    def check_room(self, model: LocalModel, device: Device) -> str:
-        """Raise ``DeviceTooSmall`` unless the model should fit; say how much room there is."""
-        need = (
-            int(model.path.stat().st_size * MEMORY_FACTOR.get(model.format, 1.5))
-            if (model.path.is_file())
-            else 0
+    def check_room(self, model: LocalModel, device: Device, backend: Backend) -> Room:
+        """Raise ``DeviceTooSmall`` unless a worker of ``backend`` fits on ``device``: its
+        weights, runtime and KV cache. A cache that does not fit is cut down to what does
+        (not below ``MIN_KV_TOKENS``) unless ``RBEE_KV_CACHE`` set its size."""
+        free = device.free_memory
+        estimate = getattr(backend, "footprint", None)
+        if estimate is None:
+            size = model.path.stat().st_size if model.path.is_file() else 0
+            need = int(size * MEMORY_FACTOR.get(model.format, 1.5))
+            if need > free:
+                raise self._too_small(model, device, backend, f"about {human_bytes(need)}")
+            return Room(need, None, self._fits(model, device, backend, human_bytes(need)))
+        fp: Footprint = estimate(model, device.id)
+        parts = (
+            f"{human_bytes(fp.total)} (weights {human_bytes(fp.weights)}, runtime "
+            f"{human_bytes(fp.runtime)}, KV cache {human_bytes(fp.kv_per_token * fp.kv_tokens)}"
+            f" for {fp.kv_tokens:,} tokens)"
         )
-        if need > device.free_memory:
-            raise DeviceTooSmall(
-                f"{model.name} needs about {human_bytes(need)} on {device.id}, but hive "
-                f"{self.name} has only {human_bytes(device.free_memory)} free there",
-                device=device.id,
-            )
+        if fp.total <= free:
+            return Room(fp.total, None, self._fits(model, device, backend, parts))
+        fitting = (free - fp.weights - fp.runtime) // max(1, fp.kv_per_token)
+        if kv_cache_size(os.environ) is not None or fitting < MIN_KV_TOKENS:
+            raise self._too_small(model, device, backend, parts)
+        cut = fp.with_kv_tokens(fitting)
+        return Room(
+            cut.total,
+            fitting,
+            self._fits(model, device, backend, human_bytes(cut.total))
+            + f", its KV cache cut to {fitting:,} tokens to fit (the default needs {parts})",
+        )
+
+    def _fits(self, model: LocalModel, device: Device, backend: Backend, need: str) -> str:
         return (
-            f"there is room in {device.id} for {model.name} "
-            f"(needs about {human_bytes(need)}, {human_bytes(device.free_memory)} free)"
+            f"there is room in {device.id} for {model.name} on {backend.name}: it needs "
+            f"{need}, {human_bytes(device.free_memory)} free"
+        )
+
+    def _too_small(
+        self, model: LocalModel, device: Device, backend: Backend, need: str
+    ) -> DeviceTooSmall:
+        return DeviceTooSmall(
+            f"{model.name} on {backend.name} needs {need} on {device.id}, but hive "
+            f"{self.name} has only {human_bytes(device.free_memory)} free there",
+            device=device.id,
         )
 
     async def start_worker(
-        self, model: LocalModel, device: str, emit: Emit, keep_alive: float | None = None
+        self,
+        model: LocalModel,
+        device: Device,
+        backend: Backend,
+        emit: Emit,
+        keep_alive: float | None = None,
     ) -> WorkerProcess:
-        """A new worker for ``model`` on ``device``; concurrent asks share one start."""
-        key = (model.name, device)
+        """A new worker of ``backend`` for ``model`` on ``device``, once there is room for it;
+        concurrent asks share one start."""
+        key = (model.name, device.id, backend.name)
         task = self._starting.get(key)
         if task is None:
+            room = self.check_room(model, device, backend)
+            emit(Narration("rbee-hive", "room", room.message))
+            emit(
+                Narration(
+                    "rbee-hive",
+                    "worker_spawn",
+                    f"waking up the worker for {model.name} on {device.id}",
+                )
+            )
             task = asyncio.create_task(
                 spawn_worker(
                     model,
-                    "auto",
-                    device,
+                    backend.name,
+                    device.id,
                     emit,
                     self.start_timeout,
                     hive_url=self.url,
                     heartbeat=self.heartbeat,
                     host=self.worker_host,
+                    kv_tokens=room.kv_tokens,
+                    reserved=room.need,
                 )
             )
             self._starting[key] = task
-            task.add_done_callback(lambda _: self._starting.pop(key, None))
+            self._reserving[key] = room.need
+
+            def started(_: object) -> None:
+                self._starting.pop(key, None)
+                self._reserving.pop(key, None)
+
+            task.add_done_callback(started)
         worker = await asyncio.shield(task)
         worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
         self.workers[worker.id] = worker

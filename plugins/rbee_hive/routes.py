@@ -20,7 +20,7 @@ from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.narration import Narration
-from rbee_core.plugins import backends
+from rbee_core.plugins import backend_for, backends
 from rbee_hive.hive import Hive
 from rbee_http.sse import read_json, sse_response
 
@@ -76,8 +76,8 @@ async def list_workers(state: State) -> dict[str, Any]:
 
 @post("/workers", status_code=200)
 async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
-    """Start a worker: ``{"model", "device", "keep_alive"?}``. Provisions the model first
-    and checks that it fits on the device."""
+    """Start a worker: ``{"model", "device", "backend"?, "keep_alive"?}``. Provisions the
+    model first and checks that it fits on the device."""
     hive: Hive = state.hive
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
@@ -86,17 +86,20 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
     keep_alive = body.get("keep_alive")
     if keep_alive is not None and (not isinstance(keep_alive, int | float) or keep_alive <= 0):
         raise InvalidRequest("keep_alive must be a number of seconds > 0", field="keep_alive")
+    wanted = body.get("backend") or os.environ.get("RBEE_BACKEND") or "auto"
+    installed = backends(state.pm)
+    if not isinstance(wanted, str) or wanted not in (*installed, "auto"):
+        raise InvalidRequest(
+            f"hive {hive.name} has no backend {wanted!r}; installed: "
+            f"{', '.join(sorted(installed)) or 'none'}",
+            field="backend",
+        )
     hive.store.name_of(body["model"])  # unknown model: 4xx now
 
     async def work(listener: Callable[[Narration], None]) -> dict[str, Any]:
         local = await hive.store.ensure(body["model"], listener)
-        listener(Narration(ACTOR, "room", hive.check_room(local, device)))
-        listener(
-            Narration(
-                ACTOR, "worker_spawn", f"waking up the worker for {local.name} on {device.id}"
-            )
-        )
-        worker = await hive.start_worker(local, device.id, listener, keep_alive)
+        backend = backend_for(state.pm, local, wanted)
+        worker = await hive.start_worker(local, device, backend, listener, keep_alive)
         return {"worker": worker.to_json(hive.name)}
 
     return _stream(state, work)

@@ -48,6 +48,8 @@ class WorkerProcess:
     log_path: Path
     keep_alive: float = 300.0
     slots: int = 1  # jobs it runs at once (its batch size)
+    quantization: str = ""  # how its weights are held: Q4_K_M, bf16...
+    reserved: int = 0  # bytes the hive set aside for it: weights, runtime, full KV cache
     busy: bool = False
     jobs_served: int = 0
     last_heartbeat: float = field(default_factory=time.time)
@@ -81,6 +83,8 @@ class WorkerProcess:
             "id": self.id,
             "hive": hive,
             "model": self.model,
+            "backend": self.backend,
+            "quantization": self.quantization,
             "device": self.device,
             "url": self.url,
             "pid": self.process.pid,
@@ -88,12 +92,15 @@ class WorkerProcess:
             "slots": self.slots,
             "jobs_served": self.jobs_served,
             "memory": self.memory(),
+            "reserved": self.reserved,
             "keep_alive": self.keep_alive,
             "idle_since": self.idle_since,
         }
 
     def describe(self) -> str:
-        return f"{self.id} ({self.model} on {self.device}, pid {self.process.pid})"
+        return (
+            f"{self.id} ({self.model} on {self.device} with {self.backend}, pid {self.process.pid})"
+        )
 
     async def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds."""
@@ -136,11 +143,17 @@ async def spawn_worker(
     hive_url: str = "",
     heartbeat: float = 2.0,
     host: str = "127.0.0.1",
+    kv_tokens: int | None = None,
+    reserved: int = 0,
 ) -> WorkerProcess:
     """Start a worker for files already on this machine and wait until it serves; its
-    narration goes to ``emit`` meanwhile."""
+    narration goes to ``emit`` meanwhile. ``kv_tokens`` sizes its KV cache where the
+    backend's default would not fit."""
     worker_id = f"worker-{os.getpid()}-{next(_ids)}"
     log_path = logs_dir() / f"{worker_id}.log"
+    env = dict(os.environ)
+    if kv_tokens is not None:
+        env["RBEE_KV_CACHE"] = f"{kv_tokens} tokens"
     with open(log_path, "wb") as stderr:  # noqa: ASYNC230 (local file, opened once)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -168,6 +181,7 @@ async def spawn_worker(
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             limit=1 << 20,
+            env=env,
         )
     assert process.stdout is not None
     try:
@@ -193,12 +207,14 @@ async def spawn_worker(
     worker = WorkerProcess(
         id=worker_id,
         model=model.name,
-        backend=backend,
+        backend=str(ready.get("backend", backend)),
         device=str(ready.get("device", device)),
         url=str(ready["url"]),
         process=process,
         log_path=log_path,
         slots=int(str(ready.get("slots", 1))),
+        quantization=str(ready.get("quantization", "")),
+        reserved=reserved,
     )
     worker._watch = asyncio.create_task(_drain(worker, process.stdout))
     return worker

@@ -11,7 +11,7 @@ import pluggy
 
 from rbee_core.narration import Narration
 
-__all__ = ["ACTOR", "Keeper", "pass_keeper", "queen_url_option"]
+__all__ = ["ACTOR", "Keeper", "backend_option", "pass_keeper", "queen_url_option"]
 
 ACTOR = "rbee-keeper"
 DEFAULT_QUEEN_URL = "http://127.0.0.1:8500"
@@ -50,4 +50,10 @@ queen_url_option = click.option(
     show_default=True,
     show_envvar=True,
     help="Where the queen listens.",
+)
+
+backend_option = click.option(
+    "--backend",
+    help="Inference backend: torch or llamacpp (default: the best installed for the "
+    "model's format, llamacpp for GGUF files).",
 )

@@ -9,7 +9,7 @@ import click
 
 from rbee_core.units import human_bytes
 from rbee_keeper.client import QueenClient, fetch_list
-from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
+from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 
 __all__ = ["hive", "worker"]
 
@@ -81,7 +81,8 @@ def worker() -> None:
 @queen_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
 def list_workers(queen_url: str, as_json: bool) -> None:
-    """Each worker: id, hive, model, device, state, jobs served, memory."""
+    """Each worker: id, hive, model, backend and quantisation, device, state, jobs served,
+    memory."""
     workers = fetch_list(queen_url, "/workers", "workers", as_json)
     if workers is None:
         return
@@ -89,13 +90,14 @@ def list_workers(queen_url: str, as_json: bool) -> None:
         click.echo("no workers")
         return
     click.echo(
-        f"{'WORKER':<24} {'HIVE':<12} {'MODEL':<16} {'DEVICE':<7} {'STATE':<6} "
-        f"{'JOBS':>5} {'MEMORY':>9}"
+        f"{'WORKER':<24} {'HIVE':<12} {'MODEL':<16} {'BACKEND':<15} {'DEVICE':<7} "
+        f"{'STATE':<6} {'JOBS':>5} {'MEMORY':>9}"
     )
     for w in workers:
         memory = human_bytes(w["memory"]) if w.get("memory") else "-"
+        backend = " ".join(filter(None, (w.get("backend"), w.get("quantization")))) or "-"
         click.echo(
-            f"{w['id']:<24} {w['hive']:<12} {w['model']:<16} {w['device']:<7} "
+            f"{w['id']:<24} {w['hive']:<12} {w['model']:<16} {backend:<15} {w['device']:<7} "
             f"{w['state']:<6} {w['jobs_served']:>5} {memory:>9}"
         )
 
@@ -105,6 +107,7 @@ def list_workers(queen_url: str, as_json: bool) -> None:
 @click.option("--model", "-m", required=True, help="Model name or reference.")
 @click.option("--device", "-d", default="cpu", show_default=True, help="cpu, cuda:0, ...")
 @click.option("--keep-alive", type=float, help="Stop it after this many idle seconds.")
+@backend_option
 @queen_url_option
 @pass_keeper
 def spawn(
@@ -113,17 +116,23 @@ def spawn(
     model: str,
     device: str,
     keep_alive: float | None,
+    backend: str | None,
     queen_url: str,
 ) -> None:
     """Start a worker for MODEL on a hive's device, ready for jobs."""
     body: dict[str, Any] = {"model": model, "device": device}
     if hive_name:
         body["hive"] = hive_name
+    if backend:
+        body["backend"] = backend
     if keep_alive is not None:
         body["keep_alive"] = keep_alive
     with QueenClient(queen_url) as client:
         w = keeper.run_operation(client.stream("POST", "/workers", body))["worker"]
-    click.echo(f"{w['id']} serves {w['model']} on {w['device']} of hive {w['hive']} at {w['url']}")
+    click.echo(
+        f"{w['id']} serves {w['model']} on {w['device']} of hive {w['hive']} with "
+        f"{w.get('backend', '?')} {w.get('quantization', '')} at {w['url']}"
+    )
 
 
 @worker.command("stop")

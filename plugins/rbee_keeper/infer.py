@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
+from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
 __all__ = ["follow", "infer"]
@@ -45,6 +45,7 @@ __all__ = ["follow", "infer"]
 )
 @click.option("--hive", help="Run on this hive (see: rbee-keeper hive list).")
 @click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ...")
+@backend_option
 @click.option(
     "--keep-alive",
     type=float,
@@ -74,6 +75,7 @@ def infer(
     detach: bool,
     hive: str | None,
     device: str | None,
+    backend: str | None,
     keep_alive: float | None,
     queen_timeout: float,
     queen_url: str,
@@ -97,6 +99,7 @@ def infer(
         "stop": list(stop) or None,
         "hive": hive,
         "device": device,
+        "backend": backend,
         "keep_alive": keep_alive,
         "timeout": timeout,
     }

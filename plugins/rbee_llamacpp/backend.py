@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["LlamaCppBackend", "Slots", "slots_for", "threads"]
 
 # The KV cache when RBEE_KV_CACHE is unset, and the jobs that share it when RBEE_MAX_BATCH is
-# unset: llama.cpp allocates the whole cache when the model loads, so the default is modest,
-# llama-server's `-c 8192 -np 8`: 8 jobs of up to 1,024 tokens (prompt and answer), 180 MiB
-# for SmolLM2-135M, 1 GiB for an 8B Llama.
+# unset. llama.cpp allocates the whole cache when the model loads, so the default is modest:
+# 4 jobs at once of up to 2,048 tokens each (prompt and answer), 180 MiB for SmolLM2-135M,
+# 1 GiB for an 8B Llama. More jobs at once get less each (llama-server's -np 8 -c 8192 is
+# RBEE_MAX_BATCH=8).
 DEFAULT_KV_TOKENS = 8192
-DEFAULT_SLOTS = 8
+DEFAULT_SLOTS = 4
 # llama.cpp's limit on sequences in one context (LLAMA_MAX_SEQ), and the granule it rounds
 # each sequence's part of the cache up to.
 MAX_SLOTS = 256

@@ -60,11 +60,14 @@ class LlamaEngine(BatchLoop[Sampler]):
                 "(its training context)"
             )
         if seq.reserve > self.kv_tokens:
+            total = self.kv_tokens * self.max_batch
+            fewer = total // seq.reserve
+            hint = f"; RBEE_MAX_BATCH={fewer} gives each job {total // fewer:,}" if fewer else ""
             return (
                 f"the prompt ({len(seq.prompt)} tokens) plus max_tokens ({seq.max_tokens}) "
                 f"need {seq.reserve} KV cache slots; this worker's cache holds "
-                f"{self.kv_tokens} for each of its {self.max_batch} jobs at once "
-                "(RBEE_KV_CACHE sets its size, RBEE_MAX_BATCH how many jobs share it)"
+                f"{self.kv_tokens:,} for each of its {self.max_batch} jobs at once "
+                f"(RBEE_KV_CACHE sets its size, RBEE_MAX_BATCH how many jobs share it{hint})"
             )
         return None
 

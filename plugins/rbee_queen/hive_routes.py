@@ -106,14 +106,15 @@ async def list_workers(state: State) -> dict[str, Any]:
 
 @post("/workers", status_code=200)
 async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
-    """``{"hive"?, "model", "device"?, "keep_alive"?}``: an SSE stream of the start."""
+    """``{"hive"?, "model", "device"?, "backend"?, "keep_alive"?}``: an SSE stream of the
+    start."""
     queen: Queen = state.queen
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("model is required", field="model")
     queen.catalog.resolve(body["model"])
     record = await target(queen, body.get("hive"))
-    forward = {k: body[k] for k in ("model", "device", "keep_alive") if k in body}
+    forward = {k: body[k] for k in ("model", "device", "backend", "keep_alive") if k in body}
     return proxy_stream(queen, "POST", f"{record.url}/workers", forward)
 
 

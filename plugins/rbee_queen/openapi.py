@@ -55,6 +55,7 @@ JOB_SCHEMA = Schema(
         ),
         "hive": _TEXT,
         "device": _TEXT,
+        "backend": _TEXT,
         "keep_alive": Schema(type=OpenAPIType.NUMBER, exclusive_minimum=0.0),
         "timeout": Schema(type=OpenAPIType.NUMBER, exclusive_minimum=0.0),
     },

@@ -66,6 +66,8 @@ class WorkerRef:
     device: str
     url: str
     slots: int = 1
+    backend: str = ""
+    quantization: str = ""
     jobs_served: int = 0
     queue: Slots = field(init=False, repr=False)
 
@@ -75,11 +77,20 @@ class WorkerRef:
     @classmethod
     def from_info(cls, hive: str, info: dict[str, Any]) -> WorkerRef:
         """From a worker as a hive lists it."""
-        slots = int(info.get("slots", 1))
-        return cls(info["id"], hive, info["model"], info["device"], info["url"], slots)
+        return cls(
+            info["id"],
+            hive,
+            info["model"],
+            info["device"],
+            info["url"],
+            int(info.get("slots", 1)),
+            str(info.get("backend", "")),
+            str(info.get("quantization", "")),
+        )
 
     def describe(self) -> str:
-        return f"{self.id} ({self.model} on {self.device} of hive {self.hive})"
+        engine = " ".join(filter(None, (self.backend, self.quantization)))
+        return f"{self.id} ({self.model} on {self.device} of hive {self.hive}, {engine or '?'})"
 
 
 class Queen:
@@ -391,16 +402,27 @@ class Queen:
 
     def candidates(self, job: Job, name: str, hives: list[HiveRecord]) -> list[Candidate]:
         found: list[Candidate] = []
+        backend = job.request.backend
         for record in hives:
             found += [
-                Candidate(record.name, w.device, worker_id=w.id, model=w.model, busy=w.queue.load)
+                Candidate(
+                    record.name,
+                    w.device,
+                    worker_id=w.id,
+                    model=w.model,
+                    busy=w.queue.load,
+                    backend=w.backend,
+                )
                 for w in self.workers.values()
                 if w.hive == record.name
                 and w.model == name
                 and job.request.device in (None, w.device)
+                and backend in (None, w.backend)
             ]
+            if backend is not None and backend not in record.backends:
+                continue  # this hive cannot start a worker of that backend
             found += [
-                Candidate(record.name, d["id"], free_memory=d.get("free_memory"))
+                Candidate(record.name, d["id"], free_memory=d.get("free_memory"), backend=backend)
                 for d in record.devices
                 if job.request.device in (None, d["id"])
             ]
@@ -411,14 +433,7 @@ class Queen:
         hives = await self._hives_for(job)
         chosen = self.pm.hook.rbee_schedule(job=job, candidates=self.candidates(job, name, hives))
         if chosen is None:
-            why = "; ".join(
-                f"{r.name}: no device {job.request.device!r} (it has "
-                f"{', '.join(d['id'] for d in r.devices)})"
-                if job.request.device
-                else f"{r.name}: no free worker or device"
-                for r in hives
-            )
-            raise NoPlacement(f"no hive can run model {name}: {why}")
+            raise NoPlacement(f"no hive can run model {name}: {_why_not(job, hives)}")
         if chosen.worker_id is not None and chosen.worker_id in self.workers:
             worker = self.workers[chosen.worker_id]
             self.narrate(job, "worker_reuse", f"the worker {worker.id} already has {name} loaded")
@@ -436,6 +451,7 @@ class Queen:
             chosen.device,
             self._relay_narration(job),
             job.request.keep_alive,
+            job.request.backend,
         )
         self.narrate(job, "worker_ready", f"the worker bee is awake: {worker.describe()}")
         return worker
@@ -453,11 +469,14 @@ class Queen:
         device: str,
         listener: Callable[[Narration], None],
         keep_alive: float | None = None,
+        backend: str | None = None,
     ) -> WorkerRef:
         """Ask a hive for a worker (it provisions the model and checks the room first)."""
         body: dict[str, Any] = {"model": model, "device": device}
         if keep_alive is not None:
             body["keep_alive"] = keep_alive
+        if backend is not None:
+            body["backend"] = backend
         async for event, data in hive_client.stream(
             self.http, "POST", f"{record.url}/workers", body
         ):
@@ -465,7 +484,9 @@ class Queen:
                 listener(Narration.from_json(data))
             elif event == "end":
                 info = data["worker"]
-                worker = WorkerRef.from_info(record.name, info)
+                # Jobs that asked at once share one start: and one WorkerRef, so that they
+                # share its slots too.
+                worker = self.workers.get(info["id"]) or WorkerRef.from_info(record.name, info)
                 self.workers[worker.id] = worker
                 # Listed at once, not after the hive's next heartbeat (which then refreshes it).
                 record.workers = [*(w for w in record.workers if w["id"] != worker.id), info]
@@ -496,7 +517,7 @@ class Queen:
 
     async def _stream_from(self, job: Job, worker: WorkerRef) -> None:
         body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
-        for key in ("hive", "device", "keep_alive"):
+        for key in ("hive", "device", "backend", "keep_alive"):
             body.pop(key, None)
         try:
             async with self.http.stream("POST", f"{worker.url}/generate", json=body) as response:
@@ -559,6 +580,22 @@ class Queen:
         )
         await self.http.aclose()
         self.store.close()
+
+
+def _why_not(job: Job, hives: list[HiveRecord]) -> str:
+    """Why no hive offered a place for ``job``, hive by hive."""
+    request = job.request
+    reasons = []
+    for r in hives:
+        if request.backend is not None and request.backend not in r.backends:
+            have = ", ".join(sorted(r.backends)) or "none"
+            reasons.append(f"{r.name}: no backend {request.backend!r} (it has {have})")
+        elif request.device:
+            have = ", ".join(d["id"] for d in r.devices)
+            reasons.append(f"{r.name}: no device {request.device!r} (it has {have})")
+        else:
+            reasons.append(f"{r.name}: no free worker or device")
+    return "; ".join(reasons)
 
 
 def _devices(record: HiveRecord) -> str:

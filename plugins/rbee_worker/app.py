@@ -34,6 +34,7 @@ async def health(state: State) -> dict[str, Any]:
         "status": "ready",
         "model": state.model,
         "backend": state.backend,
+        "quantization": str(getattr(runner.model, "quantization", "")),
         "device": runner.model.device,
         "busy": runner.busy,
         "slots": runner.slots,

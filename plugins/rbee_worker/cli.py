@@ -109,5 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(runner, args.model, backend.name, stop, args.host)
     if args.hive_url and args.worker_id:
         _heartbeat_hive(args.hive_url, args.worker_id, args.heartbeat, runner)
-    announce("ready", url=url_of(sock), pid=os.getpid(), device=loaded.device, slots=runner.slots)
+    announce(
+        "ready",
+        url=url_of(sock),
+        pid=os.getpid(),
+        device=loaded.device,
+        slots=runner.slots,
+        backend=backend.name,
+        quantization=str(getattr(loaded, "quantization", "")),
+    )
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

@@ -1,8 +1,9 @@
 """What a worker tells the process that started it, one JSON object per line on stdout.
 
 ``{"type": "narration", "action", "message"}`` while it provisions and loads the model,
-then ``{"type": "ready", "url", "pid", "device", "slots"}`` once it serves (``slots``: how
-many jobs it runs at once), or ``{"type": "error", "message"}``
+then ``{"type": "ready", "url", "pid", "device", "slots", "backend", "quantization"}`` once
+it serves (``slots``: how many jobs it runs at once; ``quantization``: how its weights are
+held, ``Q4_K_M``, ``bf16``...), or ``{"type": "error", "message"}``
 if it cannot start. The hive reads these lines and relays the narration into the job that
 asked for the worker, so the user sees the model load as it happens.
 """

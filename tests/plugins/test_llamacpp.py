@@ -197,7 +197,7 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     header = read_gguf_header(default_model())
     assert header.quantization == "Q4_1"
     assert header.kv_bytes_per_token(2) == 30 * 3 * 64 * 2 * 2
-    assert slots_for(header, {}).count == 8 and slots_for(header, {}).tokens == 1024
+    assert slots_for(header, {}).count == 4 and slots_for(header, {}).tokens == 2048
     custom = slots_for(header, {"RBEE_KV_CACHE": "350 tokens", "RBEE_MAX_BATCH": "1"})
     assert (custom.count, custom.tokens, custom.cells) == (1, 350, 512)
     # A slot never holds more than the model was trained on (8192 tokens).
