@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from daemons import start_queen
 
-BODY = {"model": "smollm2-135m", "prompt": "What is the capital of France?", "temperature": 0}
+BODY = {"model": "smollm2-135m", "prompt": "Name the capital of France.", "temperature": 0}
 LONG = "Write a long story about a bee who builds a hive in an old oak tree."
 
 

@@ -23,7 +23,7 @@ from daemons import start_queen
 
 PROMPTS = [
     "Write a short story about bees.",
-    "What is the capital of France?",
+    "Name the capital of France.",
     "List three colours.",
     "Explain what a hive is.",
     "Say hello in five languages.",
