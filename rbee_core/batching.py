@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from rbee_core.backends import Chunk
 from rbee_core.errors import InvalidRequest
+from rbee_core.stops import StopMatcher
 
-__all__ = ["BatchLoop", "Sequence"]
+__all__ = ["BatchLoop", "Sequence", "text_chunks"]
 
 S = TypeVar("S")  # the engine's per-sequence sampler
 
@@ -103,6 +105,40 @@ class Sequence(Generic[S]):
         if self.generated >= self.max_tokens:
             self.end("length")
         self.next_token = token
+
+
+def text_chunks(
+    seq: Sequence[S],
+    push: Callable[[int], str],
+    stop: tuple[str, ...],
+    flush: Callable[[], str] = str,
+) -> Iterator[Chunk]:
+    """A sequence's tokens as a backend's chunks, in the job's own thread: ``push`` turns a
+    token into the text it completes (whole characters only), ``flush`` gives what is left
+    at the end. Notices pass through; stop strings may span tokens; the last chunk has the
+    finish reason and the counts. A reader that stops early abandons the sequence."""
+    stops = StopMatcher(stop)
+    finish: str | None = None
+    try:
+        for token in seq:
+            if isinstance(token, str):
+                yield Chunk(text="", notice=token)
+                continue
+            text, hit = stops.feed(push(token))
+            if text:
+                yield Chunk(text=text)
+            if hit:
+                finish = "stop"
+                break
+        else:
+            text, hit = stops.feed(flush())
+            if text:
+                yield Chunk(text=text)
+            finish = "stop" if hit else None
+    finally:
+        seq.abandon()  # a stop string, or the reader went away: free the batch slot
+    finish = finish or seq.finish_reason or "cancelled"
+    yield from stops.closing_chunks(finish, len(seq.prompt), seq.generated)
 
 
 class BatchLoop(ABC, Generic[S]):

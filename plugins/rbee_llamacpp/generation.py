@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from rbee_core.backends import Chunk, GenerationParams
-from rbee_core.stops import StopMatcher
+from rbee_core.batching import text_chunks
 from rbee_llamacpp.engine import LlamaEngine
 from rbee_llamacpp.library import Context, Model, Pieces
 from rbee_llamacpp.sampling import Sampler
@@ -69,25 +69,4 @@ class LlamaCppModel:
             sampler.close()  # refused: the engine never saw it
             raise
         pieces = Pieces(self._model.vocab)
-        stops = StopMatcher(params.stop)
-        finish: str | None = None
-        try:
-            for token in seq:
-                if isinstance(token, str):
-                    yield Chunk(text="", notice=token)
-                    continue
-                text, hit = stops.feed(pieces.push(token))
-                if text:
-                    yield Chunk(text=text)
-                if hit:
-                    finish = "stop"
-                    break
-            else:
-                text, hit = stops.feed(pieces.flush())
-                if text:
-                    yield Chunk(text=text)
-                finish = "stop" if hit else None
-        finally:
-            seq.abandon()  # a stop string, or our reader went away: free the batch slot
-        finish = finish or seq.finish_reason or "cancelled"
-        yield from stops.closing_chunks(finish, len(ids), seq.generated)
+        yield from text_chunks(seq, pieces.push, params.stop, pieces.flush)

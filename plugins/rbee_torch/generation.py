@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rbee_core.backends import Chunk, GenerationParams
-from rbee_core.stops import StopMatcher
+from rbee_core.batching import text_chunks
 from rbee_torch.batching import BatchEngine
 from rbee_torch.detokenize import Detokenizer
 from rbee_torch.kv_budget import kv_cache_tokens, max_batch
@@ -68,21 +68,4 @@ class TorchModel:
         ids = self.encode(prompt, params.raw, params.messages)
         sampler = Sampler(params, self._device)
         seq = self.engine.submit(ids, params.max_tokens, sampler, cancelled)
-        detok = Detokenizer(self.tokenizer)
-        stops = StopMatcher(params.stop)
-        finish: str | None = None
-        try:
-            for token_id in seq:
-                if isinstance(token_id, str):
-                    yield Chunk(text="", notice=token_id)
-                    continue
-                text, hit = stops.feed(detok.push(token_id))
-                if text:
-                    yield Chunk(text=text)
-                if hit:
-                    finish = "stop"
-                    break
-        finally:
-            seq.abandon()  # a stop string, or our reader went away: free the batch slot
-        finish = finish or seq.finish_reason or "cancelled"
-        yield from stops.closing_chunks(finish, len(ids), seq.generated)
+        yield from text_chunks(seq, Detokenizer(self.tokenizer).push, params.stop)
