@@ -28,8 +28,14 @@ def healthy(url: str) -> bool:
         return False
 
 
-def start_queen(env: dict[str, str], *options: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A ``queen-rbee`` on a free port, once it answers ``/health``; and its URL."""
+def start_queen(
+    env: dict[str, str], *options: str, new_session: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``queen-rbee`` on a free port, once it answers ``/health``; and its URL.
+
+    ``new_session``: out of the terminal's process group, so that Ctrl-C reaches only the
+    script, which then stops the queen (and the queen its hive and workers) in order.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     queen = subprocess.Popen(
@@ -38,6 +44,7 @@ def start_queen(env: dict[str, str], *options: str) -> tuple[subprocess.Popen[by
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
     )
     deadline = time.monotonic() + 30
     while not healthy(url):

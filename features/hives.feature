@@ -111,9 +111,10 @@ Feature: Hives across machines
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m --backend torch
     Then the keeper exits with code 0
     And stderr shows, in order:
-      | text                                             |
-      | there is room in cpu for smollm2-135m on torch   |
-      | its KV cache cut to                              |
+      | text                                                                  |
+      | there is room in cpu for smollm2-135m on torch                        |
+      | waking up the worker                                                  |
+    And stderr shows "its KV cache cut to"
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m --backend llamacpp
     Then the keeper exits with code 1
     And stderr's last line contains "smollm2-135m on llamacpp needs 392.0 MB"

@@ -89,6 +89,11 @@ def step_stderr_order(context: Any) -> None:
         position += 1
 
 
+@then('stderr shows "{text}"')
+def step_stderr_shows(context: Any, text: str) -> None:
+    assert text in context.result.stderr, _describe(context.result)
+
+
 @then('stderr does not show "{text}"')
 def step_stderr_not(context: Any, text: str) -> None:
     assert text not in context.result.stderr, _describe(context.result)

@@ -23,8 +23,8 @@ from rbee_torch.dtype import cpu_bf16_features, cpuinfo_flags, parse_dtype
 __all__ = ["RUNTIME_BYTES", "default_budget", "element_size", "torch_footprint"]
 
 # What a torch worker holds beside its weights and KV cache: the interpreter, torch,
-# transformers, the tokenizer, rbee's server. Measured: 845 MiB idle on the default model
-# with 257 MiB of bf16 weights (benchmarks/bench_engines.py).
+# transformers, the tokenizer, rbee's server. Measured: 845 MiB resident on the default
+# model loaded and idle with 257 MiB of bf16 weights (benchmarks/bench_engines.py).
 RUNTIME_BYTES = 600 * 2**20
 _ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 
