@@ -1,18 +1,25 @@
 """Continuous batching on llama.cpp: every running job of a model in one ``llama_batch``.
 
 The KV cache has one slot per sequence, as in llama.cpp's own server (``-np``): a job
-takes a free slot, its prompt is fed in fixed chunks, then one token of every decoding
-sequence goes into one ``llama_decode`` a step, and each samples its row of logits with its
-own sampler chain. A finished or unwanted sequence frees its slot at once.
+takes a free slot, its prompt is fed in chunks, then one token of every decoding sequence
+goes into one ``llama_decode`` a step, and each samples its row of logits with its own
+sampler chain. A finished or unwanted sequence frees its slot at once.
 
-A job's tokens are the same alone and in any batch. llama.cpp picks kernels by the shape of
-a batch, so every call has one of the same few shapes whatever else runs:
+A slot keeps what its last job left in the cache: a new job takes the free slot whose
+tokens share the longest prefix with its prompt (the chat template's system prompt; the
+conversation so far, in a chat) and feeds only the rest, as llama-server's prompt cache
+does. A repeated prompt's first token then costs one step, not a prefill.
 
-- a prompt chunk is decoded on its own, always cut at the same places;
-- a lone decoding sequence past ``BALLAST_FROM`` tokens gets a ballast row (one token in a
-  free slot, no logits, dropped after the call): flash attention splits a single query's
-  keys across threads once they pass 512 cells, and batches never take that path;
-- per-row kernels only (``library.py``: no repacked weights, no tiled matmul).
+A job's tokens are the same alone, in any batch and from a cached prefix. llama.cpp picks
+kernels by the shape of a call, so every call has a shape whose kernels compute each row on
+its own, in the same order, whatever else is in the call:
+
+- a prompt chunk is decoded on its own, at most ``PREFILL_CHUNK`` tokens: flash attention
+  takes one query at a time below 64 (above, it tiles queries and keys together);
+- a lone query past ``BALLAST_FROM`` tokens (a lone decoding sequence, a one-token chunk)
+  gets a ballast row (one token in a free slot, no logits, dropped after the call): flash
+  attention splits a single query's keys across threads once they pass 512 cells;
+- per-row matmul kernels only (``library.py``: no repacked weights, no tiled matmul).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ __all__ = ["BALLAST_FROM", "PREFILL_CHUNK", "LlamaEngine", "Sequence"]
 
 Sequence = batching.Sequence[Sampler]
 
-PREFILL_CHUNK = 256  # prompt tokens per decode call
+PREFILL_CHUNK = 63  # prompt tokens per decode call: below ggml's 64-query attention tiles
 BALLAST_FROM = 224  # below 256 cells, ggml's single-query attention path is the usual one
 
 
@@ -46,6 +53,8 @@ class LlamaEngine(BatchLoop[Sampler]):
         self._context_length = context_length
         self._free = list(range(slots - 1, -1, -1))
         self._slot: dict[int, int] = {}  # id(sequence) -> its slot (seq id in the cache)
+        self._cached: list[list[int]] = [[] for _ in range(slots)]  # each slot's tokens
+        self.cached_tokens = 0  # prompt tokens taken from the cache, all jobs together
         self.start()
 
     def slots_needed(self, seqs: list[Sequence]) -> int:
@@ -73,17 +82,41 @@ class LlamaEngine(BatchLoop[Sampler]):
 
     def release(self, seq: Sequence) -> None:
         slot = self._slot.pop(id(seq), None)
-        if slot is not None:
-            self._context.forget(slot)
+        if slot is not None:  # its cells stay, for the next job that shares a prefix
             self._free.append(slot)
         seq.sampler.close()
 
     def reset(self) -> None:
         self._context.forget_all()
+        self._cached = [[] for _ in self._cached]
+
+    def _take_slot(self, seq: Sequence) -> None:
+        """The free slot whose cached tokens share the longest prefix with ``seq``'s prompt;
+        the rest of its cache is dropped. At least the last prompt token is fed again: its
+        logits give the first token."""
+
+        def shared(slot: int) -> int:
+            cached = self._cached[slot]
+            n = 0
+            for a, b in zip(cached, seq.prompt[:-1], strict=False):
+                if a != b:
+                    break
+                n += 1
+            return n
+
+        # Of equals, the slot with the least cached: the others may serve a later job.
+        slot = max(self._free, key=lambda s: (shared(s), -len(self._cached[s])))
+        self._free.remove(slot)
+        keep = shared(slot)
+        self._context.forget(slot, keep)
+        del self._cached[slot][keep:]
+        self._slot[id(seq)] = slot
+        seq.length = keep
+        self.cached_tokens += keep
 
     def step(self, joining: list[Sequence]) -> None:
         for seq in joining:
-            self._slot[id(seq)] = self._free.pop()
+            self._take_slot(seq)
             self._active.append(seq)
         for seq in self._active:
             if not seq.wanted():
@@ -102,17 +135,11 @@ class LlamaEngine(BatchLoop[Sampler]):
         ctx.clear_batch()
         rows = []
         for seq in seqs:
-            rows.append(ctx.add(seq.next_token, seq.length, self._slot[id(seq)], True))
+            slot = self._slot[id(seq)]
+            rows.append(ctx.add(seq.next_token, seq.length, slot, True))
+            self._cached[slot].append(seq.next_token)
             seq.length += 1
-        lone = len(seqs) == 1 and seqs[0].length > BALLAST_FROM
-        ballast = self._free[-1] if lone and self._free else None
-        if ballast is not None:
-            ctx.add(seqs[0].next_token, 0, ballast, False)
-        try:
-            ctx.decode()
-        finally:
-            if ballast is not None:
-                ctx.forget(ballast)
+        self._call(len(seqs) == 1 and seqs[0].length > BALLAST_FROM)
         for seq, row in zip(seqs, rows, strict=True):
             self._sample(seq, row)
 
@@ -125,10 +152,28 @@ class LlamaEngine(BatchLoop[Sampler]):
         last = len(seq.prompt) - 1
         for position, token in enumerate(chunk, seq.length):
             row = ctx.add(token, position, slot, position == last)
+        self._cached[slot] += chunk
         seq.length += len(chunk)
-        ctx.decode()
+        self._call(len(chunk) == 1 and seq.length > BALLAST_FROM)
         if seq.length == len(seq.prompt):
             self._sample(seq, row)
+
+    def _call(self, lone: bool) -> None:
+        """Decode the batch; a lone long query gets a ballast row (see the module's doc) in
+        the free slot with the least cached, which loses its cache."""
+        ctx = self._context
+        ballast = (
+            min(self._free, key=lambda s: len(self._cached[s])) if lone and self._free else None
+        )
+        if ballast is not None:
+            ctx.forget(ballast)
+            self._cached[ballast] = []
+            ctx.add(0, 0, ballast, False)
+        try:
+            ctx.decode()
+        finally:
+            if ballast is not None:
+                ctx.forget(ballast)
 
     def _sample(self, seq: Sequence, row: int) -> None:
         token = seq.sampler.sample(self._context.handle, row)

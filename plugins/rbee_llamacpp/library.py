@@ -206,9 +206,9 @@ class Context:
             why = "no room in the KV cache" if code == 1 else f"error {code}"
             raise RuntimeError(f"llama.cpp could not decode a batch of {self.rows}: {why}")
 
-    def forget(self, seq_id: int) -> None:
-        """Drop a sequence's cells from the KV cache."""
-        llama.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+    def forget(self, seq_id: int, keep: int = 0) -> None:
+        """Drop a sequence's cells from the KV cache, but for its first ``keep`` tokens."""
+        llama.llama_memory_seq_rm(self.memory, seq_id, keep, -1)
 
     def forget_all(self) -> None:
         llama.llama_memory_clear(self.memory, True)

@@ -98,6 +98,26 @@ def test_a_lone_long_sequence_answers_as_in_company(llm: LlamaCppModel) -> None:
         company.result()
 
 
+def test_a_cached_prefix_is_fed_no_more_and_answers_as_fresh(llm: LlamaCppModel) -> None:
+    fresh = load(4, 1024)
+    try:
+        expected = [run(fresh, prompt, params)[0] for prompt, params in JOBS]
+    finally:
+        fresh.close()
+    run(llm, *JOBS[0])  # a slot now holds this prompt, and the system prompt all share
+    before = llm.engine.cached_tokens
+    again = run(llm, *JOBS[0])
+    prompt = len(llm.encode(JOBS[0][0], raw=False))
+    assert llm.engine.cached_tokens - before == prompt - 1  # all but the last token
+    assert [again[0], *(run(llm, p, params)[0] for p, params in JOBS[1:])] == expected
+    # A conversation's next turn starts from the cache of the last.
+    turns = (("user", "Name three colours."), ("assistant", expected[1]), ("user", "One more."))
+    params = GenerationParams(temperature=0, messages=turns, max_tokens=20)
+    before = llm.engine.cached_tokens
+    assert run(llm, "One more.", params)[0]
+    assert llm.engine.cached_tokens - before > 30
+
+
 def test_seeds_repeat_and_differ(llm: LlamaCppModel) -> None:
     def sampled(seed: int) -> str:
         params = GenerationParams(temperature=1.0, seed=seed, max_tokens=30)
