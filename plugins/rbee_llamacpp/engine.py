@@ -16,9 +16,12 @@ its own, in the same order, whatever else is in the call:
 
 - a prompt chunk is decoded on its own, at most ``PREFILL_CHUNK`` tokens: flash attention
   takes one query at a time below 64 (above, it tiles queries and keys together);
+- decoding rows sit in consecutive slots, a free slot between them getting a filler row
+  (one token at the end of its cache, no logits, dropped after the call): llama.cpp cuts
+  a call into one ubatch per run of consecutive sequence ids;
 - a lone query past ``BALLAST_FROM`` tokens (a lone decoding sequence, a one-token chunk)
-  gets a ballast row (one token in a free slot, no logits, dropped after the call): flash
-  attention splits a single query's keys across threads once they pass 512 cells;
+  gets a filler row beside it: flash attention splits a single query's keys across
+  threads once they pass 512 cells;
 - per-row matmul kernels only (``library.py``: no repacked weights, no tiled matmul).
 """
 
@@ -104,8 +107,8 @@ class LlamaEngine(BatchLoop[Sampler]):
                 n += 1
             return n
 
-        # Of equals, the slot with the least cached: the others may serve a later job.
-        slot = max(self._free, key=lambda s: (shared(s), -len(self._cached[s])))
+        # Of equals, the lowest: busy slots stay together (see _decode).
+        slot = max(self._free, key=lambda s: (shared(s), -s))
         self._free.remove(slot)
         keep = shared(slot)
         self._context.forget(slot, keep)
@@ -130,50 +133,77 @@ class LlamaEngine(BatchLoop[Sampler]):
         self._leave()
 
     def _decode(self, seqs: list[Sequence]) -> None:
-        """One token of each decoding sequence, in one call."""
-        ctx = self._context
-        ctx.clear_batch()
+        """One token of each decoding sequence, in one call of consecutive slots.
+
+        llama.cpp takes a call's sequences in one ubatch only while their ids run on
+        without a gap (each its own stream); otherwise it decodes them one ubatch after
+        another, slower and each with a lone query's kernels. So a free slot between two
+        busy ones gets a filler row, and a lone long sequence a neighbour: one token at
+        the end of that slot's cache, no logits, dropped after the call (its cache stays).
+        """
+        busy = {self._slot[id(s)]: s for s in seqs}
+        low, high = min(busy), max(busy)
+        if low == high and seqs[0].length >= BALLAST_FROM:
+            neighbour = self._neighbour(low)
+            low, high = min(low, neighbour), max(high, neighbour)
+        self._context.clear_batch()
         rows = []
-        for seq in seqs:
-            slot = self._slot[id(seq)]
-            rows.append(ctx.add(seq.next_token, seq.length, slot, True))
+        fillers = []
+        for slot in range(low, high + 1):
+            seq = busy.get(slot)
+            if seq is None:
+                fillers.append(self._filler(slot))
+                continue
+            rows.append((seq, self._context.add(seq.next_token, seq.length, slot, True)))
             self._cached[slot].append(seq.next_token)
             seq.length += 1
-        self._call(len(seqs) == 1 and seqs[0].length > BALLAST_FROM)
-        for seq, row in zip(seqs, rows, strict=True):
+        self._call(fillers)
+        for seq, row in rows:
             self._sample(seq, row)
 
     def _feed(self, seq: Sequence) -> None:
-        """The next chunk of a prompt, alone in its call; the last samples the first token."""
-        ctx = self._context
-        ctx.clear_batch()
+        """The next chunk of a prompt, alone in its call; the last samples the first token.
+        A one-token chunk of a long prompt gets a neighbour, as a lone decoding row does."""
         slot = self._slot[id(seq)]
         chunk = seq.prompt[seq.length : seq.length + PREFILL_CHUNK]
+        lone = len(chunk) == 1 and seq.length >= BALLAST_FROM
+        neighbour = self._neighbour(slot) if lone else slot
+        self._context.clear_batch()
+        fillers = [self._filler(neighbour)] if neighbour < slot else []
         last = len(seq.prompt) - 1
         for position, token in enumerate(chunk, seq.length):
-            row = ctx.add(token, position, slot, position == last)
+            row = self._context.add(token, position, slot, position == last)
+        if neighbour > slot:
+            fillers.append(self._filler(neighbour))
         self._cached[slot] += chunk
         seq.length += len(chunk)
-        self._call(len(chunk) == 1 and seq.length > BALLAST_FROM)
+        self._call(fillers)
         if seq.length == len(seq.prompt):
             self._sample(seq, row)
 
-    def _call(self, lone: bool) -> None:
-        """Decode the batch; a lone long query gets a ballast row (see the module's doc) in
-        the free slot with the least cached, which loses its cache."""
-        ctx = self._context
-        ballast = (
-            min(self._free, key=lambda s: len(self._cached[s])) if lone and self._free else None
-        )
-        if ballast is not None:
-            ctx.forget(ballast)
-            self._cached[ballast] = []
-            ctx.add(0, 0, ballast, False)
+    def _neighbour(self, slot: int) -> int:
+        """A free slot next to ``slot``, or ``slot`` itself when there is none (one slot)."""
+        for other in (slot + 1, slot - 1):
+            if other in self._free:
+                return other
+        return slot
+
+    def _filler(self, slot: int) -> tuple[int, int]:
+        """A row at the end of free ``slot``'s cache (keeping room for it): the slot and the
+        position to drop after the call."""
+        cached = self._cached[slot]
+        if len(cached) >= self.kv_tokens:
+            del cached[self.kv_tokens - 1 :]
+            self._context.forget(slot, len(cached))
+        self._context.add(0, len(cached), slot, False)
+        return slot, len(cached)
+
+    def _call(self, fillers: list[tuple[int, int]]) -> None:
         try:
-            ctx.decode()
+            self._context.decode()
         finally:
-            if ballast is not None:
-                ctx.forget(ballast)
+            for slot, position in fillers:
+                self._context.forget(slot, position)
 
     def _sample(self, seq: Sequence, row: int) -> None:
         token = seq.sampler.sample(self._context.handle, row)
