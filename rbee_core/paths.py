@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "config_dir", "logs_dir", "models_dir", "state_dir"]
+__all__ = ["cache_dir", "config_dir", "data_dir", "logs_dir", "models_dir", "state_dir"]
 
 
 def _base(xdg_var: str, default: str, sub: str) -> Path:
@@ -29,6 +29,12 @@ def config_dir() -> Path:
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/rbee`` (``~/.cache/rbee``), or ``$RBEE_HOME/cache``."""
     return _base("XDG_CACHE_HOME", ".cache", "cache")
+
+
+def data_dir() -> Path:
+    """``$XDG_DATA_HOME/rbee`` (``~/.local/share/rbee``), or ``$RBEE_HOME/data``: what
+    ``rbee-keeper hive install`` puts on a machine (a venv, the wheels it came from)."""
+    return _base("XDG_DATA_HOME", ".local/share", "data")
 
 
 def state_dir() -> Path:

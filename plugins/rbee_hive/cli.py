@@ -1,7 +1,10 @@
 """``rbee-hive``: one per machine. Joins a queen, reports its devices and models, and
 starts the workers the queen asks for.
 
-    rbee-hive --queen-url http://QUEEN:8500 --port 8600
+    rbee-hive --queen-url http://QUEEN:8500 --host 0.0.0.0 --port 8600
+
+Listening beyond loopback needs the cluster's API key in RBEE_API_KEY: the hive sends it to
+the queen, asks it of every caller, and its workers share it.
 """
 
 from __future__ import annotations
@@ -11,15 +14,20 @@ import logging
 import socket
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.datastructures import State
 
+from rbee_core.addresses import is_unspecified
+from rbee_core.paths import logs_dir
 from rbee_core.plugins import create_plugin_manager, model_catalog
 from rbee_core.units import parse_size
+from rbee_hive.detach import detach
 from rbee_hive.hive import Hive
 from rbee_hive.routes import HIVE_ROUTES
 from rbee_hive.store import ModelStore
+from rbee_http.auth import open_bind_refusal
 from rbee_http.errors import error_handlers
 from rbee_http.lifecycle import exit_with_parent
 from rbee_http.server import MAX_BODY, PortInUse, bind, guard_for, serve, url_of
@@ -42,8 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind, and for its workers (default 127.0.0.1; use the "
-        "machine's LAN address for a queen on another machine)",
+        help="address to bind, and for its workers (default 127.0.0.1; for a queen on "
+        "another machine, this machine's LAN address or 0.0.0.0, with RBEE_API_KEY set)",
+    )
+    p.add_argument(
+        "--advertise-url",
+        help="the URL the queen reaches this hive at (default: the bound address, or for "
+        "0.0.0.0 the address of this machine's end of its connection to the queen)",
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background, logging to the state dir; exit once it joined the "
+        "queen (code 0) or with the reason it could not (code 1)",
     )
     p.add_argument("--port", type=int, default=8600, help="port (default 8600; 0: any free)")
     p.add_argument("--name", default=socket.gethostname(), help="hive name (default: hostname)")
@@ -68,17 +87,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    refusal = open_bind_refusal("rbee-hive", args.host)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        sys.exit(2)
+    if args.advertise_url:
+        host = urlsplit(args.advertise_url).hostname
+        if not args.advertise_url.startswith(("http://", "https://")) or not host:
+            parser.error(f"--advertise-url {args.advertise_url!r} is not an http:// URL")
+        if is_unspecified(host):
+            parser.error(f"--advertise-url {args.advertise_url!r}: nobody can dial {host}")
+    if args.detach and not args.queen_url:
+        parser.error("--detach reports joining a queen: give --queen-url")
     if args.exit_with_parent:
         exit_with_parent()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         sock = bind(args.host, args.port)
     except PortInUse as exc:
         print(f"rbee-hive: {exc}", file=sys.stderr)
         sys.exit(1)
     url = url_of(sock)
+    on_joined = None
+    if args.detach:  # before any thread starts: fork copies only the calling one
+        report = detach(logs_dir() / f"hive-{args.name}.log")
+        queen = args.queen_url
+
+        def on_joined(error: str | None) -> None:
+            report(error, f"{queen} as {args.name} ({hive.url})")
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     pm = create_plugin_manager()
     hive = Hive(
         args.name,
@@ -89,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         keep_alive=args.keep_alive,
         worker_host=args.host,
         cpu_memory_limit=args.cpu_memory_limit,
+        advertise_url=args.advertise_url.rstrip("/") if args.advertise_url else None,
+        on_joined=on_joined,
     )
     server: dict[str, Any] = {}
 

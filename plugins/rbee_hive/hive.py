@@ -12,17 +12,21 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.backends import Backend, Footprint
 from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker
 from rbee_core.kv_cache import kv_cache_size
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
+from rbee_hive.address import local_address_towards
 from rbee_hive.devices import Device, available_memory, detect_devices
 from rbee_hive.store import ModelStore
 from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
@@ -67,10 +71,19 @@ class Hive:
         start_timeout: float = 600.0,
         worker_host: str = "127.0.0.1",
         cpu_memory_limit: int | None = None,
+        advertise_url: str | None = None,
+        on_joined: Callable[[str | None], None] | None = None,
     ) -> None:
         self.name = name
-        self.url = url
+        # Where this machine's own processes (its workers) reach the hive: a wildcard bind
+        # answers on loopback too.
+        self.local_url = with_host(url, "127.0.0.1") if is_unspecified(worker_host) else url
+        # Where the queen reaches it; settled when it registers (see ``_advertised_url``).
+        self.url = advertise_url or self.local_url
+        self.advertise_url = advertise_url
         self.queen_url = queen_url
+        # Told once how joining the queen went: None when it joined, else why it did not.
+        self.on_joined = on_joined
         self.store = store
         self.devices: list[Device] = detect_devices()
         self.cpu_memory_limit = cpu_memory_limit
@@ -213,9 +226,10 @@ class Hive:
                     device.id,
                     emit,
                     self.start_timeout,
-                    hive_url=self.url,
+                    hive_url=self.local_url,
                     heartbeat=self.heartbeat,
                     host=self.worker_host,
+                    advertise_host=urlsplit(self.url).hostname,
                     kv_tokens=room.kv_tokens,
                     reserved=room.need,
                 )
@@ -270,13 +284,32 @@ class Hive:
                     self.workers.pop(worker.id, None)
                     await worker.stop()
 
+    async def _advertised_url(self) -> str:
+        if self.advertise_url or not is_unspecified(self.worker_host) or not self.queen_url:
+            return self.url
+        try:
+            host = await asyncio.to_thread(local_address_towards, self.queen_url)
+        except OSError as exc:
+            raise RbeeError(f"cannot reach the queen at {self.queen_url}: {exc}") from exc
+        return with_host(self.local_url, host)
+
+    def _joined(self, error: str | None) -> None:
+        if self.on_joined is not None:
+            report, self.on_joined = self.on_joined, None
+            report(error)
+
     async def _heartbeat_queen(self) -> None:
         registered = False
         while True:
             try:
                 if not registered:
+                    self.url = await self._advertised_url()
                     await self._post("/hives/register", {"name": self.name, "url": self.url})
+                    log.info(
+                        "joined the queen at %s as %s (%s)", self.queen_url, self.name, self.url
+                    )
                     registered = True
+                    self._joined(None)
                 answer = await self.http.post(
                     f"{self.queen_url}/hives/heartbeat",
                     json={
@@ -290,14 +323,23 @@ class Hive:
                     registered = False
                     continue
             except (httpx.HTTPError, RbeeError) as exc:
-                log.warning("heartbeat to the queen at %s failed: %s", self.queen_url, exc)
+                why = exc.message if isinstance(exc, RbeeError) else f"{exc!r}"
+                log.warning("heartbeat to the queen at %s failed: %s", self.queen_url, why)
+                self._joined(why)
                 registered = False
             await asyncio.sleep(self.heartbeat)
 
     async def _post(self, path: str, body: dict[str, Any]) -> None:
-        answer = await self.http.post(f"{self.queen_url}{path}", json=body)
+        try:
+            answer = await self.http.post(f"{self.queen_url}{path}", json=body)
+        except httpx.HTTPError as exc:
+            raise RbeeError(f"cannot reach the queen at {self.queen_url}: {exc!r}") from exc
         if answer.status_code >= 400:
-            raise RbeeError(f"the queen refused {path}: {answer.text}")
+            try:
+                why = answer.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                why = answer.text
+            raise RbeeError(f"the queen at {self.queen_url} refused {path}: {why}")
 
     async def stop_all(self) -> None:
         """Stop every worker this hive started (cascading shutdown)."""

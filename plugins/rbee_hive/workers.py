@@ -143,12 +143,14 @@ async def spawn_worker(
     hive_url: str = "",
     heartbeat: float = 2.0,
     host: str = "127.0.0.1",
+    advertise_host: str | None = None,
     kv_tokens: int | None = None,
     reserved: int = 0,
 ) -> WorkerProcess:
     """Start a worker for files already on this machine and wait until it serves; its
     narration goes to ``emit`` meanwhile. ``kv_tokens`` sizes its KV cache where the
-    backend's default would not fit."""
+    backend's default would not fit; ``advertise_host`` is the address it gives out (the
+    hive's, which the queen reaches) when it binds to every address."""
     worker_id = f"worker-{os.getpid()}-{next(_ids)}"
     log_path = logs_dir() / f"{worker_id}.log"
     env = dict(os.environ)
@@ -177,6 +179,7 @@ async def spawn_worker(
             str(heartbeat),
             "--host",
             host,
+            *(["--advertise-host", advertise_host] if advertise_host else []),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import os
 from typing import Any
@@ -18,10 +17,18 @@ from typing import Any
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["API_KEY_ENV", "Guard", "api_key", "auth_headers", "is_loopback_host"]
+from rbee_core.addresses import is_loopback_host
+
+__all__ = [
+    "API_KEY_ENV",
+    "Guard",
+    "api_key",
+    "auth_headers",
+    "is_loopback_host",
+    "open_bind_refusal",
+]
 
 API_KEY_ENV = "RBEE_API_KEY"
-LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
 OPEN_PATHS = {"/health"}
 
 
@@ -35,13 +42,16 @@ def auth_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def is_loopback_host(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def open_bind_refusal(program: str, host: str, how: str = "Set RBEE_API_KEY.") -> str | None:
+    """Why ``program`` must not listen on ``host``: beyond loopback, every daemon needs an
+    API key, or anyone who can reach it could run jobs (and a hive or worker would run them
+    for anyone). ``None`` when it may."""
+    if is_loopback_host(host) or api_key():
+        return None
+    return (
+        f"{program}: refusing to listen on {host} without an API key: anyone who can reach it "
+        f"could run jobs. {how}"
+    )
 
 
 def _hostname(raw: str) -> str:

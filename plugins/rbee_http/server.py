@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from rbee_core.addresses import url_for
+
 __all__ = ["MAX_BODY", "PortInUse", "bind", "guard_for", "serve", "url_of"]
 
 
@@ -40,7 +42,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return url_for(host, port)
 
 
 def serve(

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from rbee_core.plugins import create_plugin_manager
-from rbee_http.auth import API_KEY_ENV, api_key, is_loopback_host
+from rbee_http.auth import API_KEY_ENV, open_bind_refusal
 from rbee_http.server import PortInUse, bind, serve, url_of
 
 __all__ = ["main"]
@@ -70,12 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.api_key:
         os.environ[API_KEY_ENV] = args.api_key  # the hives and workers it starts share it
-    if not is_loopback_host(args.host) and not api_key():
-        print(
-            f"queen-rbee: refusing to listen on {args.host} without an API key: anyone who "
-            "can reach it could run jobs. Set --api-key or RBEE_API_KEY.",
-            file=sys.stderr,
-        )
+    refusal = open_bind_refusal("queen-rbee", args.host, "Set --api-key or RBEE_API_KEY.")
+    if refusal:
+        print(refusal, file=sys.stderr)
         sys.exit(2)
     try:
         sock = bind(args.host, args.port)

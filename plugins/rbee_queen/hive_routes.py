@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from rbee_core.addresses import is_unspecified
 from rbee_core.errors import InvalidRequest, UnknownWorker
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
-from rbee_queen.launcher import ssh_command
 from rbee_queen.model_routes import proxy_stream, target
 from rbee_queen.orchestrator import Queen
 
@@ -29,14 +30,30 @@ def _name_and_url(body: Any) -> tuple[str, str]:
         raise InvalidRequest("name is required", field="name")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InvalidRequest("url must be the hive's http:// address", field="url")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise InvalidRequest(f"url {url!r} names no host", field="url")
+    if is_unspecified(host):
+        raise InvalidRequest(
+            f"url {url!r}: {host} means every address of the hive's machine, which nobody "
+            "can dial; the hive must give an address the queen reaches (--advertise-url)",
+            field="url",
+        )
     return name, url.rstrip("/")
 
 
 @post("/hives/register", status_code=200)
 async def register(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
-    """A hive joins: ``{"name", "url"}``. Answers the heartbeat interval it must keep."""
+    """A hive joins: ``{"name", "url"}``, once its URL answers as that hive. Answers the
+    heartbeat interval it must keep."""
     queen: Queen = state.queen
-    record = queen.hives.register(*_name_and_url(await read_json(request)))
+    name, url = _name_and_url(await read_json(request))
+    queen.hives.check_free(name, url)  # before dialling anything
+    await queen.check_reachable(name, url)
+    record = queen.hives.register(name, url)
     return {"name": record.name, "heartbeat": queen.heartbeat}
 
 
@@ -47,8 +64,9 @@ async def heartbeat(request: Request[Any, Any, Any], state: State) -> dict[str, 
     body = await read_json(request)
     name, _ = _name_and_url(body)
     record = queen.hives.heartbeat(name, body)
-    if record.state == "joining" and record.first_heartbeat.is_set() and not record.devices:
-        queen.keep(asyncio.create_task(queen.learn(record)))  # a hive that joined on its own
+    if record.state == "joining" and not record.devices and not record.learning:
+        record.learning = True  # a hive that joined on its own: ask what it has, once
+        queen.keep(asyncio.create_task(queen.learn_later(record)))
     queen.sync_workers(record)
     return {"status": "ok"}
 
@@ -61,33 +79,18 @@ async def list_hives(state: State) -> dict[str, Any]:
 
 @post("/hives", status_code=201)
 async def start_hive(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
-    """Start a hive: on this machine (``{}``), or on another through ssh (``{"ssh": HOST}``),
-    and wait for its first heartbeat."""
+    """Start the hive of this machine (``{}``) and wait until it is ready. Hives on other
+    machines are started there (``rbee-keeper hive start --ssh HOST``) and join by
+    themselves."""
     queen: Queen = state.queen
     body = await read_json(request)
-    host = body.get("ssh") if isinstance(body, dict) else None
-    if host is None:
-        return (await queen.local_hive()).to_json()
-    if not isinstance(host, str) or not host or host.startswith("-"):
-        raise InvalidRequest("ssh must be a host name", field="ssh")
-    command = ssh_command(host, queen.url)
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    if process.returncode != 0:
-        raise hive_client.HiveUnavailable(
-            f"ssh {host} failed (code {process.returncode}): {output.decode(errors='replace')}"
+    if isinstance(body, dict) and "ssh" in body:
+        raise InvalidRequest(
+            "the queen starts only this machine's hive; start one on another machine with "
+            "`rbee-keeper hive start --ssh HOST`, which uses your ssh",
+            field="ssh",
         )
-    for _ in range(600):
-        record = queen.hives.hives.get(host)
-        if record is not None and record.ready:
-            return record.to_json()
-        await asyncio.sleep(0.1)
-    raise hive_client.HiveUnavailable(f"the hive on {host} did not join within 60 s")
+    return (await queen.local_hive()).to_json()
 
 
 @delete("/hives/{name:str}", status_code=200)

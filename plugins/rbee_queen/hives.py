@@ -43,6 +43,8 @@ class HiveRecord:
     models: list[str] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
     started_here: bool = False  # the queen stops only the hives it started
+    problem: str | None = None  # why the queen cannot use it now, if it knows
+    learning: bool = False  # the queen is asking it for its capabilities
     first_heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -60,6 +62,7 @@ class HiveRecord:
             "models": self.models,
             "workers": self.workers,
             "started_by_queen": self.started_here,
+            "problem": self.problem,
         }
 
 
@@ -77,9 +80,8 @@ class HiveRegistry:
         except KeyError:
             raise UnknownHive(name, self.names()) from None
 
-    def register(self, name: str, url: str) -> HiveRecord:
-        """Add a hive, or take back one that restarted; refuse a second hive under a name
-        a live hive already has."""
+    def check_free(self, name: str, url: str) -> None:
+        """Refuse a second hive under a name a live hive already has."""
         current = self.hives.get(name)
         if current is not None and current.url != url and current.state != "unreachable":
             raise HiveConflict(
@@ -87,6 +89,11 @@ class HiveRegistry:
                 "stop it first, or give this one another --name",
                 hive=name,
             )
+
+    def register(self, name: str, url: str) -> HiveRecord:
+        """Add a hive, or take back one that restarted (see ``check_free``)."""
+        self.check_free(name, url)
+        current = self.hives.get(name)
         record = HiveRecord(name, url)
         if current is not None:
             record.started_here = current.started_here

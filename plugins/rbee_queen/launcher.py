@@ -1,14 +1,14 @@
-"""Starting hives: on this machine as a child process, or on another through ``ssh``."""
+"""Starting this machine's hive as a child process of the queen (hives on other machines are
+started there, by ``rbee-keeper hive start --ssh``)."""
 
 from __future__ import annotations
 
 import asyncio
-import shlex
 import sys
 
 from rbee_core.paths import logs_dir
 
-__all__ = ["spawn_local_hive", "ssh_command"]
+__all__ = ["spawn_local_hive"]
 
 
 def local_command(queen_url: str, name: str, heartbeat: float) -> list[str]:
@@ -25,39 +25,6 @@ def local_command(queen_url: str, name: str, heartbeat: float) -> list[str]:
         "--heartbeat",
         str(heartbeat),
         "--exit-with-parent",  # a queen that dies by SIGKILL leaves no hive behind
-    ]
-
-
-def ssh_command(host: str, queen_url: str, port: int = 8600, heartbeat: float = 2.0) -> list[str]:
-    """The exact command that starts a hive on ``host`` through the system ssh client.
-
-    The remote hive binds to all of the host's addresses (the queen and its workers' clients
-    must reach it) and is named after the host. BatchMode: fail rather than ask for a password
-    nobody can type.
-    """
-    remote = shlex.join(
-        [
-            "rbee-hive",
-            "--queen-url",
-            queen_url,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-            "--name",
-            host,
-            "--heartbeat",
-            str(heartbeat),
-        ]
-    )
-    return [
-        "ssh",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=10",
-        host,
-        f"nohup {remote} > /tmp/rbee-hive.log 2>&1 &",
     ]
 
 

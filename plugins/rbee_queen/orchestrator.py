@@ -214,9 +214,10 @@ class Queen:
 
     def keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a background task until it ends (the loop keeps only weak references);
-        the queen cancels it at shutdown."""
+        the queen cancels it at shutdown. A failure is logged, never left unretrieved."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
 
     def request_cancel(self, job_id: str) -> asyncio.Task[None] | None:
         """Start cancelling a job; the task that runs it, if it was still running.
@@ -337,6 +338,39 @@ class Queen:
             await asyncio.wait_for(record.first_heartbeat.wait(), 60)
         if not record.devices:
             await self.learn(record)
+
+    async def check_reachable(self, name: str, url: str) -> None:
+        """Refuse a hive whose URL does not answer as that hive: a job for it would fail,
+        or run on whatever else answers there."""
+        why = None
+        try:
+            health = await hive_client.call(self.http, "GET", f"{url}/health", timeout=5.0)
+        except RbeeError as exc:
+            why = exc.message.removeprefix(f"cannot reach the hive at {url}/health: ")
+        else:
+            if isinstance(health, dict) and health.get("name") not in (None, name):
+                why = f"hive {health.get('name')!r} answers there"
+        if why is not None:
+            raise hive_client.HiveUnavailable(
+                f"the queen cannot reach hive {name} at {url}: {why}. Start the hive with "
+                "--advertise-url set to an address the queen can reach",
+                hive=name,
+            )
+
+    async def learn_later(self, record: HiveRecord) -> None:
+        """``learn`` a hive that joined on its own, retrying with backoff while it does not
+        answer; each failure is logged and kept on its record for ``hive list``."""
+        delay = self.heartbeat
+        while self.hives.hives.get(record.name) is record and not record.devices:
+            try:
+                await self.learn(record)
+                record.problem = None
+                return
+            except RbeeError as exc:
+                record.problem = exc.message
+                log.warning("hive %s: %s; asking again in %.0f s", record.name, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def learn(self, record: HiveRecord) -> None:
         """Ask a hive for its capabilities; it is ready once the queen knows them."""
@@ -580,6 +614,11 @@ class Queen:
         )
         await self.http.aclose()
         self.store.close()
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("background task %s failed: %r", task.get_name(), error, exc_info=error)
 
 
 def _why_not(job: Job, hives: list[HiveRecord]) -> str:

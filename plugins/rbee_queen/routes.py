@@ -24,7 +24,13 @@ __all__ = ["ROUTES"]
 @get("/health")
 async def health(state: State) -> dict[str, Any]:
     queen: Queen = state.queen
-    return {"status": "ok", "version": __version__, "pid": os.getpid(), "jobs": len(queen.jobs)}
+    return {
+        "status": "ok",
+        "version": __version__,
+        "pid": os.getpid(),
+        "jobs": len(queen.jobs),
+        "url": queen.url,  # where it listens: hive start --ssh tells a remote hive from it
+    }
 
 
 @post("/jobs", status_code=201, operation_class=SubmitJobOperation)

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.errors import RbeeError
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
-from rbee_http.auth import auth_headers
+from rbee_http.auth import auth_headers, open_bind_refusal
 from rbee_http.lifecycle import exit_with_parent
 from rbee_http.server import PortInUse, bind, serve, url_of
 from rbee_worker.app import create_app
@@ -42,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model-format", default="gguf", help="format of --model-path")
     p.add_argument("--device", default="auto", help="cpu, cuda:N, or auto (default)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--advertise-host",
+        help="the address to give out when --host is every address (0.0.0.0): its hive's",
+    )
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     p.add_argument("--worker-id", default="", help="the id the hive gave this worker")
     p.add_argument("--hive-url", default="", help="the hive to send heartbeats to")
@@ -77,6 +82,11 @@ def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runn
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    refusal = open_bind_refusal("llm-worker-rbee", args.host)
+    if refusal:
+        announce("error", message=refusal)
+        print(refusal, file=sys.stderr)
+        sys.exit(2)
     if not args.standalone:
         exit_with_parent()
     pm = create_plugin_manager()
@@ -109,9 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(runner, args.model, backend.name, stop, args.host)
     if args.hive_url and args.worker_id:
         _heartbeat_hive(args.hive_url, args.worker_id, args.heartbeat, runner)
+    url = url_of(sock)
+    if args.advertise_host and is_unspecified(args.host):
+        url = with_host(url, args.advertise_host)
     announce(
         "ready",
-        url=url_of(sock),
+        url=url,
         pid=os.getpid(),
         device=loaded.device,
         slots=runner.slots,
