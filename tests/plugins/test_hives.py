@@ -1,4 +1,4 @@
-"""The queen's hive registry, the ssh command line, and placement across hives."""
+"""The queen's hive registry, starting hives through ssh, and placement across hives."""
 
 from __future__ import annotations
 
@@ -10,30 +10,66 @@ import pytest
 from rbee_core.errors import InvalidRequest
 from rbee_core.jobs import Job, JobRequest
 from rbee_core.plugins import create_plugin_manager
+from rbee_keeper.remote_hive import start_script
+from rbee_keeper.ssh import SSH_COMMAND_ENV, Ssh
 from rbee_queen.hives import HiveConflict, HiveRecord, HiveRegistry, UnknownHive
-from rbee_queen.launcher import local_command, ssh_command
+from rbee_queen.launcher import local_command
 from rbee_queen.orchestrator import Queen, WorkerRef
 
 CPU = {"id": "cpu", "name": "CPU", "total_memory": 2**34, "free_memory": 2**33, "cores": 8}
 GPU = {"id": "cuda:0", "name": "H200", "total_memory": 2**37, "free_memory": 2**36}
 
 
-def test_ssh_command_is_exact() -> None:
-    assert ssh_command("gpu-box", "http://10.0.0.2:8500") == [
+def test_ssh_runs_the_script_in_sh_with_the_users_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(SSH_COMMAND_ENV, raising=False)
+    assert Ssh("me@gpu-box", 2222).argv("echo 'a b'") == [
         "ssh",
         "-o",
         "BatchMode=yes",
         "-o",
         "ConnectTimeout=10",
-        "gpu-box",
-        "nohup rbee-hive --queen-url http://10.0.0.2:8500 --host 0.0.0.0 --port 8600 "
-        "--name gpu-box --heartbeat 2.0 > /tmp/rbee-hive.log 2>&1 &",
+        "-p",
+        "2222",
+        "--",
+        "me@gpu-box",
+        "sh -c 'echo '\"'\"'a b'\"'\"''",
     ]
 
 
-def test_ssh_command_quotes_what_the_remote_shell_would_split() -> None:
-    remote = ssh_command("box", "http://q:8500/?a=b c")[-1]
-    assert "'http://q:8500/?a=b c'" in remote
+def test_rbee_ssh_command_replaces_the_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SSH_COMMAND_ENV, "ssh -F '/tmp/my config'")
+    assert Ssh("box").argv("true")[:3] == ["ssh", "-F", "/tmp/my config"]
+
+
+def test_the_start_script_reads_the_key_from_stdin_and_quotes_what_sh_would_split() -> None:
+    script = start_script(
+        name="box 1",
+        queen_url="http://q:8500/?a=b c",
+        queen_port=8500,
+        port=8600,
+        heartbeat=2.0,
+        remote_command=None,
+        advertise_url=None,
+    )
+    assert script.startswith("IFS= read -r RBEE_API_KEY")
+    assert "q='http://q:8500/?a=b c'" in script
+    assert "--name 'box 1'" in script and "--detach" in script
+    assert "RBEE_API_KEY=" not in script  # never on a command line
+
+
+def test_a_queen_on_every_address_is_dialled_where_the_ssh_connection_came_from() -> None:
+    script = start_script(
+        name="box",
+        queen_url=None,
+        queen_port=8511,
+        port=8600,
+        heartbeat=2.0,
+        remote_command="/opt/rbee/bin/rbee-hive",
+        advertise_url="http://10.1.2.3:8600",
+    )
+    assert 'c="${SSH_CONNECTION%% *}"' in script and 'q="http://$c:8511"' in script
+    assert "cmd=/opt/rbee/bin/rbee-hive" in script
+    assert "--advertise-url http://10.1.2.3:8600" in script
 
 
 def test_the_local_hive_exits_with_the_queen() -> None:
@@ -140,3 +176,39 @@ def test_the_default_policy_prefers_the_loaded_worker_then_the_gpu() -> None:
     assert choose(job=job, candidates=queen.candidates(job, "smollm2-135m", hives)).worker_id == (
         "w1"
     )
+
+
+def test_a_hive_url_of_every_address_is_refused_naming_the_way_out() -> None:
+    from rbee_queen.hive_routes import _name_and_url
+
+    for url in ("http://0.0.0.0:8600", "http://[::]:8600"):
+        with pytest.raises(InvalidRequest, match="nobody can dial") as caught:
+            _name_and_url({"name": "h2", "url": url})
+        assert "--advertise-url" in caught.value.message
+    assert _name_and_url({"name": "h2", "url": "http://10.0.0.2:8600/"}) == (
+        "h2",
+        "http://10.0.0.2:8600",
+    )
+
+
+def test_daemons_refuse_every_address_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rbee_http.auth import open_bind_refusal
+
+    monkeypatch.delenv("RBEE_API_KEY", raising=False)
+    assert open_bind_refusal("rbee-hive", "127.0.0.1") is None
+    refusal = open_bind_refusal("rbee-hive", "0.0.0.0")
+    assert refusal is not None and refusal.startswith(
+        "rbee-hive: refusing to listen on 0.0.0.0 without an API key"
+    )
+    monkeypatch.setenv("RBEE_API_KEY", "k")
+    assert open_bind_refusal("rbee-hive", "0.0.0.0") is None
+
+
+def test_addresses() -> None:
+    from rbee_core.addresses import is_loopback_host, is_unspecified, with_host
+
+    assert is_unspecified("0.0.0.0") and is_unspecified("[::]") and not is_unspecified("::1")
+    assert is_loopback_host("localhost") and is_loopback_host("[::1]")
+    assert not is_loopback_host("10.0.0.1") and not is_unspecified("box")
+    assert with_host("http://0.0.0.0:8600", "10.0.0.2") == "http://10.0.0.2:8600"
+    assert with_host("http://0.0.0.0:8600", "fe80::1") == "http://[fe80::1]:8600"
