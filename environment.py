@@ -42,12 +42,15 @@ def before_scenario(context: Any, scenario: Any) -> None:
     context.port = processes.free_port()
     context.queen_url = f"http://127.0.0.1:{context.port}"
     context.started = []  # processes this scenario started, stopped after it
+    context.cleanups = []  # then these run, last first (a second machine's teardown)
 
 
 def after_scenario(context: Any, scenario: Any) -> None:
     for process in context.started:
         processes.stop(process)
     processes.kill_leftovers(context.home)
+    for cleanup in reversed(context.cleanups):
+        cleanup()
     if scenario.status == "passed":
         shutil.rmtree(context.home, ignore_errors=True)
     else:

@@ -25,6 +25,14 @@ Feature: Security and graceful shutdown
     Then it exits with code 2
     And its stderr contains "refusing to listen on 0.0.0.0 without an API key"
 
+  Scenario: Hives and workers refuse to listen beyond loopback without an API key, as the queen does
+    When I run rbee-hive with --host 0.0.0.0 --port 0
+    Then it exits with code 2
+    And its stderr contains "rbee-hive: refusing to listen on 0.0.0.0 without an API key: anyone who can reach it could run jobs. Set RBEE_API_KEY."
+    When I run llm-worker-rbee with --host 0.0.0.0 --model smollm2-135m
+    Then it exits with code 2
+    And its stderr contains "llm-worker-rbee: refusing to listen on 0.0.0.0 without an API key"
+
   Scenario: A request for another Host is refused, against DNS rebinding
     Given a queen is running
     When I GET "/jobs" with the Host header "rebind.example:8500"

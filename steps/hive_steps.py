@@ -15,7 +15,9 @@ from steps.support import processes
 
 
 def _hives(context: Any) -> dict[str, dict[str, Any]]:
-    answer = httpx.get(f"{context.queen_url}/hives", timeout=10).json()
+    key = context.env.get("RBEE_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    answer = httpx.get(f"{context.queen_url}/hives", headers=headers, timeout=10).json()
     return {h["name"]: h for h in answer["hives"]}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import time
 from typing import Any
 
 from behave import then, when
@@ -13,6 +14,7 @@ from steps.support.placeholders import expand
 
 
 def _run(context: Any, program: str, args: list[str], timeout: float = 300) -> None:
+    started = time.monotonic()
     context.result = subprocess.run(
         [*processes.command(program), *args],
         env=context.env,
@@ -21,6 +23,7 @@ def _run(context: Any, program: str, args: list[str], timeout: float = 300) -> N
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+    context.elapsed = time.monotonic() - started
 
 
 @when("I run rbee-keeper {arguments}")
@@ -31,6 +34,13 @@ def step_run_keeper(context: Any, arguments: str) -> None:
         context.queen_url,
     ]
     _run(context, "rbee-keeper", context.keeper_args)
+
+
+@when('I run "{command_line}"')
+def step_run_exactly(context: Any, command_line: str) -> None:
+    """A program of rbee's, with exactly these arguments (no --queen-url added)."""
+    program, *args = shlex.split(expand(context, command_line))
+    _run(context, program, args)
 
 
 @when("I run the same command again")
@@ -53,6 +63,16 @@ def step_run_queen_again(context: Any) -> None:
 @when("I run queen-rbee on the same port with {options}")
 def step_run_queen_options(context: Any, options: str) -> None:
     _run(context, "queen-rbee", ["--port", str(context.port), *shlex.split(options)], timeout=60)
+
+
+@when("I run rbee-hive with {options}")
+def step_run_hive_options(context: Any, options: str) -> None:
+    _run(context, "rbee-hive", shlex.split(options), timeout=60)
+
+
+@when("I run llm-worker-rbee with {options}")
+def step_run_worker_options(context: Any, options: str) -> None:
+    _run(context, "llm-worker-rbee", shlex.split(options), timeout=60)
 
 
 def _describe(result: subprocess.CompletedProcess[str]) -> str:

@@ -1,5 +1,6 @@
 """Placeholders that steps may use in command lines: <url> (the loopback model host's file),
-<sha256> (of the default model's GGUF), <home> (the scenario's state dir)."""
+<sha256> (of the default model's GGUF), <home> (the scenario's state dir), <rbee-hive> (the
+installed rbee-hive program)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Any
+
+from steps.support.processes import command
 
 __all__ = ["default_gguf", "expand"]
 
@@ -26,6 +29,8 @@ def _sha256() -> str:
 def expand(context: Any, text: str) -> str:
     if "<sha256>" in text:
         text = text.replace("<sha256>", _sha256())
+    if "<rbee-hive>" in text:
+        text = text.replace("<rbee-hive>", command("rbee-hive")[0])
     return text.replace("<url>", getattr(context, "model_url", "<url>")).replace(
         "<home>", str(context.home)
     )

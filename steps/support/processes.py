@@ -53,16 +53,18 @@ def wait_until(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def start_queen(env: dict[str, str], home: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def start_queen(
+    env: dict[str, str], home: Path, port: int, *extra: str, host: str = "127.0.0.1"
+) -> subprocess.Popen[bytes]:
     log = open(home / f"queen-{port}.test.log", "ab")  # noqa: SIM115 (lives with the process)
     process = subprocess.Popen(
-        [*command("queen-rbee"), "--port", str(port), *extra],
+        [*command("queen-rbee"), "--host", host, "--port", str(port), *extra],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     wait_until(lambda: healthy(url) or process.poll() is not None, 60, f"queen on {url}")
     assert process.poll() is None, f"queen-rbee exited with {process.returncode}"
     return process
