@@ -64,7 +64,7 @@ def load(device: str, random_weights: bool) -> TorchModel:
         "RBEE_MODELS_DIR", os.path.join(tempfile.gettempdir(), "rbee-bench-models")
     )
     say(f"model cache: {models}")
-    local = model_catalog(create_plugin_manager()).provision("smollm2-135m", narrate)
+    local = model_catalog(create_plugin_manager("worker")).provision("smollm2-135m", narrate)
     ensure_safetensors(local, narrate)
     folder = converted_path(local)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

@@ -408,7 +408,7 @@ def load_in_process(res: Results) -> tuple[Generate, Generate]:
     def narrate(action: str, message: str) -> None:
         say(f"{action}: {message}")
 
-    local = model_catalog(create_plugin_manager()).provision(MODEL, narrate)
+    local = model_catalog(create_plugin_manager("worker")).provision(MODEL, narrate)
     if local.format == "gguf":
         ensure_safetensors(local, narrate)  # converts once into the shared cache
         folder = converted_path(local)

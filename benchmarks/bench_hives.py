@@ -77,7 +77,7 @@ def scheduling(workers: int) -> float:
     from rbee_queen.hives import HiveRecord
     from rbee_queen.orchestrator import Queen, WorkerRef
 
-    queen = Queen(create_plugin_manager())
+    queen = Queen(create_plugin_manager("queen"))
     hives = []
     for h in range(max(1, workers // 5)):
         record = HiveRecord(f"hive-{h}", f"http://10.0.0.{h}:8600", state="ready")

@@ -97,7 +97,7 @@ def load(device: str) -> dict[str, TorchModel]:
     def narrate(action: str, message: str, progress: object = None) -> None:
         say(f"  [{action}] {message}")
 
-    local = model_catalog(create_plugin_manager()).provision(MODEL, narrate)
+    local = model_catalog(create_plugin_manager("worker")).provision(MODEL, narrate)
     models: dict[str, TorchModel] = {}
     saved = os.environ.get(DTYPE_ENV)
     try:

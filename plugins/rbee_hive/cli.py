@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    pm = create_plugin_manager()
+    pm = create_plugin_manager("hive")
     hive = Hive(
         args.name,
         ModelStore(model_catalog(pm)),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
+import pluggy
 
 from rbee_core import __version__
 from rbee_core.plugins import create_plugin_manager
@@ -24,7 +27,7 @@ def build_cli() -> tuple[click.Group, Keeper]:
         """
         sink.quiet = quiet
 
-    pm = create_plugin_manager()
+    pm = create_plugin_manager("keeper")
     sink = TerminalSink()
     pm.register(sink, name="keeper-terminal")
     pm.hook.rbee_keeper_commands(cli=cli)
@@ -32,5 +35,8 @@ def build_cli() -> tuple[click.Group, Keeper]:
 
 
 def main() -> None:
-    cli, keeper = build_cli()
+    try:
+        cli, keeper = build_cli()
+    except pluggy.PluginValidationError as exc:  # an installed plugin is broken: say which
+        sys.exit(f"rbee-keeper: {exc}")
     cli(obj=keeper, prog_name="rbee-keeper")

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     # asyncio primitives bind to a loop on first use (3.10+), so building outside uvicorn's
     # loop is safe.
     queen = Queen(
-        create_plugin_manager(),
+        create_plugin_manager("queen"),
         url=url_of(sock),
         heartbeat=args.heartbeat,
         hive_timeout=args.hive_timeout,

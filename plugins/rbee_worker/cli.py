@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if not args.standalone:
         exit_with_parent()
-    pm = create_plugin_manager()
+    pm = create_plugin_manager("worker")
     pm.register(StdoutNarrationSink(), name="worker-stdout-narration")
 
     def narrate(action: str, message: str, progress: dict[str, Any] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import EntryPoint, EntryPoints, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,23 @@ from rbee_core import create_plugin_manager, hookimpl
 from rbee_core.backends import Backend
 from rbee_core.errors import InvalidRequest, ModelUnavailable, RbeeError, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog, ModelSource
-from rbee_core.plugins import ENTRY_POINT_GROUP, backend_for, backends, model_catalog
+from rbee_core.plugins import (
+    ENTRY_POINT_GROUP,
+    PROGRAMS,
+    backend_for,
+    backends,
+    entry_point_groups,
+    model_catalog,
+)
 
 BUILT_INS = {"queen", "keeper", "hive", "torch", "llamacpp"}
+# The built-in plugins each program loads (the "hive" plugin holds the model sources).
+PROGRAM_PLUGINS = {
+    "keeper": {"keeper", "hive"},
+    "queen": {"queen", "openai", "metrics", "hive"},
+    "hive": {"hive", "torch", "llamacpp"},
+    "worker": {"hive", "torch", "llamacpp"},
+}
 
 
 class FakeBackend:
@@ -150,6 +165,65 @@ def test_built_in_plugins_contribute_their_parts() -> None:
     paths = {p for r in routes for p in getattr(r, "paths", None) or {r.path}}
     assert {"/health", "/jobs", "/jobs/{job_id:str}", "/jobs/{job_id:str}/stream"} <= paths
     assert {"/v1", "/metrics"} <= paths
+
+
+def test_each_program_has_its_group_then_the_generic_one() -> None:
+    assert entry_point_groups("keeper") == ["rbee.keeper", "rbee"]
+    assert entry_point_groups() == [*(f"rbee.{p}" for p in PROGRAMS), "rbee"]
+    with pytest.raises(ValueError, match="unknown rbee program 'keepr'"):
+        create_plugin_manager("keepr")
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_program_loads_its_built_ins_and_every_generic_plugin(program: str) -> None:
+    pm = create_plugin_manager(program)
+    loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
+    generic = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}  # e.g. rbee-markov
+    built_in = BUILT_INS | {"openai", "metrics"}
+    assert loaded & built_in == PROGRAM_PLUGINS[program]
+    assert loaded - built_in == generic - built_in
+
+
+def test_what_each_program_calls_on_its_plugins_is_there() -> None:
+    keeper, queen, hive, worker = (create_plugin_manager(p) for p in PROGRAMS)
+    # hive install reads the aliases of pypi: models; the queen checks models
+    assert "smollm2-135m" in model_catalog(keeper).known()
+    assert "smollm2-135m" in model_catalog(queen).known()
+    assert queen.hook.rbee_schedule.get_hookimpls()
+    assert queen.hook.rbee_queen_routes.get_hookimpls()
+    for pm in (hive, worker):
+        assert "torch" in backends(pm)
+        assert {"pypi", "file", "hf"} <= set(model_catalog(pm).sources)
+    for pm in (keeper, queen):
+        assert not {"torch", "llamacpp"} & set(backends(pm))
+    assert not queen.hook.rbee_keeper_commands.get_hookimpls()
+
+
+TYPO_PLUGIN = """
+from rbee_core import hookimpl
+
+
+@hookimpl
+def rbee_register_backend(register):
+    pass
+"""
+
+
+def test_a_misspelled_hook_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "rbee_typo_plugin.py").write_text(TYPO_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    typo = EntryPoint(name="typo", value="rbee_typo_plugin", group="rbee")
+    monkeypatch.setattr("rbee_core.plugins.entry_points", lambda: EntryPoints([typo]))
+    with pytest.raises(pluggy.PluginValidationError) as info:
+        create_plugin_manager("worker")
+    message = str(info.value)
+    assert "plugin 'typo' implements rbee_register_backend" in message
+    assert "did you mean rbee_register_backends?" in message
+    # Blocked, it is not loaded, so not checked.
+    monkeypatch.setenv("RBEE_DISABLE_PLUGINS", "typo")
+    assert create_plugin_manager("worker").get_plugins() == set()
 
 
 def test_rbee_disable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -138,7 +138,7 @@ def test_placement_fields_are_validated(fields: dict[str, Any], field: str) -> N
 
 
 def _queen() -> tuple[Queen, list[HiveRecord]]:
-    queen = Queen(create_plugin_manager())
+    queen = Queen(create_plugin_manager("queen"))
     hives = []
     for name, devices in (("alpha", [CPU]), ("beta", [GPU, CPU])):
         record = HiveRecord(name, f"http://{name}:8600", state="ready")

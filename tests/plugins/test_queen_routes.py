@@ -29,7 +29,7 @@ class Api:
 
 @pytest.fixture
 def api() -> Iterator[Api]:
-    queen = Queen(create_plugin_manager())
+    queen = Queen(create_plugin_manager("queen"))
     stops: list[bool] = []
     app = create_app(queen, stop=lambda: stops.append(True))
     # A loopback queen answers loopback Host names only (DNS rebinding guard).

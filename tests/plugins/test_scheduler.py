@@ -105,6 +105,6 @@ def test_a_plugin_policy_goes_before_the_default() -> None:
 
 
 def test_built_in_queen_plugin_provides_the_policy() -> None:
-    pm = create_plugin_manager()
+    pm = create_plugin_manager("queen")
     gpu = device("cuda:0", 8 * GiB)
     assert pm.hook.rbee_schedule(job=job(), candidates=[device("cpu"), gpu]) is gpu
