@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from rbee_core.jobs import JobRequest
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
+
+if TYPE_CHECKING:  # a backend plugin needs no job machinery (asyncio) to import this module
+    from rbee_core.jobs import JobRequest
 
 __all__ = ["Backend", "Chunk", "FinishReason", "Footprint", "GenerationParams", "LoadedModel"]
 

@@ -2,22 +2,25 @@
 
 Hooks are synchronous (pluggy): they register things and observe events. The objects they
 register (backends, model sources, routes, commands) carry the real, possibly async, work.
-Built-in plugins implement these hooks exactly as a third party would, through the ``rbee``
-entry-point group.
+Built-in plugins implement these hooks exactly as a third party would, through entry
+points: ``rbee`` for a plugin every program loads, ``rbee.keeper``, ``rbee.queen``,
+``rbee.hive`` or ``rbee.worker`` for one that serves only that program. Each docstring says
+which programs call the hook.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from rbee_core.backends import Backend
-from rbee_core.jobs import Job
-from rbee_core.models import ModelSource
-from rbee_core.narration import Narration
-from rbee_core.scheduling import Candidate
+if TYPE_CHECKING:  # annotations only: pluggy reads a hook's argument names, not their types
+    from rbee_core.backends import Backend
+    from rbee_core.jobs import Job
+    from rbee_core.models import ModelSource
+    from rbee_core.narration import Narration
+    from rbee_core.scheduling import Candidate
 
 __all__ = ["hookspec"]
 

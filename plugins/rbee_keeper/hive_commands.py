@@ -13,11 +13,9 @@ import click
 from rbee_core.addresses import is_loopback_host, is_unspecified
 from rbee_core.plugins import model_catalog
 from rbee_core.units import human_bytes
-from rbee_keeper import remote_hive
 from rbee_keeper.client import QueenClient, fetch_list
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.ssh import Ssh, SshFailed
-from rbee_keeper.wheels import WheelError
 
 __all__ = ["hive", "worker"]
 
@@ -89,6 +87,11 @@ def install(keeper: Keeper, host: str | None, ssh_port: int | None, python: str)
     venv in HOST's rbee data dir (~/.local/share/rbee/venv). HOST needs no package index and
     compiles nothing; it needs the same Python version and CPU architecture as this machine.
     """
+    # Packing wheels takes packaging, zipfile and more: imported by the two commands that
+    # use them, not by every keeper start.
+    from rbee_keeper import remote_hive
+    from rbee_keeper.wheels import WheelError
+
     if not host:
         raise click.UsageError("give the machine to install on: --ssh [USER@]HOST")
     catalog = model_catalog(keeper.pm)
@@ -165,6 +168,8 @@ def start(
     (RBEE_API_KEY, the queen's); it reaches the hive on ssh's stdin, never a command line.
     The hive's log is in HOST's rbee state dir; `hive stop NAME` stops it.
     """
+    from rbee_keeper import remote_hive
+
     if not host:
         for option, value in (("--ssh-port", ssh_port), ("--remote-command", remote_command)):
             if value is not None:
