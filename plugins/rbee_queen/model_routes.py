@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.errors import HiveError, HiveUnreachable, InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.narration import Narration
@@ -36,7 +36,7 @@ async def target(queen: Queen, hive: str | None) -> HiveRecord:
         return await queen.local_hive()
     record = queen.hives.get(hive)
     if not record.ready:
-        raise hive_client.HiveUnavailable(f"hive {hive} is {record.state}")
+        raise HiveUnreachable(f"hive {hive} is {record.state}")
     return record
 
 
@@ -53,13 +53,11 @@ def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> S
                 if log.closed:
                     return
             if not log.closed:
-                log.append(
-                    EventType.ERROR,
-                    {"code": "hive_error", "message": "the hive ended the stream early"},
-                )
+                early = HiveError("the hive ended the stream early")
+                log.append(EventType.ERROR, early.to_dict()["error"])
         except RbeeError as exc:
             if not log.closed:
-                log.append(EventType.ERROR, {"code": exc.code, "message": exc.message})
+                log.append(EventType.ERROR, exc.to_dict()["error"])
 
     queen.keep(asyncio.create_task(relay()))
     return sse_response(log)

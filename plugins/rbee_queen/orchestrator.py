@@ -16,7 +16,17 @@ import httpx
 import pluggy
 from httpx_sse import EventSource
 
-from rbee_core.errors import QueueFull, RbeeError
+from rbee_core.errors import (
+    DeadlineExceeded,
+    HiveError,
+    HiveUnreachable,
+    InternalError,
+    NoPlacement,
+    QueenShutdown,
+    QueueFull,
+    RbeeError,
+    WorkerLost,
+)
 from rbee_core.events import DONE, EventType
 from rbee_core.job_registry import JobRegistry
 from rbee_core.jobs import Job, JobRequest, JobState
@@ -39,20 +49,11 @@ LOCAL_HIVE = "localhost"
 log = logging.getLogger("rbee.queen")
 
 
-class NoPlacement(RbeeError):
-    code = "no_placement"
-    status = 503
-
-
-class WorkerLost(RbeeError):
-    code = "worker_lost"
-    status = 502
-
-
-def _fail(job: Job, code: str, message: str) -> None:
-    """End the job with an error event, unless it has already ended."""
+def _fail(job: Job, error: RbeeError) -> None:
+    """End the job with an error event (the error's code, message and details), unless it
+    has already ended."""
     if not job.log.closed:
-        job.emit(EventType.ERROR, {"code": code, "message": message})
+        job.emit(EventType.ERROR, error.to_dict()["error"])
 
 
 @dataclass(eq=False)
@@ -120,7 +121,7 @@ class Queen:
         self._local_lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self._failures: dict[str, tuple[str, str]] = {}  # job id -> (code, why), set by monitor
+        self._failures: dict[str, RbeeError] = {}  # job id -> why it failed, set by monitor
         self._listeners: dict[str, int] = {}  # job id -> open streams
         self._left: dict[str, float] = {}  # job id -> when its last listener left
         # Streams can be idle for minutes while a worker loads: no read timeout.
@@ -249,16 +250,17 @@ class Queen:
         except TimeoutError:
             _fail(
                 job,
-                "deadline_exceeded",
-                f"the job did not finish within its {job.request.timeout:g} s deadline",
+                DeadlineExceeded(
+                    f"the job did not finish within its {job.request.timeout:g} s deadline"
+                ),
             )
         except RbeeError as exc:
-            _fail(job, exc.code, exc.message)
+            _fail(job, exc)
         except asyncio.CancelledError:
             if job.id in self._failures:  # the monitor found its hive dead
-                _fail(job, *self._failures.pop(job.id))
+                _fail(job, self._failures.pop(job.id))
             elif not job.cancel_requested:
-                _fail(job, "queen_shutdown", "the queen shut down before the job finished")
+                _fail(job, QueenShutdown("the queen shut down before the job finished"))
                 raise
             elif not job.log.closed:
                 self.narrate(job, "cancelled", "the job was cancelled")
@@ -272,9 +274,9 @@ class Queen:
                 )
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            _fail(job, "internal_error", f"{type(exc).__name__}: {exc}")
+            _fail(job, InternalError(f"{type(exc).__name__}: {exc}"))
         finally:
-            _fail(job, "internal_error", "the job ended without a result")
+            _fail(job, InternalError("the job ended without a result"))
             self.pm.hook.rbee_job_finished(job=job)
 
     # -- hives --------------------------------------------------------------------------
@@ -323,7 +325,7 @@ class Queen:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.returncode is not None:
-                raise hive_client.HiveUnavailable(
+                raise HiveUnreachable(
                     f"the hive {name} exited (code {process.returncode}) before its first "
                     "heartbeat; see its log in the state dir"
                 )
@@ -331,7 +333,7 @@ class Queen:
             if record is not None and record.first_heartbeat.is_set():
                 return record
             await asyncio.sleep(0.05)
-        raise hive_client.HiveUnavailable(f"no heartbeat from hive {name} in {timeout:.0f} s")
+        raise HiveUnreachable(f"no heartbeat from hive {name} in {timeout:.0f} s")
 
     async def _await_ready(self, record: HiveRecord) -> None:
         if not record.first_heartbeat.is_set():
@@ -351,7 +353,7 @@ class Queen:
             if isinstance(health, dict) and health.get("name") not in (None, name):
                 why = f"hive {health.get('name')!r} answers there"
         if why is not None:
-            raise hive_client.HiveUnavailable(
+            raise HiveUnreachable(
                 f"the queen cannot reach hive {name} at {url}: {why}. Start the hive with "
                 "--advertise-url set to an address the queen can reach",
                 hive=name,
@@ -412,9 +414,10 @@ class Queen:
                 for job_id, task in list(self._tasks.items()):
                     job = self.jobs.get(job_id)
                     if job.worker in lost and not job.log.closed:
-                        self._failures[job_id] = (
-                            "hive_unreachable",
+                        self._failures[job_id] = HiveUnreachable(
                             f"{why}; its worker {lost[job.worker].id} is lost",
+                            hive=record.name,
+                            worker=job.worker,
                         )
                         task.cancel()
 
@@ -525,12 +528,9 @@ class Queen:
                 # Listed at once, not after the hive's next heartbeat (which then refreshes it).
                 record.workers = [*(w for w in record.workers if w["id"] != worker.id), info]
                 return worker
-            elif event == "error":
-                raise RbeeError(
-                    str(data.get("message")),
-                    **{k: v for k, v in data.items() if k not in ("message", "code")},
-                )
-        raise hive_client.HiveUnavailable(f"hive {record.name} ended the stream without a worker")
+            elif event == "error":  # e.g. worker_failed, device_too_small: passed on as is
+                raise RbeeError.from_dict({"error": data})
+        raise HiveError(f"hive {record.name} ended the stream without a worker")
 
     # -- relaying tokens ----------------------------------------------------------------
 
@@ -556,8 +556,8 @@ class Queen:
         try:
             async with self.http.stream("POST", f"{worker.url}/generate", json=body) as response:
                 if response.status_code != 200:
-                    error = json.loads(await response.aread()).get("error", {})
-                    raise RbeeError(error.get("message", f"worker answered {response.status_code}"))
+                    answer = await response.aread()
+                    raise hive_client.error_answer(response, answer, "worker", RbeeError)
                 self.narrate(job, "inference_start", "connection to the worker, starting inference")
                 async for sse in EventSource(response).aiter_sse():
                     # After [DONE] the worker ends the body; reading on to its end (not
