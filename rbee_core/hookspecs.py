@@ -31,8 +31,12 @@ hookspec = pluggy.HookspecMarker("rbee")
 def rbee_register_backends(register: Callable[[Backend], None]) -> None:
     """Register inference backends by calling ``register(backend)`` for each.
 
-    Called once per process that runs models (the worker). A backend's ``name`` must be
-    unique; a later registration under the same name replaces the earlier one.
+    Called by the worker (to pick and load its model's backend) and by the hive (to list
+    its backends and, before it starts a worker, to pick the worker's backend and ask its
+    ``footprint``), each time they need the backends: register cheaply, without importing
+    an inference library.
+    A backend's ``name`` must be unique; a later registration under the same name replaces
+    the earlier one.
     """
 
 
@@ -41,7 +45,10 @@ def rbee_register_model_sources(register: Callable[[ModelSource], None]) -> None
     """Register model sources by calling ``register(source)`` for each.
 
     Each source owns one reference scheme (``file``, ``pypi``, ...) and may contribute
-    catalog aliases. Called by the queen (to check references) and by workers (to provision).
+    catalog aliases. Called by the queen (to check a job's model before accepting it), the
+    hive (to provision models for its workers), the worker (to provision its model when run
+    without ``--model-path``) and the keeper (``hive install`` reads the aliases to ship
+    the packages that carry ``pypi:`` models).
     """
 
 
@@ -52,6 +59,7 @@ def rbee_schedule(job: Job, candidates: list[Candidate]) -> Candidate | None:
     ``candidates`` holds the workers that have the job's model loaded and the devices where
     a new worker could start. Return one of them, or None to leave the choice to the next
     implementation. The built-in policy is ``trylast``, so any plugin's policy goes first.
+    Called by the queen for each job it places.
     """
 
 
@@ -59,27 +67,36 @@ def rbee_schedule(job: Job, candidates: list[Candidate]) -> Candidate | None:
 def rbee_narrate(narration: Narration) -> None:
     """Deliver a narration to a sink (the job's stream, a log, a terminal).
 
-    Called for every narration in the process that emits it. Must not block or raise: a
-    slow or broken sink must not stop a job.
+    Called by the keeper, the queen and the worker for every narration of that process, and
+    by the queen for each narration its workers and hives stream to it (the hive itself
+    narrates over its streams, not through this hook). Must not block or raise: a slow or
+    broken sink must not stop a job.
     """
 
 
 @hookspec
 def rbee_job_submitted(job: Job) -> None:
-    """Observe a job the queen has accepted, before it is scheduled. Must not block."""
+    """Observe a job the queen has accepted, before it is scheduled. Must not block.
+
+    Called by the queen.
+    """
 
 
 @hookspec
 def rbee_job_finished(job: Job) -> None:
-    """Observe a job that reached a final state (``job.state``, ``job.result``)."""
+    """Observe a job that reached a final state (``job.state``, ``job.result``).
+
+    Called by the queen.
+    """
 
 
 @hookspec
 def rbee_queen_routes() -> list[Any]:
     """Return HTTP route handlers for the queen (Litestar handlers or routers).
 
-    The queen's own API is contributed this way too. Paths must not clash with other plugins'.
-    Handlers reach the queen's services through Litestar's ``app.state.queen``.
+    Called by the queen once, when it builds its app. The queen's own API is contributed
+    this way too. Paths must not clash with other plugins'. Handlers reach the queen's
+    services through Litestar's ``app.state.queen``.
     """
     return []
 
@@ -88,5 +105,5 @@ def rbee_queen_routes() -> list[Any]:
 def rbee_keeper_commands(cli: Any) -> None:
     """Add click commands to the keeper: ``cli`` is the root ``click.Group``.
 
-    Called once when ``rbee-keeper`` starts; use ``cli.add_command`` or ``@cli.command``.
+    Called by the keeper once, when it starts; use ``cli.add_command`` or ``@cli.command``.
     """

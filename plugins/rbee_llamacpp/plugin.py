@@ -13,7 +13,8 @@ __all__ = ["rbee_register_backends"]
 
 @hookimpl
 def rbee_register_backends(register: Callable[[Backend], None]) -> None:
-    # Found, not imported: every rbee process loads this plugin, only workers load models.
+    # Found, not imported: the hive loads this plugin too (to list backends and size
+    # workers), only workers load models.
     if importlib.util.find_spec("llama_cpp") is not None:
         from rbee_llamacpp.backend import LlamaCppBackend
 
