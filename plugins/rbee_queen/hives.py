@@ -12,23 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from rbee_core.errors import RbeeError
+from rbee_core.errors import HiveConflict, UnknownHive
 
 __all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
-
-
-class UnknownHive(RbeeError):
-    code = "unknown_hive"
-    status = 404
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        listing = ", ".join(known) if known else "none yet"
-        super().__init__(f"no hive named {name!r}; hives: {listing}", field="hive", hive=name)
-
-
-class HiveConflict(RbeeError):
-    code = "hive_conflict"
-    status = 409
 
 
 @dataclass(eq=False)
