@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbee_core.errors import ModelUnavailable, RbeeError, UnknownModel
+from rbee_core.errors import ModelInUse, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog
 from rbee_core.narration import Narration
 from rbee_core.paths import models_dir, state_dir
@@ -42,11 +42,6 @@ def _delete_owned(path: Path) -> None:
     repo = next((p for p in path.absolute().parents if p.name.startswith("models--")), None)
     target = repo or (path.parent if path.is_file() else path)
     shutil.rmtree(target, ignore_errors=True)
-
-
-class ModelInUse(RbeeError):
-    code = "model_in_use"
-    status = 409
 
 
 @dataclass
