@@ -566,9 +566,33 @@ class Queen:
                         self._forward(job, sse.event, sse.data)
         except httpx.HTTPError as exc:
             self.workers.pop(worker.id, None)
-            raise WorkerLost(f"lost the connection to worker {worker.describe()}: {exc!r}") from exc
+            lost = f"lost the connection to worker {worker.describe()}: {exc!r}"
+            raise await self._why_lost(worker, lost) from exc
         if not job.log.closed:
-            raise WorkerLost(f"worker {worker.describe()} ended the stream without a result")
+            raise WorkerLost(
+                f"worker {worker.describe()} ended the stream without a result",
+                hive=worker.hive,
+                worker=worker.id,
+            )
+
+    async def _why_lost(self, worker: WorkerRef, lost: str) -> RbeeError:
+        """A worker's connection dropped: ``worker_lost``, unless its hive does not answer
+        either (a killed hive takes its workers with it, a dead machine both): then the
+        job failed because of the hive, ``hive_unreachable``, whichever the queen noticed
+        first, the broken stream or the missing heartbeats."""
+        record = self.hives.hives.get(worker.hive)
+        if record is not None:
+            try:
+                await hive_client.call(self.http, "GET", f"{record.url}/health", timeout=3.0)
+            except HiveUnreachable as exc:
+                return HiveUnreachable(
+                    f"hive {worker.hive} is unreachable ({exc.message}); {lost}",
+                    hive=worker.hive,
+                    worker=worker.id,
+                )
+            except RbeeError:
+                pass  # it answered, if not with its health: it lives
+        return WorkerLost(lost, hive=worker.hive, worker=worker.id)
 
     def _forward(self, job: Job, event: str, wire: str) -> None:
         """Relay one event of the worker's stream. Parsed once (the job's record keeps its

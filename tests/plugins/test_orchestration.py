@@ -71,9 +71,9 @@ def stream_answer(chunks: AsyncIterator[bytes]) -> tuple[httpx.Response, SseBody
 
 @dataclass
 class FakeWorker:
-    """A worker's ``POST /generate``: ``tokens``, then ``end``; or, with ``die_after``, that
-    many tokens and then a broken connection; or, with ``hang_after``, that many tokens and
-    then nothing (until the queen leaves)."""
+    """A worker's ``POST /generate``: ``tokens``, then ``end``. With ``hang_after``, it
+    sends that many tokens, then nothing until ``release`` is set (or the queen leaves);
+    with ``die_after``, that many tokens (and the hang), then its connection breaks."""
 
     id: str
     host: str
@@ -82,7 +82,8 @@ class FakeWorker:
     hang_after: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     streams: list[SseBody] = field(default_factory=list)
-    hanging: asyncio.Event = field(default_factory=asyncio.Event)  # sent all it will send
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)  # the queen read them all
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -99,13 +100,13 @@ class FakeWorker:
     async def _events(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
         n = 0
         for n, text in enumerate(self.tokens, 1):
+            if n - 1 == self.hang_after:  # the queen has read every token so far
+                self.hanging.set()
+                await self.release.wait()  # or the queen closes the stream: a cancel
             if n - 1 == self.die_after:
                 raise httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body"
                 )
-            if n - 1 == self.hang_after:  # the queen has read every token so far
-                self.hanging.set()
-                await asyncio.Event().wait()  # until the queen closes the stream: a cancel
             yield sse("token", {"text": text}, n)
             await asyncio.sleep(0)  # one write per token, as a real worker does
         end = {
@@ -386,7 +387,27 @@ async def test_a_worker_lost_mid_stream_fails_the_job_with_worker_lost(c: Cluste
     event, error = terminal(stream)
     assert (event, error["code"]) == ("error", "worker_lost"), error
     assert "worker-4242-1" in error["message"] and "RemoteProtocolError" in error["message"]
+    assert (error["hive"], error["worker"]) == ("alpha", "worker-4242-1")
     assert "worker-4242-1" not in c.queen.workers  # the next job gets another worker
+
+
+@in_cluster()
+async def test_a_worker_lost_with_its_hive_fails_the_job_with_hive_unreachable(
+    c: Cluster,
+) -> None:
+    """A killed hive takes its workers with it: the broken stream may reach the queen
+    before the missing heartbeats do, and the job still names the hive as the cause."""
+    worker = FakeWorker("worker-4242-1", "worker-1.test", hang_after=2, die_after=2)
+    hive = FakeHive("alpha", [CPU], worker)
+    await c.join(hive)
+    job_id = await c.submit()
+    await worker.hanging.wait()
+    hive.answers = False  # it dies, and its worker with it (the queen's monitor is slower)
+    worker.release.set()
+    event, error = terminal(await c.stream(job_id))
+    assert (event, error["code"]) == ("error", "hive_unreachable"), error
+    assert (error["hive"], error["worker"]) == ("alpha", "worker-4242-1")
+    assert "Connection refused" in error["message"] and "RemoteProtocolError" in error["message"]
 
 
 @in_cluster()
