@@ -195,7 +195,8 @@ class FakeHive:
 
 @dataclass
 class Cluster:
-    """A queen and its API client; ``hives`` and ``workers`` are what its connections reach."""
+    """A queen, a client of its API, and the fake hive behind each host the queen's
+    connections reach (a hive's host, and its worker's)."""
 
     queen: Queen
     client: httpx.AsyncClient
