@@ -23,6 +23,8 @@ unknown_worker       404    UnknownWorker      no worker has this id
 unknown_hive         404    UnknownHive        no hive has this name
 not_found            404    -                  no such route (rbee_http.errors)
 method_not_allowed   405    -                  wrong method for the route (rbee_http.errors)
+http_error           4xx    -                  another HTTP error of the web framework, e.g.
+                                               413 for a body over 1 MiB (rbee_http.errors)
 model_in_use         409    ModelInUse         removing a model a worker has loaded
 hive_conflict        409    HiveConflict       a live hive already has this name elsewhere
 queue_full           429    QueueFull          too many jobs wait for the model
