@@ -9,22 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
-from typing import Any
+
+from rbee_core.messages import Device
 
 __all__ = ["Device", "available_memory", "detect_devices"]
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    id: str  # "cpu", "cuda:0", ...
-    name: str
-    total_memory: int  # bytes
-    free_memory: int  # bytes
-    cores: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _meminfo() -> tuple[int, int]:

@@ -23,6 +23,13 @@ from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.backends import Backend, Footprint
 from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker
 from rbee_core.kv_cache import kv_cache_size
+from rbee_core.messages import (
+    HiveCapabilities,
+    HiveHeartbeat,
+    HiveRegistration,
+    WorkerHeartbeat,
+    WorkerInfo,
+)
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
@@ -106,19 +113,19 @@ class Hive:
             parts.append(f"{d.id} ({d.name}, {extra}{d.total_memory / 2**30:.0f} GiB)")
         return ", ".join(parts)
 
-    def worker_list(self) -> list[dict[str, Any]]:
+    def worker_list(self) -> list[WorkerInfo]:
         self._prune()
-        return [w.to_json(self.name) for w in self.workers.values()]
+        return [w.info(self.name) for w in self.workers.values()]
 
-    def capabilities(self, backends: dict[str, list[str]]) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "url": self.url,
-            "devices": [self._capped(d).to_json() for d in self.devices],
-            "backends": backends,
-            "models": [e.name for e in self.store.entries()],
-            "workers": self.worker_list(),
-        }
+    def capabilities(self, backends: dict[str, list[str]]) -> HiveCapabilities:
+        return HiveCapabilities(
+            name=self.name,
+            url=self.url,
+            devices=[self._capped(d) for d in self.devices],
+            backends=backends,
+            models=[e.name for e in self.store.entries()],
+            workers=self.worker_list(),
+        )
 
     # -- workers ------------------------------------------------------------------------
 
@@ -247,11 +254,11 @@ class Hive:
         self.workers[worker.id] = worker
         return worker
 
-    def worker_heartbeat(self, worker_id: str, state: dict[str, Any]) -> None:
+    def worker_heartbeat(self, worker_id: str, beat: WorkerHeartbeat) -> None:
         worker = self.workers.get(worker_id)
         if worker is None:
             raise UnknownWorker(worker_id, f"hive {self.name}")
-        worker.heard(state)
+        worker.heard(beat)
 
     async def stop_worker(self, worker_id: str) -> WorkerProcess:
         worker = self.workers.pop(worker_id, None)
@@ -304,20 +311,19 @@ class Hive:
             try:
                 if not registered:
                     self.url = await self._advertised_url()
-                    await self._post("/hives/register", {"name": self.name, "url": self.url})
+                    await self._post(
+                        "/hives/register", HiveRegistration(self.name, self.url).to_json()
+                    )
                     log.info(
                         "joined the queen at %s as %s (%s)", self.queen_url, self.name, self.url
                     )
                     registered = True
                     self._joined(None)
+                beat = HiveHeartbeat(
+                    self.name, self.url, self.worker_list(), [e.name for e in self.store.entries()]
+                )
                 answer = await self.http.post(
-                    f"{self.queen_url}/hives/heartbeat",
-                    json={
-                        "name": self.name,
-                        "url": self.url,
-                        "workers": self.worker_list(),
-                        "models": [e.name for e in self.store.entries()],
-                    },
+                    f"{self.queen_url}/hives/heartbeat", json=beat.to_json()
                 )
                 if answer.status_code == 404:  # the queen restarted and forgot us
                     registered = False

@@ -19,6 +19,7 @@ from litestar.response import Stream
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
+from rbee_core.messages import WorkerHeartbeat
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, backends
 from rbee_hive.hive import Hive
@@ -65,13 +66,13 @@ async def capabilities(state: State) -> dict[str, Any]:
     """Devices (CPU cores and RAM, each GPU), backends, models and workers."""
     hive: Hive = state.hive
     found = {name: list(b.formats) for name, b in backends(state.pm).items()}
-    return hive.capabilities(found)
+    return hive.capabilities(found).to_json()
 
 
 @get("/workers")
 async def list_workers(state: State) -> dict[str, Any]:
     hive: Hive = state.hive
-    return {"workers": hive.worker_list()}
+    return {"workers": [w.to_json() for w in hive.worker_list()]}
 
 
 @post("/workers", status_code=200)
@@ -117,7 +118,9 @@ async def worker_heartbeat(
 ) -> dict[str, str]:
     hive: Hive = state.hive
     body = await read_json(request)
-    hive.worker_heartbeat(worker_id, body if isinstance(body, dict) else {})
+    hive.worker_heartbeat(
+        worker_id, WorkerHeartbeat.from_json(body if isinstance(body, dict) else {})
+    )
     return {"status": "ok"}
 
 

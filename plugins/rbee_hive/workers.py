@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rbee_core.errors import RbeeError
+from rbee_core.messages import WorkerHeartbeat, WorkerInfo, WorkerReady, WorkerState
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.paths import logs_dir
@@ -60,12 +61,12 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.process.returncode is None
 
-    def heard(self, state: dict[str, Any]) -> None:
-        """A heartbeat from the worker: ``{"busy", "jobs_served", "idle_since"}``."""
+    def heard(self, beat: WorkerHeartbeat) -> None:
+        """A heartbeat from the worker."""
         self.last_heartbeat = time.time()
-        self.busy = bool(state.get("busy"))
-        self.jobs_served = int(state.get("jobs_served", self.jobs_served))
-        self.idle_since = float(state.get("idle_since", self.idle_since))
+        self.busy = beat.busy
+        self.jobs_served = beat.jobs_served
+        self.idle_since = beat.idle_since
 
     def idle_for(self, now: float) -> float:
         return 0.0 if self.busy else now - self.idle_since
@@ -78,24 +79,27 @@ class WorkerProcess:
             return None
         return pages * os.sysconf("SC_PAGE_SIZE")
 
+    def info(self, hive: str) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            hive=hive,
+            model=self.model,
+            backend=self.backend,
+            quantization=self.quantization,
+            device=self.device,
+            url=self.url,
+            pid=self.process.pid,
+            state=WorkerState.BUSY if self.busy else WorkerState.IDLE,
+            slots=self.slots,
+            jobs_served=self.jobs_served,
+            memory=self.memory(),
+            reserved=self.reserved,
+            keep_alive=self.keep_alive,
+            idle_since=self.idle_since,
+        )
+
     def to_json(self, hive: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "hive": hive,
-            "model": self.model,
-            "backend": self.backend,
-            "quantization": self.quantization,
-            "device": self.device,
-            "url": self.url,
-            "pid": self.process.pid,
-            "state": "busy" if self.busy else "idle",
-            "slots": self.slots,
-            "jobs_served": self.jobs_served,
-            "memory": self.memory(),
-            "reserved": self.reserved,
-            "keep_alive": self.keep_alive,
-            "idle_since": self.idle_since,
-        }
+        return self.info(hive).to_json()
 
     def describe(self) -> str:
         return (
@@ -210,20 +214,20 @@ async def spawn_worker(
     worker = WorkerProcess(
         id=worker_id,
         model=model.name,
-        backend=str(ready.get("backend", backend)),
-        device=str(ready.get("device", device)),
-        url=str(ready["url"]),
+        backend=ready.backend or backend,
+        device=ready.device or device,
+        url=ready.url,
         process=process,
         log_path=log_path,
-        slots=int(str(ready.get("slots", 1))),
-        quantization=str(ready.get("quantization", "")),
+        slots=ready.slots,
+        quantization=ready.quantization,
         reserved=reserved,
     )
     worker._watch = asyncio.create_task(_drain(worker, process.stdout))
     return worker
 
 
-async def _read_until_ready(stdout: asyncio.StreamReader, emit: Emit) -> dict[str, object]:
+async def _read_until_ready(stdout: asyncio.StreamReader, emit: Emit) -> WorkerReady:
     while line := await stdout.readline():
         try:
             message = json.loads(line)
@@ -234,7 +238,7 @@ async def _read_until_ready(stdout: asyncio.StreamReader, emit: Emit) -> dict[st
         if kind == "narration":
             emit(Narration.from_json({"actor": "llm-worker-rbee", **message}))
         elif kind == "ready":
-            return dict(message)
+            return WorkerReady.from_json(message)
         elif kind == "error":
             raise WorkerFailed(f"the worker could not start: {message.get('message')}")
     raise WorkerFailed("the worker exited before it was ready")

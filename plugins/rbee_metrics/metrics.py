@@ -11,6 +11,7 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from rbee_core.jobs import Job, JobState
+from rbee_core.messages import HiveState
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["REGISTRY", "observe_finished", "observe_submitted", "refresh"]
@@ -74,6 +75,6 @@ def refresh(queen: Queen) -> None:
     busy = sum(1 for w in queen.workers.values() if w.queue.running)
     WORKERS.labels("busy").set(busy)
     WORKERS.labels("idle").set(len(queen.workers) - busy)
-    hive_states = Tally(r.state for r in queen.hives.hives.values())
-    for hive_state in ("joining", "ready", "unreachable"):
+    hive_states = Tally(r.state for r in queen.hives)
+    for hive_state in HiveState:
         HIVES.labels(hive_state).set(hive_states[hive_state])

@@ -14,6 +14,7 @@ from litestar.response import Stream
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.errors import InvalidRequest, UnknownWorker
+from rbee_core.messages import HiveState
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
 from rbee_queen.model_routes import proxy_stream, target
@@ -64,7 +65,7 @@ async def heartbeat(request: Request[Any, Any, Any], state: State) -> dict[str, 
     body = await read_json(request)
     name, _ = _name_and_url(body)
     record = queen.hives.heartbeat(name, body)
-    if record.state == "joining" and not record.devices and not record.learning:
+    if record.state == HiveState.JOINING and not record.devices and not record.learning:
         record.learning = True  # a hive that joined on its own: ask what it has, once
         queen.keep(asyncio.create_task(queen.learn_later(record)))
     queen.sync_workers(record)
@@ -74,7 +75,7 @@ async def heartbeat(request: Request[Any, Any, Any], state: State) -> dict[str, 
 @get("/hives")
 async def list_hives(state: State) -> dict[str, Any]:
     queen: Queen = state.queen
-    return {"hives": [r.to_json() for r in queen.hives.hives.values()]}
+    return {"hives": [r.to_json() for r in queen.hives]}
 
 
 @post("/hives", status_code=201)
@@ -104,7 +105,7 @@ async def stop_hive(name: FromPath[str], state: State) -> dict[str, Any]:
 async def list_workers(state: State) -> dict[str, Any]:
     """Every worker of every hive, as its hive last reported it."""
     queen: Queen = state.queen
-    return {"workers": [w for r in queen.hives.hives.values() for w in r.workers]}
+    return {"workers": queen.hives.workers()}
 
 
 @post("/workers", status_code=200)
@@ -124,7 +125,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
 @delete("/workers/{worker_id:str}", status_code=200)
 async def stop_worker(worker_id: FromPath[str], state: State) -> Any:
     queen: Queen = state.queen
-    for record in queen.hives.hives.values():
+    for record in queen.hives:
         if any(w["id"] == worker_id for w in record.workers):
             queen.workers.pop(worker_id, None)
             url = f"{record.url}/workers/{worker_id}"

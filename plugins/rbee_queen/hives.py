@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from rbee_core.errors import HiveConflict, UnknownHive
+from rbee_core.messages import HiveState
 
 __all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
 
@@ -21,7 +23,7 @@ __all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
 class HiveRecord:
     name: str
     url: str
-    state: str = "joining"
+    state: HiveState = HiveState.JOINING
     registered_at: float = field(default_factory=time.time)
     last_heartbeat: float | None = None
     devices: list[dict[str, Any]] = field(default_factory=list)
@@ -35,13 +37,13 @@ class HiveRecord:
 
     @property
     def ready(self) -> bool:
-        return self.state == "ready"
+        return self.state == HiveState.READY
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "url": self.url,
-            "state": self.state,
+            "state": str(self.state),
             "last_heartbeat": self.last_heartbeat,
             "devices": self.devices,
             "backends": self.backends,
@@ -53,12 +55,33 @@ class HiveRecord:
 
 
 class HiveRegistry:
+    """Every hive the queen knows, by name; iterate it for the records."""
+
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.hives: dict[str, HiveRecord] = {}
 
+    def __iter__(self) -> Iterator[HiveRecord]:
+        return iter(list(self.hives.values()))
+
+    def __len__(self) -> int:
+        return len(self.hives)
+
     def names(self) -> list[str]:
         return sorted(self.hives)
+
+    def find(self, name: str) -> HiveRecord | None:
+        return self.hives.get(name)
+
+    def ready(self) -> list[HiveRecord]:
+        return [r for r in self.hives.values() if r.ready]
+
+    def remove(self, name: str) -> None:
+        self.hives.pop(name, None)
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Every worker of every hive, as its hive last reported it."""
+        return [w for r in self.hives.values() for w in r.workers]
 
     def get(self, name: str) -> HiveRecord:
         try:
@@ -69,7 +92,7 @@ class HiveRegistry:
     def check_free(self, name: str, url: str) -> None:
         """Refuse a second hive under a name a live hive already has."""
         current = self.hives.get(name)
-        if current is not None and current.url != url and current.state != "unreachable":
+        if current is not None and current.url != url and current.state != HiveState.UNREACHABLE:
             raise HiveConflict(
                 f"a hive named {name!r} is already registered from {current.url}; "
                 "stop it first, or give this one another --name",
@@ -94,8 +117,8 @@ class HiveRegistry:
         record.last_heartbeat = time.time()
         record.workers = list(payload.get("workers") or [])
         record.models = list(payload.get("models") or [])
-        if record.state != "ready" and record.devices:
-            record.state = "ready"
+        if record.state != HiveState.READY and record.devices:
+            record.state = HiveState.READY
         record.first_heartbeat.set()
         return record
 
@@ -105,7 +128,7 @@ class HiveRegistry:
         return [
             r
             for r in self.hives.values()
-            if r.state == "ready"
+            if r.state == HiveState.READY
             and r.last_heartbeat is not None
             and now - r.last_heartbeat > self.timeout
         ]

@@ -30,6 +30,7 @@ from rbee_core.errors import (
 from rbee_core.events import DONE, EventType
 from rbee_core.job_registry import JobRegistry
 from rbee_core.jobs import Job, JobRequest, JobState
+from rbee_core.messages import HiveState
 from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
@@ -381,7 +382,7 @@ class Queen:
         record.backends = caps["backends"]
         record.models = caps["models"]
         record.workers = caps["workers"]
-        record.state = "ready"
+        record.state = HiveState.READY
 
     def forget_workers(self, hive: str) -> list[WorkerRef]:
         gone = [w for w in self.workers.values() if w.hive == hive]
@@ -407,7 +408,7 @@ class Queen:
             self._cancel_orphans()
             for record in self.hives.silent():
                 silence = time.time() - (record.last_heartbeat or record.registered_at)
-                record.state = "unreachable"
+                record.state = HiveState.UNREACHABLE
                 why = f"hive {record.name} is unreachable: no heartbeat for {silence:.1f} s"
                 log.warning(why)
                 lost = {w.id: w for w in self.forget_workers(record.name)}

@@ -16,6 +16,7 @@ from typing import Any
 
 from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.errors import RbeeError
+from rbee_core.messages import WorkerHeartbeat, WorkerReady
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
@@ -66,15 +67,15 @@ def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runn
     def beat() -> None:
         with httpx.Client(timeout=5.0, headers=auth_headers()) as http:
             while True:
-                state = {
-                    "busy": runner.busy,
-                    "running": runner.running,
-                    "waiting": runner.waiting,
-                    "jobs_served": runner.jobs_served,
-                    "idle_since": runner.idle_since,
-                }
+                beat = WorkerHeartbeat(
+                    busy=runner.busy,
+                    running=runner.running,
+                    waiting=runner.waiting,
+                    jobs_served=runner.jobs_served,
+                    idle_since=runner.idle_since,
+                )
                 with contextlib.suppress(httpx.HTTPError):
-                    http.post(f"{hive_url}/workers/{worker_id}/heartbeat", json=state)
+                    http.post(f"{hive_url}/workers/{worker_id}/heartbeat", json=beat.to_json())
                 time.sleep(interval)
 
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
@@ -122,8 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     url = url_of(sock)
     if args.advertise_host and is_unspecified(args.host):
         url = with_host(url, args.advertise_host)
-    announce(
-        "ready",
+    ready = WorkerReady(
         url=url,
         pid=os.getpid(),
         device=loaded.device,
@@ -131,4 +131,5 @@ def main(argv: list[str] | None = None) -> None:
         backend=backend.name,
         quantization=str(getattr(loaded, "quantization", "")),
     )
+    announce("ready", **ready.to_json())
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))
