@@ -17,7 +17,20 @@ from rbee_core.narration import Narrate
 if TYPE_CHECKING:  # a backend plugin needs no job machinery (asyncio) to import this module
     from rbee_core.jobs import JobRequest
 
-__all__ = ["Backend", "Chunk", "FinishReason", "Footprint", "GenerationParams", "LoadedModel"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_TEMPERATURE",
+    "Backend",
+    "Chunk",
+    "FinishReason",
+    "Footprint",
+    "GenerationParams",
+    "LoadedModel",
+]
+
+DEFAULT_MAX_TOKENS = 128
+DEFAULT_TEMPERATURE = 0.7
+"""A job's defaults, wherever one is made (the API, the CLI, a backend's parameters)."""
 
 FinishReason = str
 """``"stop"`` (end of sequence or a stop string), ``"length"`` (max_tokens) or ``"cancelled"``."""
@@ -27,8 +40,8 @@ FinishReason = str
 class GenerationParams:
     """Sampling settings. ``temperature == 0`` means greedy; ``top_k == 0`` disables top-k."""
 
-    max_tokens: int = 128
-    temperature: float = 0.7
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rbee_core.backends import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import Event, EventType
@@ -68,8 +69,8 @@ class JobRequest:
 
     model: str
     prompt: str
-    max_tokens: int = 128
-    temperature: float = 0.7
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
     top_p: float = 1.0
     top_k: int = 0  # 0 disables top-k
     seed: int | None = None

@@ -62,9 +62,16 @@ class ModelCatalog:
         self.aliases: dict[str, str] = {}
         for source in self.sources.values():
             self.aliases.update(source.aliases())
+        self._alias_of = {ref: alias for alias, ref in self.aliases.items()}
 
     def known(self) -> list[str]:
         return sorted(self.aliases)
+
+    def name_of(self, model: str) -> str:
+        """The catalog's name for what a user typed: its alias, else the full reference.
+        No I/O and no check that it resolves (see ``resolve``)."""
+        ref = self.aliases.get(model, model)
+        return self._alias_of.get(ref, ref)
 
     def resolve(self, name: str) -> tuple[str, ModelSource]:
         """The full reference and its source; ``UnknownModel``/``InvalidRequest`` if none."""

@@ -59,8 +59,7 @@ class ModelStore:
     def name_of(self, model: str) -> tuple[str, str]:
         """(catalog name, full reference) of what a user typed; raises for unknown ones."""
         ref, _ = self.sources.resolve(model)
-        alias = next((a for a, r in self.sources.aliases.items() if r == ref), None)
-        return alias or ref, ref
+        return self.sources.name_of(ref), ref
 
     async def ensure(self, model: str, listener: Listener) -> LocalModel:
         """The model's files on this machine, provisioning them first if needed."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from rbee_core.backends import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
@@ -23,12 +24,16 @@ __all__ = ["follow", "infer"]
     help="Model name or reference (e.g. smollm2-135m, file:/path/to/model).",
 )
 @click.option(
-    "--max-tokens", type=int, default=128, show_default=True, help="Most tokens to generate."
+    "--max-tokens",
+    type=int,
+    default=DEFAULT_MAX_TOKENS,
+    show_default=True,
+    help="Most tokens to generate.",
 )
 @click.option(
     "--temperature",
     type=float,
-    default=0.7,
+    default=DEFAULT_TEMPERATURE,
     show_default=True,
     help="Sampling temperature; 0 means greedy (deterministic).",
 )
