@@ -95,8 +95,9 @@ def rbee_queen_routes() -> list[Any]:
     """Return HTTP route handlers for the queen (Litestar handlers or routers).
 
     Called by the queen once, when it builds its app. The queen's own API is contributed
-    this way too. Paths must not clash with other plugins'. Handlers reach the queen's
-    services through Litestar's ``app.state.queen``.
+    this way too. Paths must not clash with other plugins'. A handler gets the queen's
+    service object (``rbee_queen.orchestrator.Queen``: jobs, hives, workers) by declaring a
+    parameter ``queen`` (Litestar dependency injection).
     """
     return []
 

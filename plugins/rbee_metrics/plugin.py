@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
-from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rbee_core import hookimpl
 from rbee_core.jobs import Job
 from rbee_core.narration import Narration
 from rbee_metrics import metrics
+from rbee_queen.dependencies import QueenDep
 
 __all__ = ["rbee_job_finished", "rbee_job_submitted", "rbee_narrate", "rbee_queen_routes"]
 
 
 @get("/metrics", media_type=CONTENT_TYPE_LATEST)
-async def scrape(state: State) -> Response[bytes]:
+async def scrape(queen: QueenDep) -> Response[bytes]:
     """Prometheus text format."""
-    metrics.refresh(state.queen)
+    metrics.refresh(queen)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
-from litestar.datastructures import State
 
 from rbee_core.events import DONE, EventType
 from rbee_http.sse import event_stream, read_json
 from rbee_openai.errors import error_body, openai_error_handlers
 from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion
 from rbee_openai.responses import Shape, finish_reason
+from rbee_queen.dependencies import QueenDep
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["openai_router"]
@@ -25,8 +25,7 @@ def _dumps(obj: dict[str, Any]) -> str:
 
 
 @get("/models")
-async def list_models(state: State) -> dict[str, Any]:
-    queen: Queen = state.queen
+async def list_models(queen: QueenDep) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
@@ -36,7 +35,7 @@ async def list_models(state: State) -> dict[str, Any]:
     }
 
 
-async def _stream(queen: Queen, shape: Shape, req: OpenAIRequest) -> AsyncIterator[str]:
+async def _stream(queen: QueenDep, shape: Shape, req: OpenAIRequest) -> AsyncIterator[str]:
     job = shape.job
     try:
         if shape.chat:
@@ -57,8 +56,7 @@ async def _stream(queen: Queen, shape: Shape, req: OpenAIRequest) -> AsyncIterat
             queen.request_cancel(job.id)
 
 
-async def _respond(state: State, req: OpenAIRequest, kind: str) -> Any:
-    queen: Queen = state.queen
+async def _respond(queen: Queen, req: OpenAIRequest, kind: str) -> Any:
     job = queen.submit(req.job)
     shape = Shape(kind, job)
     headers = {"X-Rbee-Job-Id": job.id}
@@ -78,13 +76,13 @@ async def _respond(state: State, req: OpenAIRequest, kind: str) -> Any:
 
 
 @post("/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any], state: State) -> Any:
-    return await _respond(state, parse_chat(await read_json(request)), "chat")
+async def chat_completions(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+    return await _respond(queen, parse_chat(await read_json(request)), "chat")
 
 
 @post("/completions", status_code=200)
-async def completions(request: Request[Any, Any, Any], state: State) -> Any:
-    return await _respond(state, parse_completion(await read_json(request)), "text")
+async def completions(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+    return await _respond(queen, parse_completion(await read_json(request)), "text")
 
 
 openai_router = Router(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.di import Provide
 
 from rbee_http.errors import error_handlers
 from rbee_http.server import MAX_BODY, guard_for
@@ -18,6 +19,9 @@ def create_app(queen: Queen, stop: Callable[[], None], host: str = "127.0.0.1") 
     routes = [route for batch in queen.pm.hook.rbee_queen_routes() for route in batch]
     return Litestar(
         route_handlers=routes,
+        # Handlers declare ``queen: Queen`` to get the one service object (hookspec
+        # rbee_queen_routes); ``state.stop`` is the shutdown route's alone.
+        dependencies={"queen": Provide(lambda: queen, use_cache=True, sync_to_thread=False)},
         state=State({"queen": queen, "stop": stop}),
         exception_handlers=error_handlers,
         middleware=guard_for(host),

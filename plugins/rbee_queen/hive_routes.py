@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, delete, get, post
-from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -17,8 +16,8 @@ from rbee_core.errors import InvalidRequest, UnknownWorker
 from rbee_core.messages import HiveState
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
+from rbee_queen.dependencies import QueenDep
 from rbee_queen.model_routes import proxy_stream, target
-from rbee_queen.orchestrator import Queen
 
 __all__ = ["HIVE_ROUTES"]
 
@@ -47,10 +46,9 @@ def _name_and_url(body: Any) -> tuple[str, str]:
 
 
 @post("/hives/register", status_code=200)
-async def register(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+async def register(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, Any]:
     """A hive joins: ``{"name", "url"}``, once its URL answers as that hive. Answers the
     heartbeat interval it must keep."""
-    queen: Queen = state.queen
     name, url = _name_and_url(await read_json(request))
     queen.hives.check_free(name, url)  # before dialling anything
     await queen.check_reachable(name, url)
@@ -59,9 +57,8 @@ async def register(request: Request[Any, Any, Any], state: State) -> dict[str, A
 
 
 @post("/hives/heartbeat", status_code=200)
-async def heartbeat(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
+async def heartbeat(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, str]:
     """A hive is alive: ``{"name", "url", "workers", "models"}``; 404 if it never registered."""
-    queen: Queen = state.queen
     body = await read_json(request)
     name, _ = _name_and_url(body)
     record = queen.hives.heartbeat(name, body)
@@ -73,17 +70,15 @@ async def heartbeat(request: Request[Any, Any, Any], state: State) -> dict[str, 
 
 
 @get("/hives")
-async def list_hives(state: State) -> dict[str, Any]:
-    queen: Queen = state.queen
+async def list_hives(queen: QueenDep) -> dict[str, Any]:
     return {"hives": [r.to_json() for r in queen.hives]}
 
 
 @post("/hives", status_code=201)
-async def start_hive(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+async def start_hive(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, Any]:
     """Start the hive of this machine (``{}``) and wait until it is ready. Hives on other
     machines are started there (``rbee-keeper hive start --ssh HOST``) and join by
     themselves."""
-    queen: Queen = state.queen
     body = await read_json(request)
     if isinstance(body, dict) and "ssh" in body:
         raise InvalidRequest(
@@ -95,24 +90,21 @@ async def start_hive(request: Request[Any, Any, Any], state: State) -> dict[str,
 
 
 @delete("/hives/{name:str}", status_code=200)
-async def stop_hive(name: FromPath[str], state: State) -> dict[str, Any]:
+async def stop_hive(name: FromPath[str], queen: QueenDep) -> dict[str, Any]:
     """Stop a hive and its workers."""
-    queen: Queen = state.queen
     return (await queen.stop_hive(name)).to_json()
 
 
 @get("/workers")
-async def list_workers(state: State) -> dict[str, Any]:
+async def list_workers(queen: QueenDep) -> dict[str, Any]:
     """Every worker of every hive, as its hive last reported it."""
-    queen: Queen = state.queen
     return {"workers": queen.hives.workers()}
 
 
 @post("/workers", status_code=200)
-async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
+async def spawn_worker(request: Request[Any, Any, Any], queen: QueenDep) -> Stream:
     """``{"hive"?, "model", "device"?, "backend"?, "keep_alive"?}``: an SSE stream of the
     start."""
-    queen: Queen = state.queen
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("model is required", field="model")
@@ -123,8 +115,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
 
 
 @delete("/workers/{worker_id:str}", status_code=200)
-async def stop_worker(worker_id: FromPath[str], state: State) -> Any:
-    queen: Queen = state.queen
+async def stop_worker(worker_id: FromPath[str], queen: QueenDep) -> Any:
     for record in queen.hives:
         if any(w["id"] == worker_id for w in record.workers):
             queen.workers.pop(worker_id, None)

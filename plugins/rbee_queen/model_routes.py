@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, delete, get, post
-from litestar.datastructures import State
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
@@ -22,6 +21,7 @@ from rbee_core.events import EventType
 from rbee_core.narration import Narration
 from rbee_http.sse import read_json, sse_response
 from rbee_queen import hive_client
+from rbee_queen.dependencies import QueenDep
 from rbee_queen.hives import HiveRecord
 from rbee_queen.orchestrator import Queen
 
@@ -31,7 +31,7 @@ ModelParam = Annotated[str, QueryParameter(name="model", description="a model re
 HiveParam = Annotated[str | None, QueryParameter(name="hive", description="a hive name")]
 
 
-async def target(queen: Queen, hive: str | None) -> HiveRecord:
+async def target(queen: QueenDep, hive: str | None) -> HiveRecord:
     if hive is None:
         return await queen.local_hive()
     record = queen.hives.get(hive)
@@ -64,9 +64,8 @@ def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> S
 
 
 @get("/models")
-async def list_models(state: State, hive: HiveParam = None) -> dict[str, Any]:
+async def list_models(queen: QueenDep, hive: HiveParam = None) -> dict[str, Any]:
     """Every model in every ready hive's catalog (or one hive's), and the known names."""
-    queen: Queen = state.queen
     if hive is not None:
         records = [await target(queen, hive)]
     else:
@@ -79,30 +78,27 @@ async def list_models(state: State, hive: HiveParam = None) -> dict[str, Any]:
 
 
 @get("/models/info")
-async def model_info(state: State, model: ModelParam, hive: HiveParam = None) -> Any:
-    queen: Queen = state.queen
+async def model_info(queen: QueenDep, model: ModelParam, hive: HiveParam = None) -> Any:
     record = await target(queen, hive)
     query = urlencode({"model": model})
     return await hive_client.call(queen.http, "GET", f"{record.url}/models/info?{query}")
 
 
 @post("/models/download", status_code=200)
-async def download_model(request: Request[Any, Any, Any], state: State) -> Stream:
+async def download_model(request: Request[Any, Any, Any], queen: QueenDep) -> Stream:
     """Provision a model on a hive; the answer is an SSE stream of its progress."""
     body = await read_json(request)
     model = body.get("model") if isinstance(body, dict) else None
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model is required: a model name or reference", field="model")
-    queen: Queen = state.queen
     queen.catalog.resolve(model)  # unknown or malformed: a 4xx now
     record = await target(queen, body.get("hive"))
     return proxy_stream(queen, "POST", f"{record.url}/models/download", {"model": model})
 
 
 @delete("/models", status_code=200)
-async def remove_model(state: State, model: ModelParam, hive: HiveParam = None) -> Any:
+async def remove_model(queen: QueenDep, model: ModelParam, hive: HiveParam = None) -> Any:
     """Forget a model on a hive and delete the files rbee downloaded for it."""
-    queen: Queen = state.queen
     record = await target(queen, hive)
     query = urlencode({"model": model})
     return await hive_client.call(queen.http, "DELETE", f"{record.url}/models?{query}")

@@ -15,15 +15,14 @@ from litestar.response import Stream
 from rbee_core import __version__
 from rbee_core.jobs import JobRequest
 from rbee_http.sse import last_event_id, read_json, sse_response
+from rbee_queen.dependencies import QueenDep
 from rbee_queen.openapi import SubmitJobOperation
-from rbee_queen.orchestrator import Queen
 
 __all__ = ["ROUTES"]
 
 
 @get("/health")
-async def health(state: State) -> dict[str, Any]:
-    queen: Queen = state.queen
+async def health(queen: QueenDep) -> dict[str, Any]:
     return {
         "status": "ok",
         "version": __version__,
@@ -34,9 +33,8 @@ async def health(state: State) -> dict[str, Any]:
 
 
 @post("/jobs", status_code=201, operation_class=SubmitJobOperation)
-async def submit_job(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
+async def submit_job(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, str]:
     """Accept a job; answer its id and the URL of its event stream."""
-    queen: Queen = state.queen
     job = queen.submit(JobRequest.from_json(await read_json(request)))
     # Let the job's task place it and send its prompt before this answer is written: the
     # prompt then reaches the worker a write earlier, and the client's next request (its
@@ -46,32 +44,28 @@ async def submit_job(request: Request[Any, Any, Any], state: State) -> dict[str,
 
 
 @get("/jobs")
-async def list_jobs(state: State) -> dict[str, Any]:
-    queen: Queen = state.queen
+async def list_jobs(queen: QueenDep) -> dict[str, Any]:
     return {"jobs": [job.summary() for job in queen.jobs]}
 
 
 @get("/jobs/{job_id:str}")
-async def job_status(job_id: FromPath[str], state: State) -> dict[str, Any]:
-    queen: Queen = state.queen
+async def job_status(job_id: FromPath[str], queen: QueenDep) -> dict[str, Any]:
     return queen.jobs.get(job_id).summary()
 
 
 @get("/jobs/{job_id:str}/stream")
 async def job_stream(
-    job_id: FromPath[str], request: Request[Any, Any, Any], state: State
+    job_id: FromPath[str], request: Request[Any, Any, Any], queen: QueenDep
 ) -> Stream:
     """The job's events from the first (or after ``Last-Event-ID``), then ``[DONE]``."""
-    queen: Queen = state.queen
     job = queen.jobs.get(job_id)
     after = last_event_id(request)
     return sse_response(job.log, after=after, on_close=queen.listening(job))
 
 
 @delete("/jobs/{job_id:str}", status_code=200)
-async def cancel_job(job_id: FromPath[str], state: State) -> dict[str, Any]:
+async def cancel_job(job_id: FromPath[str], queen: QueenDep) -> dict[str, Any]:
     """Cancel a queued or running job; answers its record (a finished job is unchanged)."""
-    queen: Queen = state.queen
     return (await queen.cancel(job_id)).summary()
 
 
