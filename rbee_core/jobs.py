@@ -14,7 +14,7 @@ from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import Event, EventType
 
-__all__ = ["LIMITS", "Job", "JobRequest", "JobState", "new_job_id"]
+__all__ = ["JOB_BODY_SCHEMA", "LIMITS", "Job", "JobRequest", "JobState", "new_job_id"]
 
 LIMITS: dict[str, tuple[float, float]] = {
     "max_tokens": (1, 4096),
@@ -25,6 +25,53 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 MAX_PROMPT_CHARS = 200_000
 MAX_STOP_SEQUENCES = 8
+ROLES = ("system", "user", "assistant")
+
+
+def _range(kind: str, name: str, **extra: Any) -> dict[str, Any]:
+    low, high = LIMITS[name]
+    return {"type": kind, "minimum": low, "maximum": high, **extra}
+
+
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+JOB_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["model", "prompt"],
+    "additionalProperties": False,
+    "properties": {
+        "model": _TEXT,
+        "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
+        "max_tokens": _range("integer", "max_tokens"),
+        "temperature": _range("number", "temperature"),
+        "top_p": _range("number", "top_p", exclusiveMinimum=0.0),
+        "top_k": _range("integer", "top_k"),
+        "seed": _range("integer", "seed"),
+        "stop": {
+            "oneOf": [_TEXT, {"type": "array", "items": _TEXT, "maxItems": MAX_STOP_SEQUENCES}]
+        },
+        "raw": {"type": "boolean"},
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {"type": "string", "enum": list(ROLES)},
+                    "content": {"type": "string"},
+                },
+            },
+        },
+        "hive": _TEXT,
+        "device": _TEXT,
+        "backend": _TEXT,
+        "keep_alive": {"type": "number", "exclusiveMinimum": 0.0},
+        "timeout": {"type": "number", "exclusiveMinimum": 0.0},
+    },
+}
+"""``POST /jobs``'s body as JSON Schema, from the limits ``JobRequest.from_json`` enforces
+(the queen's OpenAPI document serves it; a test keeps its fields and the dataclass's equal).
+"""
 
 
 class JobState(StrEnum):
@@ -162,9 +209,6 @@ class JobRequest:
             if not data[name]:
                 del data[name]
         return data
-
-
-ROLES = ("system", "user", "assistant")
 
 
 def _messages(value: Any) -> tuple[tuple[str, str], ...]:

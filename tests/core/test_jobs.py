@@ -484,3 +484,12 @@ def test_first_token_time_and_token_count() -> None:
     job.emit(EventType.TOKEN, {"text": "b"})
     assert first is not None and job.first_token_at == first
     assert job.tokens == 2
+
+
+def test_the_body_schema_declares_exactly_the_requests_fields_and_limits() -> None:
+    from rbee_core.jobs import JOB_BODY_SCHEMA, LIMITS
+
+    properties = JOB_BODY_SCHEMA["properties"]
+    assert set(properties) == set(JobRequest.__dataclass_fields__)
+    for name, (low, high) in LIMITS.items():
+        assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high)
