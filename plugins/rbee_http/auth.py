@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from typing import Any
 
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from rbee_core.addresses import is_loopback_host
+from rbee_core.credentials import API_KEY_ENV, api_key, auth_headers
 
 __all__ = [
     "API_KEY_ENV",
@@ -28,18 +28,7 @@ __all__ = [
     "open_bind_refusal",
 ]
 
-API_KEY_ENV = "RBEE_API_KEY"
 OPEN_PATHS = {"/health"}
-
-
-def api_key() -> str | None:
-    return os.environ.get(API_KEY_ENV) or None
-
-
-def auth_headers() -> dict[str, str]:
-    """Headers for calls to another rbee daemon."""
-    key = api_key()
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def open_bind_refusal(program: str, host: str, how: str = "Set RBEE_API_KEY.") -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 import click
 
 from rbee_core.addresses import is_loopback_host, is_unspecified
+from rbee_core.credentials import API_KEY_ENV, api_key
 from rbee_core.plugins import model_catalog
 from rbee_core.units import human_bytes
 from rbee_keeper.client import QueenClient, fetch_list
@@ -18,8 +18,6 @@ from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_o
 from rbee_keeper.ssh import Ssh, SshFailed
 
 __all__ = ["hive", "worker"]
-
-API_KEY_ENV = "RBEE_API_KEY"
 
 
 def _ago(ts: float | None) -> str:
@@ -181,7 +179,7 @@ def start(
             f"{_devices(record['devices'])}"
         )
         return
-    key = os.environ.get(API_KEY_ENV)
+    key = api_key()
     if not key:
         raise click.ClickException(
             f"a hive on {host} listens beyond loopback, which needs the cluster's API key: "
