@@ -16,14 +16,14 @@ from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
-from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.messages import WorkerHeartbeat
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, backends
 from rbee_hive.hive import Hive
-from rbee_http.sse import read_json, sse_response
+from rbee_http.sse import background_stream, read_json
 
 __all__ = ["HIVE_ROUTES"]
 
@@ -34,25 +34,20 @@ ModelParam = Annotated[str, QueryParameter(name="model", description="a model re
 def _stream(state: State, work: Callable[[Callable[[Narration], None]], Awaitable[Any]]) -> Stream:
     """Run ``work`` in the background; answer its narration and result as SSE. The work goes
     on if the client leaves (a download, a worker start: others may join it)."""
-    log = EventLog()
 
-    def listener(narration: Narration) -> None:
-        if not log.closed:
-            log.append(EventType.NARRATION, narration.to_json())
+    async def fill(log: EventLog) -> None:
+        def listener(narration: Narration) -> None:
+            if not log.closed:
+                log.append(EventType.NARRATION, narration.to_json())
 
-    async def run() -> None:
-        try:
-            result = await work(listener)
-            log.append(EventType.END, {"outcome": "completed", **result})
-        except RbeeError as exc:
-            log.append(EventType.ERROR, {"code": exc.code, "message": exc.message, **exc.details})
-        except Exception as exc:
-            log.append(EventType.ERROR, {"code": "internal_error", "message": f"{exc!r}"})
+        result = await work(listener)
+        log.append(EventType.END, {"outcome": "completed", **result})
 
-    task = asyncio.create_task(run())
-    state.tasks.add(task)
-    task.add_done_callback(state.tasks.discard)
-    return sse_response(log)
+    def keep(task: asyncio.Task[None]) -> None:
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    return background_stream(fill, keep, what="the hive's operation")
 
 
 @get("/health")

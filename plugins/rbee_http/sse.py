@@ -3,19 +3,20 @@ plain ``data: [DONE]``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Request
 from litestar.response import ServerSentEventMessage, Stream
 
-from rbee_core.errors import InvalidRequest
+from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
-from rbee_core.events import DONE, Event
+from rbee_core.events import DONE, Event, EventType
 
-__all__ = ["event_stream", "last_event_id", "read_json", "sse_response"]
+__all__ = ["background_stream", "event_stream", "last_event_id", "read_json", "sse_response"]
 
 
 def last_event_id(request: Request[Any, Any, Any]) -> int:
@@ -119,3 +120,38 @@ def sse_response(
     no event comes for ``keepalive`` seconds, a ``: keep-alive`` comment is sent.
     """
     return event_stream(_messages(log, after, on_close, keepalive))
+
+
+def background_stream(
+    fill: Callable[[EventLog], Awaitable[None]],
+    keep: Callable[[asyncio.Task[None]], object],
+    *,
+    what: str,
+    unexpected: str = "internal_error",
+    cancel_on_close: bool = False,
+) -> Stream:
+    """Answer, as SSE, the events that ``fill`` appends to a new log in a background task.
+
+    The stream always ends with one terminal event: an ``RbeeError`` becomes an ``error``
+    event with its own code, any other exception one with code ``unexpected``, and a
+    ``fill`` that returns without a terminal event one saying that ``what`` ended early.
+    ``keep`` holds the task (the loop keeps only weak references). The work goes on when
+    the client leaves (others may share it), unless ``cancel_on_close``.
+    """
+    log = EventLog()
+
+    async def run() -> None:
+        try:
+            await fill(log)
+        except RbeeError as exc:
+            if not log.closed:
+                log.append(EventType.ERROR, exc.to_dict()["error"])
+        except Exception as exc:
+            if not log.closed:
+                log.append(EventType.ERROR, {"code": unexpected, "message": f"{exc!r}"})
+        if not log.closed:
+            log.append(EventType.ERROR, {"code": unexpected, "message": f"{what} ended early"})
+
+    task = asyncio.create_task(run())
+    keep(task)
+    return sse_response(log, on_close=task.cancel if cancel_on_close else None)

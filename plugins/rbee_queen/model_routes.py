@@ -15,11 +15,11 @@ from litestar import Request, delete, get, post
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from rbee_core.errors import HiveError, HiveUnreachable, InvalidRequest, RbeeError
+from rbee_core.errors import HiveError, HiveUnreachable, InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.narration import Narration
-from rbee_http.sse import read_json, sse_response
+from rbee_http.sse import background_stream, read_json
 from rbee_queen import hive_client
 from rbee_queen.dependencies import QueenDep
 from rbee_queen.hives import HiveRecord
@@ -42,25 +42,17 @@ async def target(queen: QueenDep, hive: str | None) -> HiveRecord:
 
 def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> Stream:
     """Relay a hive's SSE answer; the hive's work goes on if our client leaves."""
-    log = EventLog()
 
-    async def relay() -> None:
-        try:
-            async for event, data in hive_client.stream(queen.http, method, url, body):
-                if event == EventType.NARRATION:  # the queen's own sinks (log, metrics) too
-                    queen.pm.hook.rbee_narrate(narration=Narration.from_json(data))
-                log.append(EventType(event), data)
-                if log.closed:
-                    return
-            if not log.closed:
-                early = HiveError("the hive ended the stream early")
-                log.append(EventType.ERROR, early.to_dict()["error"])
-        except RbeeError as exc:
-            if not log.closed:
-                log.append(EventType.ERROR, exc.to_dict()["error"])
+    async def relay(log: EventLog) -> None:
+        async for event, data in hive_client.stream(queen.http, method, url, body):
+            if event == EventType.NARRATION:  # the queen's own sinks (log, metrics) too
+                queen.pm.hook.rbee_narrate(narration=Narration.from_json(data))
+            log.append(EventType(event), data)
+            if log.closed:
+                return
+        raise HiveError("the hive ended the stream early")
 
-    queen.keep(asyncio.create_task(relay()))
-    return sse_response(log)
+    return background_stream(relay, queen.keep, what="the hive's stream")
 
 
 @get("/models")

@@ -12,14 +12,14 @@ from litestar.datastructures import State
 from litestar.response import Stream
 
 from rbee_core.backends import GenerationParams
-from rbee_core.errors import InvalidRequest, RbeeError
+from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.jobs import JobRequest
 from rbee_core.narration import Narration
 from rbee_http.errors import error_handlers
 from rbee_http.server import MAX_BODY, guard_for
-from rbee_http.sse import read_json, sse_response
+from rbee_http.sse import background_stream, read_json
 from rbee_worker.runner import Runner
 
 __all__ = ["create_app"]
@@ -46,32 +46,25 @@ async def health(state: State) -> dict[str, Any]:
 
 
 async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
-    try:
-        async for chunk in runner.generate(request.prompt, GenerationParams.from_request(request)):
-            if chunk.notice:
-                log.append(
-                    EventType.NARRATION,
-                    Narration(ACTOR, "waiting", chunk.notice).to_json(),
-                )
-            if chunk.text:
-                log.append(EventType.TOKEN, {"text": chunk.text})
-            if chunk.finish_reason is not None:
-                outcome = "cancelled" if chunk.finish_reason == "cancelled" else "completed"
-                log.append(
-                    EventType.END,
-                    {
-                        "outcome": outcome,
-                        "finish_reason": chunk.finish_reason,
-                        "prompt_tokens": chunk.prompt_tokens,
-                        "completion_tokens": chunk.completion_tokens,
-                    },
-                )
-    except RbeeError as exc:  # the backend refused this request (too long for its cache...)
-        log.append(EventType.ERROR, {"code": exc.code, "message": exc.message})
-    except Exception as exc:
-        log.append(EventType.ERROR, {"code": "inference_failed", "message": f"{exc}"})
-    if not log.closed:
-        log.append(EventType.ERROR, {"code": "inference_failed", "message": "no end of stream"})
+    async for chunk in runner.generate(request.prompt, GenerationParams.from_request(request)):
+        if chunk.notice:
+            log.append(
+                EventType.NARRATION,
+                Narration(ACTOR, "waiting", chunk.notice).to_json(),
+            )
+        if chunk.text:
+            log.append(EventType.TOKEN, {"text": chunk.text})
+        if chunk.finish_reason is not None:
+            outcome = "cancelled" if chunk.finish_reason == "cancelled" else "completed"
+            log.append(
+                EventType.END,
+                {
+                    "outcome": outcome,
+                    "finish_reason": chunk.finish_reason,
+                    "prompt_tokens": chunk.prompt_tokens,
+                    "completion_tokens": chunk.completion_tokens,
+                },
+            )
 
 
 @post("/generate", status_code=200)
@@ -82,13 +75,20 @@ async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
         raise InvalidRequest(
             f"this worker serves {state.model!r}, not {job.model!r}", field="model"
         )
-    log = EventLog()
-    task = asyncio.create_task(_generate_into(log, state.runner, job))
-    state.tasks.add(task)
-    task.add_done_callback(state.tasks.discard)
 
-    # A client that goes away mid-stream stops the generation (within one token).
-    return sse_response(log, on_close=task.cancel)
+    def keep(task: asyncio.Task[None]) -> None:
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    # A backend's refusal (too long for its cache...) ends the stream with its own code; a
+    # client that goes away mid-stream stops the generation (within one token).
+    return background_stream(
+        lambda log: _generate_into(log, state.runner, job),
+        keep,
+        what="the generation",
+        unexpected="inference_failed",
+        cancel_on_close=True,
+    )
 
 
 @post("/shutdown", status_code=202)
