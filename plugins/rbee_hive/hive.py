@@ -21,7 +21,7 @@ import httpx
 
 from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.backends import Backend, Footprint
-from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker
+from rbee_core.errors import DeviceTooSmall, InvalidRequest, RbeeError, UnknownWorker
 from rbee_core.kv_cache import kv_cache_size
 from rbee_core.messages import (
     HiveCapabilities,
@@ -48,11 +48,6 @@ log = logging.getLogger("rbee.hive")
 MEMORY_FACTOR = {"gguf": 4.5, "safetensors": 1.2}
 # A worker's KV cache is cut down to fit a tight device, but not below this many tokens.
 MIN_KV_TOKENS = 2048
-
-
-class DeviceTooSmall(RbeeError):
-    code = "device_too_small"
-    status = 507
 
 
 @dataclass(frozen=True, slots=True)

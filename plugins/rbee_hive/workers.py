@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbee_core.errors import RbeeError
+from rbee_core.errors import WorkerFailed
 from rbee_core.messages import WorkerHeartbeat, WorkerInfo, WorkerReady, WorkerState
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
@@ -29,11 +29,6 @@ _ids = itertools.count(1)
 
 Emit = Callable[[Narration], None]
 """Where a worker's start-up narration goes."""
-
-
-class WorkerFailed(RbeeError):
-    code = "worker_failed"
-    status = 503
 
 
 @dataclass(eq=False)
