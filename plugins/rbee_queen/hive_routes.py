@@ -51,7 +51,7 @@ async def register(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str
     heartbeat interval it must keep."""
     name, url = _name_and_url(await read_json(request))
     queen.hives.check_free(name, url)  # before dialling anything
-    await queen.check_reachable(name, url)
+    await queen.fleet.check_reachable(name, url)
     record = queen.hives.register(name, url)
     return {"name": record.name, "heartbeat": queen.heartbeat}
 
@@ -64,8 +64,8 @@ async def heartbeat(request: Request[Any, Any, Any], queen: QueenDep) -> dict[st
     record = queen.hives.heartbeat(name, body)
     if record.state == HiveState.JOINING and not record.devices and not record.learning:
         record.learning = True  # a hive that joined on its own: ask what it has, once
-        queen.keep(asyncio.create_task(queen.learn_later(record)))
-    queen.sync_workers(record)
+        queen.keep(asyncio.create_task(queen.fleet.learn_later(record)))
+    queen.fleet.sync_workers(record)
     return {"status": "ok"}
 
 
@@ -92,7 +92,7 @@ async def start_hive(request: Request[Any, Any, Any], queen: QueenDep) -> dict[s
 @delete("/hives/{name:str}", status_code=200)
 async def stop_hive(name: FromPath[str], queen: QueenDep) -> dict[str, Any]:
     """Stop a hive and its workers."""
-    return (await queen.stop_hive(name)).to_json()
+    return (await queen.fleet.stop_hive(name)).to_json()
 
 
 @get("/workers")

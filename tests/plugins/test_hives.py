@@ -152,7 +152,7 @@ def test_candidates_cover_every_hive_and_honour_a_device_pin() -> None:
     queen, hives = _queen()
     queen.workers["w1"] = WorkerRef("w1", "alpha", "smollm2-135m", "cpu", "http://a:1")
     job = Job(JobRequest(model="smollm2-135m", prompt="hi"))
-    found = queen.candidates(job, "smollm2-135m", hives)
+    found = queen.placement.candidates(job, "smollm2-135m", hives)
     assert [(c.hive, c.device, c.worker_id) for c in found] == [
         ("alpha", "cpu", "w1"),
         ("alpha", "cpu", None),
@@ -160,22 +160,22 @@ def test_candidates_cover_every_hive_and_honour_a_device_pin() -> None:
         ("beta", "cpu", None),
     ]
     pinned = Job(JobRequest(model="smollm2-135m", prompt="hi", device="cuda:0"))
-    assert [(c.hive, c.device) for c in queen.candidates(pinned, "smollm2-135m", hives)] == [
-        ("beta", "cuda:0")
-    ]
+    assert [
+        (c.hive, c.device) for c in queen.placement.candidates(pinned, "smollm2-135m", hives)
+    ] == [("beta", "cuda:0")]
 
 
 def test_the_default_policy_prefers_the_loaded_worker_then_the_gpu() -> None:
     queen, hives = _queen()
     job = Job(JobRequest(model="smollm2-135m", prompt="hi"))
     choose = queen.pm.hook.rbee_schedule
-    assert choose(job=job, candidates=queen.candidates(job, "smollm2-135m", hives)).device == (
-        "cuda:0"
-    )
+    assert choose(
+        job=job, candidates=queen.placement.candidates(job, "smollm2-135m", hives)
+    ).device == ("cuda:0")
     queen.workers["w1"] = WorkerRef("w1", "alpha", "smollm2-135m", "cpu", "http://a:1")
-    assert choose(job=job, candidates=queen.candidates(job, "smollm2-135m", hives)).worker_id == (
-        "w1"
-    )
+    assert choose(
+        job=job, candidates=queen.placement.candidates(job, "smollm2-135m", hives)
+    ).worker_id == ("w1")
 
 
 def test_a_hive_url_of_every_address_is_refused_naming_the_way_out() -> None:

@@ -1,0 +1,301 @@
+"""The queen's fleet: the hives that joined, the workers they run, and the hive of this
+machine, which the queen starts itself when none has joined.
+
+It learns what a hive has (its capabilities) before calling it ready, notices hives that
+fall silent, and asks a hive for a worker. Jobs are not its business (orchestrator.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from rbee_core.errors import HiveError, HiveUnreachable, RbeeError
+from rbee_core.messages import HiveState
+from rbee_core.narration import Narration
+from rbee_core.slots import Slots
+from rbee_http.auth import auth_headers
+from rbee_queen import hive_client
+from rbee_queen.hives import HiveRecord, HiveRegistry
+from rbee_queen.launcher import spawn_local_hive
+
+__all__ = ["LOCAL_HIVE", "Fleet", "WorkerRef", "describe_devices"]
+
+LOCAL_HIVE = "localhost"
+log = logging.getLogger("rbee.queen")
+
+Say = Callable[[str, str], None]
+"""Narration for a job that waits on the fleet: (action, message)."""
+
+
+@dataclass(eq=False)
+class WorkerRef:
+    """A worker as the queen sees it: where it is, and the jobs running on it or lined up
+    for it. It runs ``slots`` jobs at once (its batch size); the rest wait here."""
+
+    id: str
+    hive: str
+    model: str
+    device: str
+    url: str
+    slots: int = 1
+    backend: str = ""
+    quantization: str = ""
+    jobs_served: int = 0
+    queue: Slots = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.queue = Slots(self.slots)
+
+    @classmethod
+    def from_info(cls, hive: str, info: dict[str, Any]) -> WorkerRef:
+        """From a worker as a hive lists it."""
+        return cls(
+            info["id"],
+            hive,
+            info["model"],
+            info["device"],
+            info["url"],
+            int(info.get("slots", 1)),
+            str(info.get("backend", "")),
+            str(info.get("quantization", "")),
+        )
+
+    def describe(self) -> str:
+        engine = " ".join(filter(None, (self.backend, self.quantization)))
+        return f"{self.id} ({self.model} on {self.device} of hive {self.hive}, {engine or '?'})"
+
+
+@dataclass(frozen=True, slots=True)
+class SilentHive:
+    """A hive the fleet has just marked unreachable, and the workers lost with it."""
+
+    record: HiveRecord
+    why: str
+    lost: dict[str, WorkerRef]
+
+
+class Fleet:
+    def __init__(self, url: str, heartbeat: float, hive_timeout: float | None) -> None:
+        self.url = url  # the queen's, which the hive it starts dials
+        self.heartbeat = heartbeat
+        self.hives = HiveRegistry(hive_timeout or 3 * heartbeat + 1)
+        self.workers: dict[str, WorkerRef] = {}
+        self._processes: dict[str, asyncio.subprocess.Process] = {}  # hives started here
+        self._local_lock = asyncio.Lock()
+        # Streams can be idle for minutes while a worker loads: no read timeout.
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=None), headers=auth_headers()
+        )
+
+    # -- this machine's hive ------------------------------------------------------------
+
+    async def local_hive(self, say: Say | None = None) -> HiveRecord:
+        """The hive of this machine: started on first use if none has joined, as the happy
+        flow narrates (through ``say``)."""
+
+        def tell(action: str, message: str) -> None:
+            if say is not None:
+                say(action, message)
+
+        async with self._local_lock:
+            record = self.hives.find(LOCAL_HIVE)
+            if record is not None and record.state != HiveState.UNREACHABLE:
+                await self._await_ready(record)
+                return record
+            if not len(self.hives):
+                tell("hive_none", "No hives found.")
+            tell("hive_add", "Adding local pc to hive catalog.")
+            tell("hive_wake", "waking up the bee hive at localhost")
+            process = await spawn_local_hive(self.url, LOCAL_HIVE, self.heartbeat)
+            self._processes[LOCAL_HIVE] = process
+            try:
+                record = await self._wait_registered(LOCAL_HIVE, process)
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                raise
+            record.started_here = True
+            tell(
+                "hive_heartbeat",
+                "first heartbeat from a bee hive is received from localhost. "
+                "checking its capabilities...",
+            )
+            tell(
+                "hive_detect",
+                "unknown capabilities of beehive localhost. asking the beehive to detect devices",
+            )
+            await self.learn(record)
+            tell("hive_ready", f"the bee hive at localhost has: {describe_devices(record)}")
+            return record
+
+    async def _wait_registered(self, name: str, process: asyncio.subprocess.Process) -> HiveRecord:
+        timeout = 60.0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.returncode is not None:
+                raise HiveUnreachable(
+                    f"the hive {name} exited (code {process.returncode}) before its first "
+                    "heartbeat; see its log in the state dir"
+                )
+            record = self.hives.find(name)
+            if record is not None and record.first_heartbeat.is_set():
+                return record
+            await asyncio.sleep(0.05)
+        raise HiveUnreachable(f"no heartbeat from hive {name} in {timeout:.0f} s")
+
+    async def _await_ready(self, record: HiveRecord) -> None:
+        if not record.first_heartbeat.is_set():
+            await asyncio.wait_for(record.first_heartbeat.wait(), 60)
+        if not record.devices:
+            await self.learn(record)
+
+    # -- hives joining ------------------------------------------------------------------
+
+    async def check_reachable(self, name: str, url: str) -> None:
+        """Refuse a hive whose URL does not answer as that hive: a job for it would fail,
+        or run on whatever else answers there."""
+        why = None
+        try:
+            health = await hive_client.call(self.http, "GET", f"{url}/health", timeout=5.0)
+        except RbeeError as exc:
+            why = exc.message.removeprefix(f"cannot reach the hive at {url}/health: ")
+        else:
+            if isinstance(health, dict) and health.get("name") not in (None, name):
+                why = f"hive {health.get('name')!r} answers there"
+        if why is not None:
+            raise HiveUnreachable(
+                f"the queen cannot reach hive {name} at {url}: {why}. Start the hive with "
+                "--advertise-url set to an address the queen can reach",
+                hive=name,
+            )
+
+    async def learn_later(self, record: HiveRecord) -> None:
+        """``learn`` a hive that joined on its own, retrying with backoff while it does not
+        answer; each failure is logged and kept on its record for ``hive list``."""
+        delay = self.heartbeat
+        while self.hives.find(record.name) is record and not record.devices:
+            try:
+                await self.learn(record)
+                record.problem = None
+                return
+            except RbeeError as exc:
+                record.problem = exc.message
+                log.warning("hive %s: %s; asking again in %.0f s", record.name, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def learn(self, record: HiveRecord) -> None:
+        """Ask a hive for its capabilities; it is ready once the queen knows them."""
+        caps = await hive_client.call(self.http, "GET", f"{record.url}/capabilities")
+        record.devices = caps["devices"]
+        record.backends = caps["backends"]
+        record.models = caps["models"]
+        record.workers = caps["workers"]
+        record.state = HiveState.READY
+
+    # -- workers ------------------------------------------------------------------------
+
+    def forget_workers(self, hive: str) -> list[WorkerRef]:
+        gone = [w for w in self.workers.values() if w.hive == hive]
+        for worker in gone:
+            del self.workers[worker.id]
+        return gone
+
+    def sync_workers(self, record: HiveRecord) -> None:
+        """Workers the hive no longer reports (idle-stopped, crashed) leave the queen's table;
+        ones it reports that the queen did not start (spawned directly) join it."""
+        reported = {w["id"]: w for w in record.workers}
+        for worker in [w for w in self.workers.values() if w.hive == record.name]:
+            if worker.id not in reported and not worker.queue.load:
+                del self.workers[worker.id]
+        for worker_id, info in reported.items():
+            if worker_id not in self.workers:
+                self.workers[worker_id] = WorkerRef.from_info(record.name, info)
+
+    async def spawn_worker(
+        self,
+        record: HiveRecord,
+        model: str,
+        device: str,
+        listener: Callable[[Narration], None],
+        keep_alive: float | None = None,
+        backend: str | None = None,
+    ) -> WorkerRef:
+        """Ask a hive for a worker (it provisions the model and checks the room first)."""
+        body: dict[str, Any] = {"model": model, "device": device}
+        if keep_alive is not None:
+            body["keep_alive"] = keep_alive
+        if backend is not None:
+            body["backend"] = backend
+        async for event, data in hive_client.stream(
+            self.http, "POST", f"{record.url}/workers", body
+        ):
+            if event == "narration":
+                listener(Narration.from_json(data))
+            elif event == "end":
+                info = data["worker"]
+                # Jobs that asked at once share one start: and one WorkerRef, so that they
+                # share its slots too.
+                worker = self.workers.get(info["id"]) or WorkerRef.from_info(record.name, info)
+                self.workers[worker.id] = worker
+                # Listed at once, not after the hive's next heartbeat (which then refreshes it).
+                record.workers = [*(w for w in record.workers if w["id"] != worker.id), info]
+                return worker
+            elif event == "error":  # e.g. worker_failed, device_too_small: passed on as is
+                raise RbeeError.from_dict({"error": data})
+        raise HiveError(f"hive {record.name} ended the stream without a worker")
+
+    # -- hives leaving ------------------------------------------------------------------
+
+    def mark_silent(self) -> list[SilentHive]:
+        """Mark the ready hives whose heartbeats stopped unreachable, forgetting their
+        workers."""
+        found = []
+        for record in self.hives.silent():
+            silence = time.time() - (record.last_heartbeat or record.registered_at)
+            record.state = HiveState.UNREACHABLE
+            why = f"hive {record.name} is unreachable: no heartbeat for {silence:.1f} s"
+            log.warning(why)
+            lost = {w.id: w for w in self.forget_workers(record.name)}
+            found.append(SilentHive(record, why, lost))
+        return found
+
+    async def stop_hive(self, name: str) -> HiveRecord:
+        """Ask a hive to stop (it stops its workers); wait for it if the queen started it."""
+        record = self.hives.get(name)
+        with contextlib.suppress(RbeeError):
+            await hive_client.call(self.http, "POST", f"{record.url}/shutdown")
+        process = self._processes.pop(name, None)
+        if process is not None:
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        self.forget_workers(name)
+        self.hives.remove(name)
+        return record
+
+    async def close(self) -> None:
+        """Stop the hives the queen started (they stop their workers); hives that joined on
+        their own are left running."""
+        await asyncio.gather(
+            *(self.stop_hive(n) for n in list(self._processes)), return_exceptions=True
+        )
+        await self.http.aclose()
+
+
+def describe_devices(record: HiveRecord) -> str:
+    parts = []
+    for d in record.devices:
+        extra = f"{d['cores']} cores, " if d.get("cores") else ""
+        parts.append(f"{d['id']} ({d['name']}, {extra}{d['total_memory'] / 2**30:.0f} GiB)")
+    return ", ".join(parts)

@@ -1,0 +1,111 @@
+"""Running a placed job on its worker: wait for one of the worker's slots, send the prompt,
+and relay the worker's stream into the job's, event by event, as the worker wrote it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pluggy
+from httpx_sse import EventSource
+
+from rbee_core.errors import HiveUnreachable, RbeeError, WorkerLost
+from rbee_core.events import DONE, EventType
+from rbee_core.jobs import Job
+from rbee_core.narration import Narration
+from rbee_queen import hive_client
+from rbee_queen.fleet import Fleet, WorkerRef
+
+__all__ = ["Relay"]
+
+Say = Callable[[Job, str, str], None]
+
+
+class Relay:
+    def __init__(
+        self,
+        fleet: Fleet,
+        pm: pluggy.PluginManager,
+        say: Say,
+        running: Callable[[Job], None],
+    ) -> None:
+        self.fleet = fleet
+        self.pm = pm
+        self.say = say
+        self.running = running  # the job got its slot (the queen records it)
+
+    async def run(self, job: Job, worker: WorkerRef) -> None:
+        if worker.queue.full:
+            self.say(
+                job,
+                "queued",
+                f"the worker is busy with {worker.queue.running} job(s); "
+                f"{worker.queue.waiting} job(s) ahead of this one",
+            )
+        async with worker.queue.hold():
+            job.mark_running(worker.id)
+            self.running(job)
+            self.say(job, "prompt_sent", "we've sent the prompt to the worker")
+            await self._stream_from(job, worker)
+            worker.jobs_served += 1
+
+    async def _stream_from(self, job: Job, worker: WorkerRef) -> None:
+        body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
+        for key in ("hive", "device", "backend", "keep_alive"):
+            body.pop(key, None)
+        http = self.fleet.http
+        try:
+            async with http.stream("POST", f"{worker.url}/generate", json=body) as response:
+                if response.status_code != 200:
+                    answer = await response.aread()
+                    raise hive_client.error_answer(response, answer, "worker", RbeeError)
+                self.say(job, "inference_start", "connection to the worker, starting inference")
+                async for sse in EventSource(response).aiter_sse():
+                    # After [DONE] the worker ends the body; reading on to its end (not
+                    # breaking) hands the connection back to the pool for the next job.
+                    if sse.data and sse.data != DONE:  # not a keep-alive comment
+                        self._forward(job, sse.event, sse.data)
+        except httpx.HTTPError as exc:
+            self.fleet.workers.pop(worker.id, None)
+            lost = f"lost the connection to worker {worker.describe()}: {exc!r}"
+            raise await self._why_lost(worker, lost) from exc
+        if not job.log.closed:
+            raise WorkerLost(
+                f"worker {worker.describe()} ended the stream without a result",
+                hive=worker.hive,
+                worker=worker.id,
+            )
+
+    async def _why_lost(self, worker: WorkerRef, lost: str) -> RbeeError:
+        """A worker's connection dropped: ``worker_lost``, unless its hive does not answer
+        either (a killed hive takes its workers with it, a dead machine both): then the
+        job failed because of the hive, ``hive_unreachable``, whichever the queen noticed
+        first, the broken stream or the missing heartbeats."""
+        record = self.fleet.hives.find(worker.hive)
+        if record is not None:
+            try:
+                await hive_client.call(self.fleet.http, "GET", f"{record.url}/health", timeout=3.0)
+            except HiveUnreachable as exc:
+                return HiveUnreachable(
+                    f"hive {worker.hive} is unreachable ({exc.message}); {lost}",
+                    hive=worker.hive,
+                    worker=worker.id,
+                )
+            except RbeeError:
+                pass  # it answered, if not with its health: it lives
+        return WorkerLost(lost, hive=worker.hive, worker=worker.id)
+
+    def _forward(self, job: Job, event: str, wire: str) -> None:
+        """Relay one event of the worker's stream. Parsed once (the job's record keeps its
+        text); its JSON goes on to the job's clients as the worker wrote it."""
+        data = json.loads(wire)
+        if event == EventType.TOKEN:
+            job.emit(EventType.TOKEN, data, wire)
+        elif event == EventType.END:
+            self.say(job, "inference_done", "the worker has finished with the inference")
+            job.emit(EventType.END, data)
+        elif event == EventType.ERROR:
+            job.emit(EventType.ERROR, data)
+        elif event == EventType.NARRATION:  # e.g. the job waits for room in the batch
+            self.pm.hook.rbee_narrate(narration=Narration.from_json(data, job.id))
