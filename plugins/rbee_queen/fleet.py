@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from rbee_core.errors import HiveError, HiveUnreachable, RbeeError
-from rbee_core.messages import HiveState
+from rbee_core.messages import HiveCapabilities, HiveState, WorkerInfo
 from rbee_core.narration import Narration
 from rbee_core.slots import Slots
 from rbee_http.auth import auth_headers
@@ -55,17 +55,17 @@ class WorkerRef:
         self.queue = Slots(self.slots)
 
     @classmethod
-    def from_info(cls, hive: str, info: dict[str, Any]) -> WorkerRef:
+    def from_info(cls, hive: str, info: WorkerInfo) -> WorkerRef:
         """From a worker as a hive lists it."""
         return cls(
-            info["id"],
+            info.id,
             hive,
-            info["model"],
-            info["device"],
-            info["url"],
-            int(info.get("slots", 1)),
-            str(info.get("backend", "")),
-            str(info.get("quantization", "")),
+            info.model,
+            info.device,
+            info.url,
+            info.slots,
+            info.backend,
+            info.quantization,
         )
 
     def describe(self) -> str:
@@ -194,11 +194,13 @@ class Fleet:
 
     async def learn(self, record: HiveRecord) -> None:
         """Ask a hive for its capabilities; it is ready once the queen knows them."""
-        caps = await hive_client.call(self.http, "GET", f"{record.url}/capabilities")
-        record.devices = caps["devices"]
-        record.backends = caps["backends"]
-        record.models = caps["models"]
-        record.workers = caps["workers"]
+        caps = HiveCapabilities.from_json(
+            await hive_client.call(self.http, "GET", f"{record.url}/capabilities")
+        )
+        record.devices = caps.devices
+        record.backends = caps.backends
+        record.models = caps.models
+        record.workers = caps.workers
         record.state = HiveState.READY
 
     # -- workers ------------------------------------------------------------------------
@@ -212,7 +214,7 @@ class Fleet:
     def sync_workers(self, record: HiveRecord) -> None:
         """Workers the hive no longer reports (idle-stopped, crashed) leave the queen's table;
         ones it reports that the queen did not start (spawned directly) join it."""
-        reported = {w["id"]: w for w in record.workers}
+        reported = {w.id: w for w in record.workers}
         for worker in [w for w in self.workers.values() if w.hive == record.name]:
             if worker.id not in reported and not worker.queue.load:
                 del self.workers[worker.id]
@@ -241,13 +243,13 @@ class Fleet:
             if event == "narration":
                 listener(Narration.from_json(data))
             elif event == "end":
-                info = data["worker"]
+                info = WorkerInfo.from_json(data["worker"])
                 # Jobs that asked at once share one start: and one WorkerRef, so that they
                 # share its slots too.
-                worker = self.workers.get(info["id"]) or WorkerRef.from_info(record.name, info)
+                worker = self.workers.get(info.id) or WorkerRef.from_info(record.name, info)
                 self.workers[worker.id] = worker
                 # Listed at once, not after the hive's next heartbeat (which then refreshes it).
-                record.workers = [*(w for w in record.workers if w["id"] != worker.id), info]
+                record.workers = [*(w for w in record.workers if w.id != worker.id), info]
                 return worker
             elif event == "error":  # e.g. worker_failed, device_too_small: passed on as is
                 raise RbeeError.from_dict({"error": data})
@@ -296,6 +298,6 @@ class Fleet:
 def describe_devices(record: HiveRecord) -> str:
     parts = []
     for d in record.devices:
-        extra = f"{d['cores']} cores, " if d.get("cores") else ""
-        parts.append(f"{d['id']} ({d['name']}, {extra}{d['total_memory'] / 2**30:.0f} GiB)")
+        extra = f"{d.cores} cores, " if d.cores else ""
+        parts.append(f"{d.id} ({d.name}, {extra}{d.total_memory / 2**30:.0f} GiB)")
     return ", ".join(parts)

@@ -13,7 +13,7 @@ from litestar.response import Stream
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.errors import InvalidRequest, UnknownWorker
-from rbee_core.messages import HiveState
+from rbee_core.messages import HiveHeartbeat, HiveState
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
 from rbee_queen.dependencies import QueenDep
@@ -60,8 +60,8 @@ async def register(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str
 async def heartbeat(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, str]:
     """A hive is alive: ``{"name", "url", "workers", "models"}``; 404 if it never registered."""
     body = await read_json(request)
-    name, _ = _name_and_url(body)
-    record = queen.hives.heartbeat(name, body)
+    _name_and_url(body)
+    record = queen.hives.heartbeat(HiveHeartbeat.from_json(body))
     if record.state == HiveState.JOINING and not record.devices and not record.learning:
         record.learning = True  # a hive that joined on its own: ask what it has, once
         queen.keep(asyncio.create_task(queen.fleet.learn_later(record)))
@@ -98,7 +98,7 @@ async def stop_hive(name: FromPath[str], queen: QueenDep) -> dict[str, Any]:
 @get("/workers")
 async def list_workers(queen: QueenDep) -> dict[str, Any]:
     """Every worker of every hive, as its hive last reported it."""
-    return {"workers": queen.hives.workers()}
+    return {"workers": [w.to_json() for w in queen.hives.workers()]}
 
 
 @post("/workers", status_code=200)
@@ -117,7 +117,7 @@ async def spawn_worker(request: Request[Any, Any, Any], queen: QueenDep) -> Stre
 @delete("/workers/{worker_id:str}", status_code=200)
 async def stop_worker(worker_id: FromPath[str], queen: QueenDep) -> Any:
     for record in queen.hives:
-        if any(w["id"] == worker_id for w in record.workers):
+        if any(w.id == worker_id for w in record.workers):
             queen.workers.pop(worker_id, None)
             url = f"{record.url}/workers/{worker_id}"
             return await hive_client.call(queen.http, "DELETE", url)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbee_core.errors import HiveConflict, UnknownHive
-from rbee_core.messages import HiveState
+from rbee_core.messages import Device, HiveHeartbeat, HiveState, WorkerInfo
 
 __all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
 
@@ -26,10 +26,10 @@ class HiveRecord:
     state: HiveState = HiveState.JOINING
     registered_at: float = field(default_factory=time.time)
     last_heartbeat: float | None = None
-    devices: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
     backends: dict[str, list[str]] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
-    workers: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[WorkerInfo] = field(default_factory=list)
     started_here: bool = False  # the queen stops only the hives it started
     problem: str | None = None  # why the queen cannot use it now, if it knows
     learning: bool = False  # the queen is asking it for its capabilities
@@ -45,10 +45,10 @@ class HiveRecord:
             "url": self.url,
             "state": str(self.state),
             "last_heartbeat": self.last_heartbeat,
-            "devices": self.devices,
+            "devices": [d.to_json() for d in self.devices],
             "backends": self.backends,
             "models": self.models,
-            "workers": self.workers,
+            "workers": [w.to_json() for w in self.workers],
             "started_by_queen": self.started_here,
             "problem": self.problem,
         }
@@ -79,7 +79,7 @@ class HiveRegistry:
     def remove(self, name: str) -> None:
         self.hives.pop(name, None)
 
-    def workers(self) -> list[dict[str, Any]]:
+    def workers(self) -> list[WorkerInfo]:
         """Every worker of every hive, as its hive last reported it."""
         return [w for r in self.hives.values() for w in r.workers]
 
@@ -110,13 +110,13 @@ class HiveRegistry:
         self.hives[name] = record
         return record
 
-    def heartbeat(self, name: str, payload: dict[str, Any]) -> HiveRecord:
-        record = self.hives.get(name)
+    def heartbeat(self, beat: HiveHeartbeat) -> HiveRecord:
+        record = self.hives.get(beat.name)
         if record is None:
-            raise UnknownHive(name, self.names())
+            raise UnknownHive(beat.name, self.names())
         record.last_heartbeat = time.time()
-        record.workers = list(payload.get("workers") or [])
-        record.models = list(payload.get("models") or [])
+        record.workers = list(beat.workers)
+        record.models = list(beat.models)
         if record.state != HiveState.READY and record.devices:
             record.state = HiveState.READY
         record.first_heartbeat.set()

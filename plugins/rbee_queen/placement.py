@@ -66,9 +66,9 @@ class Placement:
             if backend is not None and backend not in record.backends:
                 continue  # this hive cannot start a worker of that backend
             found += [
-                Candidate(record.name, d["id"], free_memory=d.get("free_memory"), backend=backend)
+                Candidate(record.name, d.id, free_memory=d.free_memory, backend=backend)
                 for d in record.devices
-                if job.request.device in (None, d["id"])
+                if job.request.device in (None, d.id)
             ]
         return found
 
@@ -119,7 +119,7 @@ def why_not(job: Job, hives: list[HiveRecord]) -> str:
             have = ", ".join(sorted(r.backends)) or "none"
             reasons.append(f"{r.name}: no backend {request.backend!r} (it has {have})")
         elif request.device:
-            have = ", ".join(d["id"] for d in r.devices)
+            have = ", ".join(d.id for d in r.devices)
             reasons.append(f"{r.name}: no device {request.device!r} (it has {have})")
         else:
             reasons.append(f"{r.name}: no free worker or device")

@@ -9,6 +9,7 @@ import pytest
 
 from rbee_core.errors import InvalidRequest
 from rbee_core.jobs import Job, JobRequest
+from rbee_core.messages import Device, HiveHeartbeat, WorkerInfo
 from rbee_core.plugins import create_plugin_manager
 from rbee_keeper.remote_hive import start_script
 from rbee_keeper.ssh import SSH_COMMAND_ENV, Ssh
@@ -16,8 +17,8 @@ from rbee_queen.hives import HiveConflict, HiveRecord, HiveRegistry, UnknownHive
 from rbee_queen.launcher import local_command
 from rbee_queen.orchestrator import Queen, WorkerRef
 
-CPU = {"id": "cpu", "name": "CPU", "total_memory": 2**34, "free_memory": 2**33, "cores": 8}
-GPU = {"id": "cuda:0", "name": "H200", "total_memory": 2**37, "free_memory": 2**36}
+CPU = Device("cpu", "CPU", 2**34, 2**33, cores=8)
+GPU = Device("cuda:0", "H200", 2**37, 2**36)
 
 
 def test_ssh_runs_the_script_in_sh_with_the_users_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,9 +85,10 @@ def test_register_heartbeat_ready() -> None:
     record = registry.register("alpha", "http://127.0.0.1:1")
     assert record.state == "joining" and not record.first_heartbeat.is_set()
     record.devices = [CPU]
-    registry.heartbeat("alpha", {"workers": [{"id": "w1"}], "models": ["m"]})
+    worker = WorkerInfo("w1", "alpha", "m", "cpu", "http://127.0.0.1:2")
+    registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1", [worker], ["m"]))
     assert record.state == "ready" and record.first_heartbeat.is_set()
-    assert record.workers == [{"id": "w1"}] and record.models == ["m"]
+    assert record.workers == [worker] and record.models == ["m"]
 
 
 def test_a_name_taken_by_a_live_hive_is_refused_but_a_restart_is_not() -> None:
@@ -103,7 +105,7 @@ def test_unknown_hive_names_the_known_ones() -> None:
     registry = HiveRegistry(timeout=5)
     registry.register("alpha", "http://127.0.0.1:1")
     with pytest.raises(UnknownHive, match="no hive named 'ghost'; hives: alpha"):
-        registry.heartbeat("ghost", {})
+        registry.heartbeat(HiveHeartbeat("ghost", "http://127.0.0.1:9"))
     with pytest.raises(UnknownHive) as info:
         registry.get("ghost")
     assert info.value.status == 404
@@ -113,7 +115,7 @@ def test_silent_hives_are_found_after_the_timeout() -> None:
     registry = HiveRegistry(timeout=1.0)
     record = registry.register("alpha", "http://127.0.0.1:1")
     record.devices = [CPU]
-    registry.heartbeat("alpha", {})
+    registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1"))
     assert registry.silent() == []
     record.last_heartbeat = time.time() - 2
     assert registry.silent() == [record]
