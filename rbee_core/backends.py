@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from rbee_core.messages import FinishReason
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 
@@ -31,9 +32,6 @@ __all__ = [
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_TEMPERATURE = 0.7
 """A job's defaults, wherever one is made (the API, the CLI, a backend's parameters)."""
-
-FinishReason = str
-"""``"stop"`` (end of sequence or a stop string), ``"length"`` (max_tokens) or ``"cancelled"``."""
 
 
 @dataclass(frozen=True, slots=True)

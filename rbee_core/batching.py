@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 
 from rbee_core.backends import Chunk
 from rbee_core.errors import InvalidRequest
+from rbee_core.messages import FinishReason
 from rbee_core.stops import StopMatcher
 
 __all__ = ["BatchLoop", "Sequence", "text_chunks"]
@@ -32,7 +33,7 @@ S = TypeVar("S")  # the engine's per-sequence sampler
 
 @dataclass(frozen=True, slots=True)
 class _Finished:
-    reason: str  # "stop" (end of sequence), "length" or "cancelled"
+    reason: FinishReason
 
 
 class Sequence(Generic[S]):
@@ -46,7 +47,7 @@ class Sequence(Generic[S]):
         self.max_tokens = max_tokens
         self.sampler = sampler
         self.generated = 0  # includes an end-of-sequence token, which is not emitted
-        self.finish_reason: str | None = None
+        self.finish_reason: FinishReason | None = None
         self._cancelled = cancelled
         self._abandoned = False
         self._out: queue.SimpleQueue[int | str | _Finished | BaseException] = queue.SimpleQueue()
@@ -87,7 +88,7 @@ class Sequence(Generic[S]):
         self.told_to_wait = True
         self._out.put(notice)
 
-    def end(self, reason: str) -> None:
+    def end(self, reason: FinishReason) -> None:
         self.done = True
         self._out.put(_Finished(reason))
 
@@ -99,11 +100,11 @@ class Sequence(Generic[S]):
         """A token sampled for this sequence: emit it, or end on end-of-sequence or length."""
         self.generated += 1
         if end_of_sequence:
-            self.end("stop")
+            self.end(FinishReason.STOP)
             return
         self.emit(token)
         if self.generated >= self.max_tokens:
-            self.end("length")
+            self.end(FinishReason.LENGTH)
         self.next_token = token
 
 
@@ -118,7 +119,7 @@ def text_chunks(
     at the end. Notices pass through; stop strings may span tokens; the last chunk has the
     finish reason and the counts. A reader that stops early abandons the sequence."""
     stops = StopMatcher(stop)
-    finish: str | None = None
+    finish: FinishReason | None = None
     try:
         for token in seq:
             if isinstance(token, str):
@@ -128,16 +129,16 @@ def text_chunks(
             if text:
                 yield Chunk(text=text)
             if hit:
-                finish = "stop"
+                finish = FinishReason.STOP
                 break
         else:
             text, hit = stops.feed(flush())
             if text:
                 yield Chunk(text=text)
-            finish = "stop" if hit else None
+            finish = FinishReason.STOP if hit else None
     finally:
         seq.abandon()  # a stop string, or the reader went away: free the batch slot
-    finish = finish or seq.finish_reason or "cancelled"
+    finish = finish or seq.finish_reason or FinishReason.CANCELLED
     yield from stops.closing_chunks(finish, len(seq.prompt), seq.generated)
 
 
@@ -223,7 +224,7 @@ class BatchLoop(ABC, Generic[S]):
                     self._cond.wait()
                 if self._closed:
                     for seq in [*self._pending, *self._active]:
-                        seq.end("cancelled")
+                        seq.end(FinishReason.CANCELLED)
                         self.release(seq)
                     return
                 joining = self._admit()
@@ -243,7 +244,7 @@ class BatchLoop(ABC, Generic[S]):
         this step's prefill budget lasts (always at least one sequence)."""
         for seq in [s for s in self._pending if not s.wanted()]:
             self._pending.remove(seq)
-            seq.end("cancelled")
+            seq.end(FinishReason.CANCELLED)
             self.release(seq)
         joining: list[Sequence[S]] = []
         prefill = 0

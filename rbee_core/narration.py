@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-__all__ = ["Narrate", "Narration"]
+__all__ = ["MODEL_CONVERTED", "MODEL_DOWNLOADED", "Narrate", "Narration"]
+
+# Actions another component counts (the queen's metrics), whichever process narrates them.
+MODEL_DOWNLOADED = "download_done"
+MODEL_CONVERTED = "convert_done"
 
 
 @dataclass(frozen=True, slots=True)

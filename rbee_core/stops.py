@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rbee_core.backends import Chunk
+from rbee_core.messages import FinishReason
 
 __all__ = ["StopMatcher"]
 
@@ -42,12 +43,12 @@ class StopMatcher:
         return text
 
     def closing_chunks(
-        self, finish_reason: str, prompt_tokens: int, completion_tokens: int
+        self, finish_reason: FinishReason, prompt_tokens: int, completion_tokens: int
     ) -> Iterator[Chunk]:
         """The end of a generation: any text still held back (unless a stop string ended it),
         then the one chunk that carries the finish reason and the counts."""
         rest = self.flush()
-        if rest and finish_reason != "stop":
+        if rest and finish_reason != FinishReason.STOP:
             yield Chunk(text=rest)
         yield Chunk(
             text="",

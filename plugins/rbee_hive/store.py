@@ -19,7 +19,7 @@ from typing import Any
 
 from rbee_core.errors import ModelInUse, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog
-from rbee_core.narration import Narration
+from rbee_core.narration import MODEL_DOWNLOADED, Narration
 from rbee_core.paths import models_dir, state_dir
 from rbee_core.units import human_bytes
 from rbee_hive.catalog import CatalogEntry, ModelCatalogDB
@@ -145,7 +145,7 @@ class ModelStore:
         entry = self.db.add(name, ref, local, sha256=sha)
         if source.scheme in ("http", "https", "hf"):
             narrate(
-                "download_done",
+                MODEL_DOWNLOADED,
                 f"Download is done and it took "
                 f"{time.monotonic() - started:.1f} s ({human_bytes(entry.size)})",
             )

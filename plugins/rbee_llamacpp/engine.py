@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from rbee_core import batching
 from rbee_core.batching import BatchLoop
+from rbee_core.messages import FinishReason
 from rbee_llamacpp.library import Context, Vocab
 from rbee_llamacpp.sampling import Sampler
 
@@ -123,7 +124,7 @@ class LlamaEngine(BatchLoop[Sampler]):
             self._active.append(seq)
         for seq in self._active:
             if not seq.wanted():
-                seq.end("cancelled")
+                seq.end(FinishReason.CANCELLED)
         self._leave()
         decoding = [s for s in self._active if s.length >= len(s.prompt)]
         if decoding:

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rbee_core import hookimpl
 from rbee_core.jobs import Job
-from rbee_core.narration import Narration
+from rbee_core.narration import MODEL_CONVERTED, MODEL_DOWNLOADED, Narration
 from rbee_metrics import metrics
 from rbee_queen.dependencies import QueenDep
 
@@ -40,7 +40,7 @@ def rbee_job_finished(job: Job) -> None:
 
 @hookimpl
 def rbee_narrate(narration: Narration) -> None:
-    if narration.action == "convert_done":
+    if narration.action == MODEL_CONVERTED:
         metrics.MODEL_CONVERSIONS.inc()
-    elif narration.action == "download_done":
+    elif narration.action == MODEL_DOWNLOADED:
         metrics.MODEL_DOWNLOADS.inc()

@@ -30,6 +30,7 @@ from rbee_core.errors import (
 from rbee_core.events import EventType
 from rbee_core.job_registry import JobRegistry
 from rbee_core.jobs import Job, JobRequest, JobState
+from rbee_core.messages import FinishReason
 from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
@@ -236,7 +237,7 @@ class Queen:
                     EventType.END,
                     {
                         "outcome": "cancelled",
-                        "finish_reason": "cancelled",
+                        "finish_reason": FinishReason.CANCELLED,
                         "completion_tokens": job.tokens,
                     },
                 )

@@ -28,6 +28,7 @@ from transformers import DynamicCache
 
 from rbee_core import batching
 from rbee_core.batching import BatchLoop
+from rbee_core.messages import FinishReason
 from rbee_torch.sampling import Sampler
 
 __all__ = ["BatchEngine", "Sequence"]
@@ -75,7 +76,7 @@ class BatchEngine(BatchLoop[Sampler]):
     def _step(self, joining: list[Sequence]) -> None:
         for seq in self._active:
             if not seq.wanted():
-                seq.end("cancelled")
+                seq.end(FinishReason.CANCELLED)
         for seq in joining:
             try:
                 self._prefill(seq)

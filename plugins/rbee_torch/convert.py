@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from rbee_core.models import LocalModel
-from rbee_core.narration import Narrate
+from rbee_core.narration import MODEL_CONVERTED, Narrate
 from rbee_core.paths import models_dir
 
 __all__ = ["converted_path", "ensure_safetensors"]
@@ -53,7 +53,7 @@ def ensure_safetensors(model: LocalModel, narrate: Narrate) -> Path:
         (tmp / _COMPLETE).touch()
         tmp.rename(target)
         narrate(
-            "convert_done",
+            MODEL_CONVERTED,
             f"converted {model.path.name} in {time.monotonic() - started:.1f} s; "
             "later loads use the cached copy",
         )
