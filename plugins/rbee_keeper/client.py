@@ -8,13 +8,13 @@ start about 0.1 s, ``--help`` and ``--version`` included.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from rbee_core.credentials import auth_headers
 from rbee_core.events import DONE
 
 if TYPE_CHECKING:
@@ -41,11 +41,10 @@ class QueenClient:
 
         self.url = url.rstrip("/")
         # Streams stay quiet while a model loads: no read timeout on them.
-        key = os.environ.get("RBEE_API_KEY")
         self.http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(timeout, read=None),
-            headers={"Authorization": f"Bearer {key}"} if key else {},
+            headers=auth_headers(),
             # Loading the CA certificates takes 70 ms here, for nothing on a plain http URL
             # (the usual loopback queen): every keeper command paid it.
             verify=self.url.startswith("https:"),

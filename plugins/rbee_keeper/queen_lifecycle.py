@@ -13,17 +13,16 @@ from urllib.parse import urlsplit
 
 import click
 
+from rbee_core.addresses import is_loopback_host
 from rbee_core.paths import logs_dir
 from rbee_keeper.client import QueenClient
 from rbee_keeper.context import Keeper
 
 __all__ = ["QueenHandle", "ensure_queen", "is_loopback", "queen_session", "start_queen"]
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
 
 def is_loopback(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in LOOPBACK
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 @dataclass
