@@ -15,7 +15,6 @@ from rbee_core.plugins import model_catalog
 from rbee_core.units import human_bytes
 from rbee_keeper.client import QueenClient, fetch_list
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
-from rbee_keeper.ssh import Ssh, SshFailed
 
 __all__ = ["hive", "worker"]
 
@@ -85,9 +84,10 @@ def install(keeper: Keeper, host: str | None, ssh_port: int | None, python: str)
     venv in HOST's rbee data dir (~/.local/share/rbee/venv). HOST needs no package index and
     compiles nothing; it needs the same Python version and CPU architecture as this machine.
     """
-    # Packing wheels takes packaging, zipfile and more: imported by the two commands that
-    # use them, not by every keeper start.
+    # ssh and packing wheels take tarfile, packaging, zipfile and more: imported by the two
+    # commands that use them, not by every keeper start.
     from rbee_keeper import remote_hive
+    from rbee_keeper.ssh import Ssh, SshFailed
     from rbee_keeper.wheels import WheelError
 
     if not host:
@@ -167,6 +167,7 @@ def start(
     The hive's log is in HOST's rbee state dir; `hive stop NAME` stops it.
     """
     from rbee_keeper import remote_hive
+    from rbee_keeper.ssh import Ssh, SshFailed
 
     if not host:
         for option, value in (("--ssh-port", ssh_port), ("--remote-command", remote_command)):
