@@ -12,10 +12,19 @@ Feature: Faults
     And the worker serving the job is killed with SIGKILL
     Then the job becomes "failed" within 10 seconds
     And the job's error names "worker-"
+    And the job's error code is "worker_lost"
     When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     Then the stream's text is "The capital of France is Paris."
     And the stream's narration includes "waking up the worker"
+
+  Scenario: A worker that cannot load its model fails the job with worker_failed and the reason
+    Given a copy of the default model's GGUF file cut short at "broken.gguf"
+    When I run rbee-keeper infer "hi" --model file:<home>/broken.gguf
+    Then the keeper exits with code 1
+    And stderr's last line contains "the worker could not start"
+    And the last job's error code is "worker_failed"
+    And the queen still answers on my port
 
   Scenario: Job records survive a queen restart; a job the queen died with is failed, not running
     When I submit the prompt "Name the capital of France." at temperature 0

@@ -56,6 +56,7 @@ Feature: Hives across machines
     When I start a long job pinned to hive "alpha" and it is streaming tokens
     And hive "alpha" is killed with SIGKILL
     Then the job ends with an error event naming "alpha" within 10 seconds
+    And the job's error code is "hive_unreachable"
 
   Scenario: Stopping a hive stops its workers
     Given a hive "alpha" joins the queen

@@ -146,4 +146,5 @@ Feature: Models
     Then the keeper exits with code 1
     And stderr's last line contains "notes.gguf is not a GGUF file (no GGUF magic number)"
     And stderr does not show "waking up the worker"
+    And the last job's error code is "model_unavailable"
     And the queen still answers on my port

@@ -84,7 +84,21 @@ def step_job_error_names(context: Any, text: str) -> None:
 
 @then('the job\'s error code is "{code}"')
 def step_job_error_code(context: Any, code: str) -> None:
+    """The code of the error event that ends the job's stream, as a client reads it, and of
+    its record's result."""
+    stream = read_stream(f"{context.queen_url}/jobs/{context.job['job_id']}/stream", timeout=60)
+    last = stream.events[-1]
+    assert last["event"] == "error" and last["data"]["code"] == code, last
     assert _record(context)["result"]["code"] == code, _record(context)
+
+
+@then('the last job\'s error code is "{code}"')
+def step_last_job_error_code(context: Any, code: str) -> None:
+    """``the job's error code is`` for the job submitted last (e.g. by the keeper)."""
+    jobs = httpx.get(f"{context.queen_url}/jobs", timeout=10).json()["jobs"]
+    assert jobs, "the queen has no job"
+    context.job = {"job_id": jobs[-1]["job_id"]}
+    step_job_error_code(context, code)
 
 
 @then("the worker answers the next job at once")

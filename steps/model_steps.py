@@ -148,6 +148,14 @@ def step_not_a_model(context: Any, name: str) -> None:
     (context.home / name).write_bytes(b"this is not a GGUF file\n" * 100)
 
 
+@given('a copy of the default model\'s GGUF file cut short at "{name}"')
+def step_cut_model(context: Any, name: str) -> None:
+    """Its header is whole (the hive reads it, the room check passes), half its weights are
+    missing: only loading it, in the worker, finds that out."""
+    data = _gguf().read_bytes()
+    (context.home / name).write_bytes(data[: len(data) // 2])
+
+
 @when("I restart the queen")
 def step_restart_queen(context: Any) -> None:
     httpx.post(f"{context.queen_url}/shutdown")
