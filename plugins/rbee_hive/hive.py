@@ -337,10 +337,14 @@ class Hive:
             raise RbeeError(f"cannot reach the queen at {self.queen_url}: {exc!r}") from exc
         if answer.status_code >= 400:
             try:
-                why = answer.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                why = answer.text
-            raise RbeeError(f"the queen at {self.queen_url} refused {path}: {why}")
+                body: Any = answer.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                body = {"error": {"message": f"HTTP {answer.status_code}"}}
+            refusal = RbeeError.from_dict(body, status=answer.status_code)  # its code kept
+            refusal.message = f"the queen at {self.queen_url} refused {path}: {refusal.message}"
+            raise refusal
 
     async def stop_all(self) -> None:
         """Stop every worker this hive started (cascading shutdown)."""
