@@ -337,12 +337,12 @@ class Hive:
             raise RbeeError(f"cannot reach the queen at {self.queen_url}: {exc!r}") from exc
         if answer.status_code >= 400:
             try:
-                body: Any = answer.json()
+                said: Any = answer.json()
             except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                body = {"error": {"message": f"HTTP {answer.status_code}"}}
-            refusal = RbeeError.from_dict(body, status=answer.status_code)  # its code kept
+                said = None
+            if not isinstance(said, dict):
+                said = {"error": {"message": f"HTTP {answer.status_code}"}}
+            refusal = RbeeError.from_dict(said, status=answer.status_code)  # its code kept
             refusal.message = f"the queen at {self.queen_url} refused {path}: {refusal.message}"
             raise refusal
 
