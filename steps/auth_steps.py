@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from behave import given, then, when
 
+from steps.support.jobs import DEFAULT_MODEL, post_job
 from steps.support.sse import read_stream
 
 
@@ -45,7 +46,7 @@ def step_hive_refuses(context: Any) -> None:
 def step_worker_refuses(context: Any) -> None:
     workers = httpx.get(f"{context.queen_url}/workers", headers=_with_key(context)).json()
     url = workers["workers"][0]["url"]
-    body = {"model": "smollm2-135m", "prompt": "hi", "max_tokens": 1}
+    body = {"model": DEFAULT_MODEL, "prompt": "hi", "max_tokens": 1}
     assert httpx.post(f"{url}/generate", json=body).status_code == 401
     assert httpx.get(f"{url}/health").status_code == 200
 
@@ -57,9 +58,7 @@ def step_queen_options(context: Any, options: str) -> None:
 
 @when("I POST a job whose prompt is {n:d} characters long")
 def step_big_body(context: Any, n: int) -> None:
-    context.response = httpx.post(
-        f"{context.queen_url}/jobs", json={"model": "smollm2-135m", "prompt": "a" * n}
-    )
+    context.response = post_job(context, prompt="a" * n)
 
 
 @when("I follow the job's stream in the background")

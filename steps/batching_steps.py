@@ -10,16 +10,12 @@ import httpx
 from behave import given, then, when
 
 from steps.support import processes
+from steps.support.jobs import submit
 from steps.support.sse import Stream, read_stream
-
-MODEL = "smollm2-135m"
 
 
 def _post(context: Any, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{context.queen_url}/jobs", json={"model": MODEL, **body}, timeout=30)
-    assert response.status_code == 201, response.text
-    job: dict[str, Any] = response.json()
-    return job
+    return submit(context, **body)
 
 
 def _stream(context: Any, job: dict[str, Any]) -> Stream:

@@ -12,6 +12,7 @@ import httpx
 from behave import given, then, when
 
 from steps.support import processes
+from steps.support.jobs import submit
 
 
 def _hives(context: Any) -> dict[str, dict[str, Any]]:
@@ -147,14 +148,13 @@ def step_hive_no_worker(context: Any, name: str, seconds: int) -> None:
 
 @when('I start a long job pinned to hive "{name}" and it is streaming tokens')
 def step_long_job(context: Any, name: str) -> None:
-    body = {
-        "model": "smollm2-135m",
-        "prompt": "Write a very long story about bees.",
-        "max_tokens": 900,
-        "temperature": 0,
-        "hive": name,
-    }
-    job = httpx.post(f"{context.queen_url}/jobs", json=body, timeout=30).json()
+    job = submit(
+        context,
+        prompt="Write a very long story about bees.",
+        max_tokens=900,
+        temperature=0,
+        hive=name,
+    )
     context.job = job
     url = f"{context.queen_url}/jobs/{job['job_id']}"
     processes.wait_until(lambda: httpx.get(url).json()["tokens"] > 2, 120, "tokens to flow")

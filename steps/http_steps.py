@@ -10,6 +10,7 @@ import httpx
 from behave import given, then, when
 
 from steps.support import processes
+from steps.support.jobs import submit
 from steps.support.sse import Stream, read_stream
 
 
@@ -54,10 +55,7 @@ def step_get(context: Any, path: str) -> None:
 
 
 def _submit(context: Any, prompt: str, **fields: Any) -> dict[str, str]:
-    body = {"model": "smollm2-135m", "prompt": prompt, **fields}
-    response = httpx.post(f"{context.queen_url}/jobs", json=body, timeout=30)
-    assert response.status_code == 201, response.text
-    job: dict[str, str] = response.json()
+    job: dict[str, str] = submit(context, prompt=prompt, **fields)
     context.job = job
     return job
 

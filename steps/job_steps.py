@@ -12,6 +12,7 @@ import httpx
 from behave import given, then, when
 
 from steps.support import processes
+from steps.support.jobs import DEFAULT_MODEL, post_job
 from steps.support.proxy import CuttableProxy
 from steps.support.sse import read_stream
 
@@ -31,8 +32,7 @@ def _record(context: Any, job_id: str | None = None) -> dict[str, Any]:
 
 
 def _submit(context: Any, **fields: Any) -> httpx.Response:
-    body = {"model": "smollm2-135m", "prompt": LONG, "temperature": 0, **fields}
-    return httpx.post(f"{context.queen_url}/jobs", json=body, timeout=30)
+    return post_job(context, **({"prompt": LONG, "temperature": 0} | fields))
 
 
 @when("I submit a long job")
@@ -107,7 +107,7 @@ def step_next_job(context: Any) -> None:
     stream = read_stream(f"{context.queen_url}{job['sse_url']}", timeout=30)
     assert stream.text == "The capital of France is Paris.", stream.text
     narration = [n["message"] for n in stream.narration]
-    assert any("already has smollm2-135m loaded" in m for m in narration), narration
+    assert any(f"already has {DEFAULT_MODEL} loaded" in m for m in narration), narration
     assert not any("busy" in m for m in narration), narration
 
 
@@ -123,7 +123,7 @@ def step_429(context: Any, n: int) -> None:
     refused = context.responses[-1]
     assert int(refused.headers["Retry-After"]) >= 1, refused.headers
     error = refused.json()["error"]
-    assert error["code"] == "queue_full" and "smollm2-135m" in error["message"], error
+    assert error["code"] == "queue_full" and DEFAULT_MODEL in error["message"], error
     assert error["retry_after"] == int(refused.headers["Retry-After"])
     for r in context.responses[:n]:
         httpx.delete(f"{context.queen_url}/jobs/{r.json()['job_id']}", timeout=30)

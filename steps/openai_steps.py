@@ -11,6 +11,7 @@ import openai
 from behave import given, then, when
 
 from steps.support import processes
+from steps.support.jobs import DEFAULT_MODEL
 
 QUESTION = [{"role": "user", "content": "Name the capital of France."}]
 
@@ -45,7 +46,7 @@ def step_list_includes(context: Any, name: str) -> None:
 @when('I ask the OpenAI client for a chat completion of "{prompt}"')
 def step_chat(context: Any, prompt: str) -> None:
     context.completion = context.openai.chat.completions.create(
-        model="smollm2-135m", messages=[{"role": "user", "content": prompt}], temperature=0
+        model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}], temperature=0
     )
 
 
@@ -55,7 +56,7 @@ def step_chat(context: Any, prompt: str) -> None:
 def step_chat_system(context: Any, system: str, prompt: str) -> None:
     context.sent = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     context.completion = context.openai.chat.completions.create(
-        model="smollm2-135m", messages=context.sent, temperature=0, max_tokens=20
+        model=DEFAULT_MODEL, messages=context.sent, temperature=0, max_tokens=20
     )
 
 
@@ -99,7 +100,7 @@ def step_jobs_list(context: Any, state: str) -> None:
 @when('I stream a chat completion of "{prompt}" with usage')
 def step_stream(context: Any, prompt: str) -> None:
     stream = context.openai.chat.completions.create(
-        model="smollm2-135m",
+        model=DEFAULT_MODEL,
         messages=[{"role": "user", "content": prompt}],
         temperature=0,
         stream=True,
@@ -137,7 +138,7 @@ def step_usage_chunk(context: Any) -> None:
 @when('I ask the OpenAI client for a completion of "{prompt}" with at most {n:d} tokens')
 def step_completion(context: Any, prompt: str, n: int) -> None:
     context.completion = context.openai.completions.create(
-        model="smollm2-135m", prompt=prompt, max_tokens=n, temperature=0
+        model=DEFAULT_MODEL, prompt=prompt, max_tokens=n, temperature=0
     )
 
 
@@ -149,7 +150,7 @@ def step_completion_text(context: Any, text: str) -> None:
 def _attempt(context: Any, **kwargs: Any) -> None:
     context.error = None
     try:
-        context.openai.chat.completions.create(**{"model": "smollm2-135m",
+        context.openai.chat.completions.create(**{"model": DEFAULT_MODEL,
                                                   "messages": QUESTION, **kwargs})  # fmt: skip
     except openai.APIStatusError as exc:
         context.error = exc
@@ -204,7 +205,7 @@ def step_raw_openai_error(context: Any, text: str) -> None:
 @when('I stream a chat completion of "{prompt}" and leave after {n:d} chunks')
 def step_stream_leave(context: Any, prompt: str, n: int) -> None:
     stream = context.openai.chat.completions.create(
-        model="smollm2-135m", messages=[{"role": "user", "content": prompt}],
+        model=DEFAULT_MODEL, messages=[{"role": "user", "content": prompt}],
         temperature=0, max_tokens=1000, stream=True,
     )  # fmt: skip
     for i, _ in enumerate(stream, start=1):
