@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.messages import FinishReason
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
@@ -28,10 +29,6 @@ __all__ = [
     "GenerationParams",
     "LoadedModel",
 ]
-
-DEFAULT_MAX_TOKENS = 128
-DEFAULT_TEMPERATURE = 0.7
-"""A job's defaults, wherever one is made (the API, the CLI, a backend's parameters)."""
 
 
 @dataclass(frozen=True, slots=True)

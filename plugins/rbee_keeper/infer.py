@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from rbee_core.backends import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
