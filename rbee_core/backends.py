@@ -67,7 +67,9 @@ class Chunk:
     """
 
     text: str
-    finish_reason: FinishReason | None = None
+    # A ``FinishReason`` value; a plugin may give it as the plain string ("stop", "length",
+    # "cancelled"): FinishReason is a StrEnum, equal to its string.
+    finish_reason: FinishReason | str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     notice: str | None = None

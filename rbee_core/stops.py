@@ -43,7 +43,7 @@ class StopMatcher:
         return text
 
     def closing_chunks(
-        self, finish_reason: FinishReason, prompt_tokens: int, completion_tokens: int
+        self, finish_reason: FinishReason | str, prompt_tokens: int, completion_tokens: int
     ) -> Iterator[Chunk]:
         """The end of a generation: any text still held back (unless a stop string ended it),
         then the one chunk that carries the finish reason and the counts."""
