@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["DONE", "Event", "EventType"]
+__all__ = ["DONE", "Event", "EventType", "JobEnd"]
 
 DONE = "[DONE]"
 """The data of the last SSE message of every stream."""
@@ -23,7 +23,7 @@ class EventType(StrEnum):
 
     NARRATION = "narration"  # {"actor", "action", "message"}
     TOKEN = "token"  # {"text"}
-    END = "end"  # {"outcome", "finish_reason", "prompt_tokens", "completion_tokens", ...}
+    END = "end"  # JobEnd: {"outcome", "finish_reason", "prompt_tokens", "completion_tokens"}
     ERROR = "error"  # {"code", "message"}
 
     @property
@@ -46,3 +46,31 @@ class Event:
         if self.wire is not None:
             return self.wire
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnd:
+    """The data of a job's ``end`` event, as the worker sends it and the queen relays it
+    (the queen's own for a job cancelled before its worker answered). ``None`` counts are
+    left out of the JSON."""
+
+    outcome: str = "completed"  # or "cancelled" (a JobState's value)
+    finish_reason: str | None = None  # a FinishReason's value
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobEnd:
+        return cls(
+            outcome=str(data.get("outcome", "completed")),
+            finish_reason=data.get("finish_reason"),
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in ("outcome", "finish_reason", "prompt_tokens", "completion_tokens")
+            if getattr(self, name) is not None
+        }

@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rbee_core.events import JobEnd
 from rbee_core.jobs import Job
+from rbee_core.messages import FinishReason
 
 __all__ = ["Shape", "finish_reason", "usage"]
 
 
 def finish_reason(result: dict[str, Any]) -> str:
     """OpenAI knows ``stop`` and ``length``; a cancelled job simply stopped."""
-    return "length" if result.get("finish_reason") == "length" else "stop"
+    length = JobEnd.from_json(result).finish_reason == FinishReason.LENGTH
+    return "length" if length else "stop"
 
 
 def usage(result: dict[str, Any]) -> dict[str, int]:

@@ -27,7 +27,7 @@ from rbee_core.errors import (
     QueueFull,
     RbeeError,
 )
-from rbee_core.events import EventType
+from rbee_core.events import EventType, JobEnd
 from rbee_core.job_registry import JobRegistry
 from rbee_core.jobs import Job, JobRequest, JobState
 from rbee_core.messages import FinishReason
@@ -233,14 +233,12 @@ class Queen:
                 raise
             elif not job.log.closed:
                 self.narrate(job, "cancelled", "the job was cancelled")
-                job.emit(
-                    EventType.END,
-                    {
-                        "outcome": "cancelled",
-                        "finish_reason": FinishReason.CANCELLED,
-                        "completion_tokens": job.tokens,
-                    },
+                end = JobEnd(
+                    outcome=JobState.CANCELLED,
+                    finish_reason=FinishReason.CANCELLED,
+                    completion_tokens=job.tokens,
                 )
+                job.emit(EventType.END, end.to_json())
         except Exception as exc:
             log.exception("job %s failed", job.id)
             _fail(job, InternalError(f"{type(exc).__name__}: {exc}"))

@@ -14,8 +14,9 @@ from litestar.response import Stream
 from rbee_core.backends import GenerationParams
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
-from rbee_core.events import EventType
-from rbee_core.jobs import JobRequest
+from rbee_core.events import EventType, JobEnd
+from rbee_core.jobs import JobRequest, JobState
+from rbee_core.messages import FinishReason
 from rbee_core.narration import Narration
 from rbee_http.errors import error_handlers
 from rbee_http.server import MAX_BODY, guard_for
@@ -55,16 +56,14 @@ async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> 
         if chunk.text:
             log.append(EventType.TOKEN, {"text": chunk.text})
         if chunk.finish_reason is not None:
-            outcome = "cancelled" if chunk.finish_reason == "cancelled" else "completed"
-            log.append(
-                EventType.END,
-                {
-                    "outcome": outcome,
-                    "finish_reason": chunk.finish_reason,
-                    "prompt_tokens": chunk.prompt_tokens,
-                    "completion_tokens": chunk.completion_tokens,
-                },
+            cancelled = chunk.finish_reason == FinishReason.CANCELLED
+            end = JobEnd(
+                outcome=JobState.CANCELLED if cancelled else JobState.COMPLETED,
+                finish_reason=chunk.finish_reason,
+                prompt_tokens=chunk.prompt_tokens,
+                completion_tokens=chunk.completion_tokens,
             )
+            log.append(EventType.END, end.to_json())
 
 
 @post("/generate", status_code=200)

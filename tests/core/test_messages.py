@@ -44,3 +44,15 @@ def test_unknown_keys_are_ignored_and_states_are_enums() -> None:
     info = WorkerInfo.from_json(WORKER.to_json() | {"state": "idle", "added_later": 1})
     assert info.state is WorkerState.IDLE
     assert WORKER.to_json()["state"] == "busy"
+
+
+def test_a_jobs_end_event_leaves_out_what_it_does_not_know() -> None:
+    from rbee_core.events import JobEnd
+
+    cancelled = JobEnd(outcome="cancelled", finish_reason="cancelled", completion_tokens=3)
+    assert cancelled.to_json() == {
+        "outcome": "cancelled",
+        "finish_reason": "cancelled",
+        "completion_tokens": 3,
+    }
+    assert JobEnd.from_json(cancelled.to_json()) == cancelled
