@@ -75,6 +75,11 @@ class Device(_Message):
     free_memory: int  # bytes
     cores: int | None = None
 
+    def describe(self) -> str:
+        """``cpu (CPU, 8 cores, 16 GiB)``, as narration shows it."""
+        extra = f"{self.cores} cores, " if self.cores else ""
+        return f"{self.id} ({self.name}, {extra}{self.total_memory / 2**30:.0f} GiB)"
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerReady(_Message):

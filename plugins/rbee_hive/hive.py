@@ -101,13 +101,6 @@ class Hive:
 
     # -- what the hive is ---------------------------------------------------------------
 
-    def describe_devices(self) -> str:
-        parts = []
-        for d in self.devices:
-            extra = f"{d.cores} cores, " if d.cores else ""
-            parts.append(f"{d.id} ({d.name}, {extra}{d.total_memory / 2**30:.0f} GiB)")
-        return ", ".join(parts)
-
     def worker_list(self) -> list[WorkerInfo]:
         self._prune()
         return [w.info(self.name) for w in self.workers.values()]

@@ -26,7 +26,7 @@ from rbee_queen import hive_client
 from rbee_queen.hives import HiveRecord, HiveRegistry
 from rbee_queen.launcher import spawn_local_hive
 
-__all__ = ["LOCAL_HIVE", "Fleet", "WorkerRef", "describe_devices"]
+__all__ = ["LOCAL_HIVE", "Fleet", "WorkerRef"]
 
 LOCAL_HIVE = "localhost"
 log = logging.getLogger("rbee.queen")
@@ -133,7 +133,8 @@ class Fleet:
                 "unknown capabilities of beehive localhost. asking the beehive to detect devices",
             )
             await self.learn(record)
-            tell("hive_ready", f"the bee hive at localhost has: {describe_devices(record)}")
+            devices = ", ".join(d.describe() for d in record.devices)
+            tell("hive_ready", f"the bee hive at localhost has: {devices}")
             return record
 
     async def _wait_registered(self, name: str, process: asyncio.subprocess.Process) -> HiveRecord:
@@ -293,11 +294,3 @@ class Fleet:
             *(self.stop_hive(n) for n in list(self._processes)), return_exceptions=True
         )
         await self.http.aclose()
-
-
-def describe_devices(record: HiveRecord) -> str:
-    parts = []
-    for d in record.devices:
-        extra = f"{d.cores} cores, " if d.cores else ""
-        parts.append(f"{d.id} ({d.name}, {extra}{d.total_memory / 2**30:.0f} GiB)")
-    return ", ".join(parts)
