@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 from rbee_core.errors import InvalidRequest, UnknownModel
 from rbee_core.narration import Narrate
 
-__all__ = ["LocalModel", "ModelCatalog", "ModelSource"]
+__all__ = ["LocalModel", "ModelCatalog", "ModelSource", "normalize_reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,14 @@ class ModelSource(Protocol):
         ...
 
 
+def normalize_reference(ref: str) -> str:
+    """``ref`` with its scheme in lower case (``HF:org/name`` is ``hf:org/name``), as URL
+    schemes are case-insensitive; the rest is left alone (a path or a repository name may
+    well be case-sensitive). Sources and the catalog then see one spelling per model."""
+    scheme, sep, rest = ref.partition(":")
+    return f"{scheme.lower()}:{rest}" if sep else ref
+
+
 class ModelCatalog:
     """Resolves names to (reference, source) over every registered source."""
 
@@ -68,14 +76,14 @@ class ModelCatalog:
         return sorted(self.aliases)
 
     def name_of(self, model: str) -> str:
-        """The catalog's name for what a user typed: its alias, else the full reference.
-        No I/O and no check that it resolves (see ``resolve``)."""
-        ref = self.aliases.get(model, model)
+        """The catalog's name for what a user typed: its alias, else the full reference
+        (its scheme in lower case). No I/O and no check that it resolves (see ``resolve``)."""
+        ref = normalize_reference(self.aliases.get(model, model))
         return self._alias_of.get(ref, ref)
 
     def resolve(self, name: str) -> tuple[str, ModelSource]:
         """The full reference and its source; ``UnknownModel``/``InvalidRequest`` if none."""
-        ref = self.aliases.get(name, name)
+        ref = normalize_reference(self.aliases.get(name, name))
         scheme, sep, rest = ref.partition(":")
         if not sep:
             raise UnknownModel(name, self.known())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,15 +12,54 @@ import pluggy
 
 from rbee_core.narration import Narration
 
-__all__ = ["ACTOR", "Keeper", "backend_option", "pass_keeper", "queen_url_option"]
+__all__ = [
+    "ACTOR",
+    "QUEEN_URL_META",
+    "TERMINAL",
+    "Keeper",
+    "backend_option",
+    "current_queen_url",
+    "pass_keeper",
+    "queen_url_option",
+]
 
 ACTOR = "rbee-keeper"
 DEFAULT_QUEEN_URL = "http://127.0.0.1:8500"
+QUEEN_URL_ENV = "RBEE_QUEEN_URL"
+# Where a ``--queen-url`` typed before the subcommand (or on any group above it) is kept:
+# ``ctx.meta`` is one dict shared by a command's context and all its parents'.
+QUEEN_URL_META = "rbee_keeper.queen_url"
+TERMINAL = "keeper-terminal"  # the TerminalSink's name in the plugin manager
+
+
+def current_queen_url() -> str:
+    """The queen's URL when a command did not get ``--queen-url`` itself: one given before
+    the subcommand, else ``$RBEE_QUEEN_URL``, else the loopback default.
+
+    The environment is read here rather than through click's ``envvar``: click ranks an
+    option's environment variable above anything but its own command line, so
+    ``RBEE_QUEEN_URL=A rbee-keeper --queen-url B jobs list`` would have gone to A.
+    """
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(QUEEN_URL_META) if ctx is not None else None
+    return str(given or os.environ.get(QUEEN_URL_ENV) or DEFAULT_QUEEN_URL)
 
 
 @dataclass
 class Keeper:
     pm: pluggy.PluginManager
+
+    @property
+    def queen_url(self) -> str:
+        """The queen's URL for a command that declares no ``--queen-url`` of its own (a
+        third-party plugin's): the keeper gives every command the option."""
+        return current_queen_url()
+
+    def set_quiet(self, quiet: bool = True) -> None:
+        """No narration on stderr from now on (``-q``, wherever it was typed)."""
+        sink = self.pm.get_plugin(TERMINAL)
+        if sink is not None:
+            sink.quiet = quiet
 
     def narrate(self, action: str, message: str, actor: str = ACTOR) -> None:
         self.pm.hook.rbee_narrate(narration=Narration(actor, action, message))
@@ -45,11 +85,10 @@ pass_keeper = click.make_pass_decorator(Keeper)
 
 queen_url_option = click.option(
     "--queen-url",
-    envvar="RBEE_QUEEN_URL",
-    default=DEFAULT_QUEEN_URL,
-    show_default=True,
-    show_envvar=True,
-    help="Where the queen listens.",
+    default=current_queen_url,
+    metavar="URL",
+    help=f"Where the queen listens (default: ${QUEEN_URL_ENV}, else {DEFAULT_QUEEN_URL}); "
+    "may also come before the command.",
 )
 
 backend_option = click.option(

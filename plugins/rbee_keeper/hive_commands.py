@@ -15,6 +15,7 @@ from rbee_core.plugins import model_catalog
 from rbee_core.units import human_bytes
 from rbee_keeper.client import QueenClient, fetch_list
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
+from rbee_keeper.tables import Column, render_table
 
 __all__ = ["hive", "worker"]
 
@@ -260,6 +261,19 @@ def stop(name: str, queen_url: str) -> None:
     click.echo(f"hive {name} stopped")
 
 
+# A long model reference (a file: path) is shortened in the middle; --json has it whole.
+WORKER_COLUMNS = (
+    Column("WORKER", 24),
+    Column("HIVE", 16),
+    Column("MODEL", 36),
+    Column("BACKEND", 16),
+    Column("DEVICE", 8),
+    Column("STATE"),
+    Column("JOBS", right=True),
+    Column("MEMORY", right=True),
+)
+
+
 @click.group()
 def worker() -> None:
     """The workers: one process per loaded model."""
@@ -277,17 +291,21 @@ def list_workers(queen_url: str, as_json: bool) -> None:
     if not workers:
         click.echo("no workers")
         return
-    click.echo(
-        f"{'WORKER':<24} {'HIVE':<12} {'MODEL':<16} {'BACKEND':<15} {'DEVICE':<7} "
-        f"{'STATE':<6} {'JOBS':>5} {'MEMORY':>9}"
-    )
-    for w in workers:
-        memory = human_bytes(w["memory"]) if w.get("memory") else "-"
-        backend = " ".join(filter(None, (w.get("backend"), w.get("quantization")))) or "-"
-        click.echo(
-            f"{w['id']:<24} {w['hive']:<12} {w['model']:<16} {backend:<15} {w['device']:<7} "
-            f"{w['state']:<6} {w['jobs_served']:>5} {memory:>9}"
+    rows = [
+        (
+            w["id"],
+            w["hive"],
+            w["model"],
+            " ".join(filter(None, (w.get("backend"), w.get("quantization")))) or "-",
+            w["device"],
+            w["state"],
+            str(w["jobs_served"]),
+            human_bytes(w["memory"]) if w.get("memory") else "-",
         )
+        for w in workers
+    ]
+    for line in render_table(WORKER_COLUMNS, rows):
+        click.echo(line)
 
 
 @worker.command()

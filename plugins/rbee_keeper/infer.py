@@ -1,8 +1,17 @@
-"""``rbee-keeper infer``: one prompt in, the answer streamed out."""
+"""``rbee-keeper infer``: one prompt in, the answer streamed out.
+
+The prompt is an argument, or stdin when it is piped in (``echo hi | rbee-keeper infer``,
+``cat notes.txt | rbee-keeper infer "Summarise this."``). What streams a job to the terminal
+(``follow``, ``run_job``) is shared with ``rbee-keeper chat`` and ``jobs attach``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -11,92 +20,90 @@ from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
-__all__ = ["follow", "infer"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "combine_prompt",
+    "follow",
+    "follow_as_json",
+    "infer",
+    "job_events",
+    "run_job",
+    "sampling_options",
+    "stdin_is_piped",
+]
+
+DEFAULT_MODEL = "smollm2-135m"
 
 
-@click.command()
-@click.argument("prompt")
-@click.option(
-    "--model",
-    "-m",
-    default="smollm2-135m",
-    show_default=True,
-    help="Model name or reference (e.g. smollm2-135m, file:/path/to/model).",
-)
-@click.option(
-    "--max-tokens",
-    type=int,
-    default=DEFAULT_MAX_TOKENS,
-    show_default=True,
-    help="Most tokens to generate.",
-)
-@click.option(
-    "--temperature",
-    type=float,
-    default=DEFAULT_TEMPERATURE,
-    show_default=True,
-    help="Sampling temperature; 0 means greedy (deterministic).",
-)
-@click.option("--top-p", type=float, default=None, help="Nucleus sampling: keep this mass.")
-@click.option("--top-k", type=int, default=None, help="Sample from the k likeliest tokens.")
-@click.option("--seed", type=int, default=None, help="Seed for reproducible sampling.")
-@click.option("--stop", multiple=True, help="Stop when this text appears (repeatable).")
-@click.option("--raw", is_flag=True, help="Send the prompt as is, without the chat template.")
-@click.option("--timeout", type=float, help="Fail the job if it has not finished in SECONDS.")
-@click.option(
-    "--detach",
-    is_flag=True,
-    help="Submit, print the job id and exit; follow it with: rbee-keeper jobs attach ID",
-)
-@click.option("--hive", help="Run on this hive (see: rbee-keeper hive list).")
-@click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ...")
-@backend_option
-@click.option(
-    "--keep-alive",
-    type=float,
-    help="Seconds a worker started for this job may stay idle (default: the hive's).",
-)
-@click.option(
-    "--queen-timeout",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for a queen this command starts.",
-)
-@queen_url_option
-@pass_keeper
-def infer(
-    keeper: Keeper,
-    prompt: str,
-    model: str,
+def sampling_options(function: Any) -> Any:
+    """The options of a job's sampling and placement, shared by ``infer`` and ``chat``."""
+    options = [
+        click.option(
+            "--model",
+            "-m",
+            default=DEFAULT_MODEL,
+            show_default=True,
+            help="Model name or reference (e.g. smollm2-135m, file:/path/to/model).",
+        ),
+        click.option(
+            "--max-tokens",
+            type=int,
+            default=DEFAULT_MAX_TOKENS,
+            show_default=True,
+            help="Most tokens to generate.",
+        ),
+        click.option(
+            "--temperature",
+            type=float,
+            default=DEFAULT_TEMPERATURE,
+            show_default=True,
+            help="Sampling temperature; 0 means greedy (deterministic).",
+        ),
+        click.option("--top-p", type=float, default=None, help="Nucleus sampling: keep this mass."),
+        click.option("--top-k", type=int, default=None, help="Sample from the k likeliest tokens."),
+        click.option("--seed", type=int, default=None, help="Seed for reproducible sampling."),
+        click.option("--stop", multiple=True, help="Stop when this text appears (repeatable)."),
+        click.option(
+            "--timeout", type=float, help="Fail the job if it has not finished in SECONDS."
+        ),
+        click.option("--hive", help="Run on this hive (see: rbee-keeper hive list)."),
+        click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ..."),
+        backend_option,
+        click.option(
+            "--keep-alive",
+            type=float,
+            help="Seconds a worker started for this job may stay idle (default: the hive's).",
+        ),
+        click.option(
+            "--queen-timeout",
+            type=float,
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for a queen this command starts.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def job_fields(
+    *,
     max_tokens: int,
     temperature: float,
     top_p: float | None,
     top_k: int | None,
     seed: int | None,
     stop: tuple[str, ...],
-    raw: bool,
     timeout: float | None,
-    detach: bool,
     hive: str | None,
     device: str | None,
     backend: str | None,
     keep_alive: float | None,
-    queen_timeout: float,
-    queen_url: str,
-) -> None:
-    """Run PROMPT on a model and stream the answer to stdout.
-
-    Narration (what rbee is doing) goes to stderr. Starts the queen if none answers at
-    --queen-url, and stops it again at the end if it was started here.
-    """
-    job: dict[str, Any] = {
-        "model": model,
-        "prompt": prompt,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "raw": raw,
-    }
+) -> dict[str, Any]:
+    """A job's fields from the shared options, leaving out what was not given (the queen's
+    defaults apply)."""
+    job: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
     optional = {
         "top_p": top_p,
         "top_k": top_k,
@@ -109,6 +116,97 @@ def infer(
         "timeout": timeout,
     }
     job.update({k: v for k, v in optional.items() if v is not None})
+    return job
+
+
+def stdin_is_piped() -> bool:
+    """Whether stdin brings text (a pipe or a redirected file), as opposed to a terminal or
+    nothing at all (``/dev/null``, a closed stdin): only then does ``infer`` read it."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        # No descriptor: an in-memory stream (click's test runner); it is text if it is no
+        # terminal.
+        return sys.stdin is not None and not sys.stdin.isatty()
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+def combine_prompt(argument: str | None, piped: str | None) -> str | None:
+    """The prompt from the PROMPT argument and what stdin brought: the instruction, a blank
+    line, then the document (``cat notes.txt | rbee-keeper infer "Summarise this."``)."""
+    parts = [p.strip("\n") for p in (argument, piped) if p is not None and p.strip()]
+    return "\n\n".join(parts) if parts else None
+
+
+def _read_prompt(prompt: str | None) -> str:
+    if prompt == "-":
+        return sys.stdin.read()
+    piped = sys.stdin.read() if stdin_is_piped() else None
+    if prompt is None and piped is None:
+        raise click.UsageError(
+            "PROMPT is missing: give it as an argument, or pipe it in "
+            "(echo 'hello' | rbee-keeper infer)"
+        )
+    combined = combine_prompt(prompt, piped)
+    if combined is None:
+        raise click.UsageError("the prompt is empty (nothing in PROMPT nor on stdin)")
+    return combined
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@sampling_options
+@click.option("--system", help="A system message: how the model should answer.")
+@click.option("--raw", is_flag=True, help="Send the prompt as is, without the chat template.")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Submit, print the job id and exit; follow it with: rbee-keeper jobs attach ID",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print each event of the job\'s stream as one JSON line ({"event": ..., "data": '
+    "...}) on stdout, for scripts; nothing else goes to stdout.",
+)
+@queen_url_option
+@pass_keeper
+def infer(
+    keeper: Keeper,
+    /,
+    prompt: str | None,
+    model: str,
+    system: str | None,
+    raw: bool,
+    detach: bool,
+    as_json: bool,
+    queen_timeout: float,
+    queen_url: str,
+    **sampling: Any,
+) -> None:
+    """Run PROMPT on a model and stream the answer to stdout.
+
+    PROMPT may come on stdin instead: when it is - or left out and stdin is a pipe or a
+    file (echo "What is the capital of France?" | rbee-keeper infer). Given both, the
+    argument is the instruction and stdin the document: they are sent as the argument, a
+    blank line, then stdin (cat notes.txt | rbee-keeper infer "Summarise this.").
+
+    Narration (what rbee is doing) goes to stderr. Starts the queen if none answers at
+    --queen-url, and stops it again at the end if it was started here.
+    """
+    if system is not None and raw:
+        raise click.UsageError(
+            "--system needs the model's chat template, and --raw sends the prompt without "
+            "it: use one or the other"
+        )
+    text = _read_prompt(prompt)
+    job: dict[str, Any] = {"model": model, "prompt": text, "raw": raw, **job_fields(**sampling)}
+    if system is not None:
+        job["messages"] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": text},
+        ]
 
     queen = ensure_queen(keeper, queen_url, queen_timeout)
     if detach:
@@ -122,51 +220,98 @@ def infer(
             keeper.narrate("queen_left", "the queen keeps running for this job")
         return
     try:
-        _run(keeper, queen.client, job)
+        run_job(keeper, queen.client, job, as_json=as_json)
     finally:
         queen.stop(keeper)
 
 
-def _run(keeper: Keeper, client: Any, job: dict[str, Any]) -> None:
+def run_job(
+    keeper: Keeper,
+    client: Any,
+    job: dict[str, Any],
+    *,
+    verbose: bool = True,
+    as_json: bool = False,
+) -> str:
+    """Submit ``job`` and stream it (see ``follow``); its answer. Ctrl-C cancels the job,
+    so its worker stops generating and is free again, then goes on as KeyboardInterrupt."""
     submitted = client.submit(job)
-    keeper.narrate("job_submitted", f"job {submitted['job_id']} submitted")
+    if verbose:
+        keeper.narrate("job_submitted", f"job {submitted['job_id']} submitted")
     try:
-        follow(keeper, client, submitted)
+        if as_json:
+            follow_as_json(keeper, client, submitted)
+            return ""
+        return follow(keeper, client, submitted, verbose=verbose)
     except KeyboardInterrupt:
-        # Ctrl-C: cancel the job, so its worker stops generating and is free again.
-        keeper.narrate("job_cancel", f"cancelling job {submitted['job_id']}")
+        if verbose:
+            keeper.narrate("job_cancel", f"cancelling job {submitted['job_id']}")
         client.delete(f"/jobs/{submitted['job_id']}")
         raise
 
 
-def follow(keeper: Keeper, client: Any, submitted: dict[str, str]) -> None:
-    """Print a job's stream: tokens to stdout, narration to stderr; fail on its error."""
-    keeper.narrate("sse_connect", "having a sse connection from the bee keeper to the queen bee")
-    wrote_text = False
+def job_events(
+    keeper: Keeper, client: Any, submitted: dict[str, str], verbose: bool = True
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A job's events, its stream resumed (and that narrated) when the connection drops."""
+    if verbose:
+        keeper.narrate(
+            "sse_connect", "having a sse connection from the bee keeper to the queen bee"
+        )
 
     def retrying(attempt: int, why: str) -> None:
         keeper.narrate("sse_reconnect", f"{why}; reconnecting ({attempt} of 5)")
 
-    for event, data in client.events(submitted["sse_url"], on_retry=retrying):
+    yield from client.events(submitted["sse_url"], on_retry=retrying)
+
+
+def follow(keeper: Keeper, client: Any, submitted: dict[str, str], *, verbose: bool = True) -> str:
+    """Print a job's stream: tokens to stdout, narration to stderr; fail on its error.
+
+    The answer's text is returned. Not ``verbose`` (a chat), the job's narration is left
+    out but for progress (a download's bar), and so is the summary at its end.
+    """
+    parts: list[str] = []
+    for event, data in job_events(keeper, client, submitted, verbose):
         if event == "token":
             sys.stdout.write(data["text"])
             sys.stdout.flush()
-            wrote_text = True
+            parts.append(data["text"])
         elif event == "narration":
-            keeper.relay(data, submitted["job_id"])
+            if verbose or data.get("progress") is not None:
+                keeper.relay(data, submitted["job_id"])
         elif event == "end":
-            if wrote_text:
+            if parts:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
-            keeper.narrate(
-                "job_done",
-                f"done: {data.get('completion_tokens', 0)} tokens, "
-                f"finish reason {data.get('finish_reason')}",
-            )
+            if verbose:
+                keeper.narrate(
+                    "job_done",
+                    f"done: {data.get('completion_tokens', 0)} tokens, "
+                    f"finish reason {data.get('finish_reason')}",
+                )
+            if data.get("outcome", "completed") != "completed":
+                raise click.ClickException(f"the job was {data.get('outcome')}")
+            return "".join(parts)
+        elif event == "error":
+            if parts:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+            raise click.ClickException(f"the job failed: {data.get('message')}")
+    raise click.ClickException("the job's stream ended without an end event")
+
+
+def follow_as_json(keeper: Keeper, client: Any, submitted: dict[str, str]) -> None:
+    """Print each event of a job's stream as one JSON line on stdout (``--json``): for
+    scripts, which read every event (narration included) there. A failed job still exits
+    with an error, on stderr."""
+    for event, data in job_events(keeper, client, submitted, verbose=False):
+        sys.stdout.write(json.dumps({"event": event, "data": data}) + "\n")
+        sys.stdout.flush()
+        if event == "end":
             if data.get("outcome", "completed") != "completed":
                 raise click.ClickException(f"the job was {data.get('outcome')}")
             return
-        elif event == "error":
-            if wrote_text:
-                sys.stdout.write("\n")
+        if event == "error":
             raise click.ClickException(f"the job failed: {data.get('message')}")
+    raise click.ClickException("the job's stream ended without an end event")

@@ -10,8 +10,22 @@ import click
 from rbee_core.units import human_bytes
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import queen_session
+from rbee_keeper.tables import Column, render_table
 
 __all__ = ["model"]
+
+
+# A long name (a file: or hf: reference) is shortened in the middle, and the path (last,
+# unbounded) is left whole so it can be copied; --json has everything whole.
+MODEL_COLUMNS = (
+    Column("NAME", 40),
+    Column("SOURCE", 8),
+    Column("FORMAT", 12),
+    Column("SIZE", right=True),
+    Column("STATE"),
+    Column("HIVE", 16),
+    Column("PATH"),
+)
 
 
 def _size(n: int | None) -> str:
@@ -47,15 +61,20 @@ def list_models(keeper: Keeper, queen_url: str, as_json: bool) -> None:
     if not rows:
         click.echo(f"no models yet; known names: {', '.join(answer['known'])}")
         return
-    click.echo(
-        f"{'NAME':<28} {'SOURCE':<7} {'FORMAT':<12} {'SIZE':>9}  {'STATE':<7} {'HIVE':<10} PATH"
-    )
-    for r in rows:
-        state = "stale" if r["problem"] else "ready"
-        click.echo(
-            f"{r['name']:<28} {r['source']:<7} {r['format']:<12} {_size(r['size']):>9}  "
-            f"{state:<7} {r['hive']:<10} {r['path']}"
+    table = [
+        (
+            r["name"],
+            r["source"],
+            r["format"],
+            _size(r["size"]),
+            "stale" if r["problem"] else "ready",
+            r["hive"],
+            str(r["path"]),
         )
+        for r in rows
+    ]
+    for line in render_table(MODEL_COLUMNS, table):
+        click.echo(line)
     for r in rows:
         if r["problem"]:
             click.echo(f"warning: {r['name']}: {r['problem']}", err=True)

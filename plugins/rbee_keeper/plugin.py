@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rbee_core import hookimpl
+from rbee_keeper.chat import chat
 from rbee_keeper.hive_commands import hive, worker
 from rbee_keeper.infer import infer
 from rbee_keeper.jobs_commands import jobs
@@ -17,6 +18,7 @@ __all__ = ["rbee_keeper_commands"]
 @hookimpl
 def rbee_keeper_commands(cli: Any) -> None:
     cli.add_command(infer)
+    cli.add_command(chat)
     cli.add_command(queen)
     cli.add_command(jobs)
     cli.add_command(model)
