@@ -97,7 +97,7 @@ def step_last_job_error_code(context: Any, code: str) -> None:
     """``the job's error code is`` for the job submitted last (e.g. by the keeper)."""
     jobs = httpx.get(f"{context.queen_url}/jobs", timeout=10).json()["jobs"]
     assert jobs, "the queen has no job"
-    context.job = {"job_id": jobs[-1]["job_id"]}
+    context.job = {"job_id": jobs[0]["job_id"]}  # newest first
     step_job_error_code(context, code)
 
 
@@ -176,7 +176,7 @@ def step_infer_cut(context: Any, prompt: str, n: int) -> None:
 
 @then("stdout is the job's whole answer, once")
 def step_whole_answer(context: Any) -> None:
-    job = httpx.get(f"{context.queen_url}/jobs").json()["jobs"][-1]
+    job = httpx.get(f"{context.queen_url}/jobs").json()["jobs"][0]  # newest first
     assert job["state"] == "completed", job
     assert context.result.stdout == job["text"] + "\n", (context.result.stdout, job["text"])
 
@@ -240,7 +240,8 @@ def step_ctrl_c(context: Any) -> None:
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     context.result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    context.job = {"job_id": httpx.get(f"{context.queen_url}/jobs").json()["jobs"][-1]["job_id"]}
+    newest = httpx.get(f"{context.queen_url}/jobs").json()["jobs"][0]
+    context.job = {"job_id": newest["job_id"]}
     context.job["sse_url"] = f"/jobs/{context.job['job_id']}/stream"
 
 

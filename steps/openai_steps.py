@@ -29,8 +29,9 @@ def _jobs(context: Any) -> list[dict[str, Any]]:
 
 
 def _job_behind(context: Any) -> dict[str, Any]:
-    """The record of the job behind the last OpenAI request (the newest job)."""
-    return _jobs(context)[-1]
+    """The record of the job behind the last OpenAI request (the newest job: GET /jobs
+    lists newest first)."""
+    return _jobs(context)[0]
 
 
 @when("I list the models with the OpenAI client")

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
 
 import click
 
-from rbee_keeper.client import QueenClient, fetch_list
+from rbee_keeper.client import QueenClient
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.infer import follow
+from rbee_keeper.tables import Column, render_table
 
 __all__ = ["jobs"]
 
 
 def _when(ts: float | None) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "-"
+    """The time of day for today's jobs; the date too for older ones (records last a week)."""
+    if not ts:
+        return "-"
+    today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(ts))
+    return time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M", time.localtime(ts))
 
 
 @click.group()
@@ -23,23 +31,69 @@ def jobs() -> None:
     """List, inspect or cancel jobs on the queen."""
 
 
+STATES = ["queued", "running", "completed", "failed", "cancelled"]
+PAGE = 1000  # the queen's largest page: --all reads the history in as few requests as it can
+COLUMNS = [
+    Column("JOB"),
+    Column("STATE"),
+    Column("MODEL", max_width=40),
+    Column("TOKENS", right=True),
+    Column("SUBMITTED"),
+]
+
+
+def _pages(client: QueenClient, query: dict[str, Any], every: bool) -> Iterator[dict[str, Any]]:
+    """The queen's answers to ``GET /jobs``, following ``next`` while ``every``."""
+    while True:
+        page: dict[str, Any] = client.get("/jobs" + (f"?{urlencode(query)}" if query else ""))
+        yield page
+        if not every or not page.get("next"):
+            return
+        query = query | {"before": page["next"]}
+
+
 @jobs.command("list")
 @queen_url_option
+@click.option(
+    "--limit",
+    type=click.IntRange(1, PAGE),
+    help="Show at most this many jobs, newest first (the queen's default: 50).",
+)
+@click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("--model", help="Only jobs for this model (as the job named it).")
+@click.option("--all", "every", is_flag=True, help="Every job on record, page after page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
-def list_jobs(queen_url: str, as_json: bool) -> None:
-    """One line per job: id, state, model, worker, tokens, submitted."""
-    records = fetch_list(queen_url, "/jobs", "jobs", as_json)
-    if records is None:
+def list_jobs(
+    queen_url: str,
+    limit: int | None,
+    state: str | None,
+    model: str | None,
+    every: bool,
+    as_json: bool,
+) -> None:
+    """One line per job, newest first: id, state, model, tokens, submitted."""
+    query: dict[str, Any] = {"limit": PAGE if every else limit, "state": state, "model": model}
+    query = {k: v for k, v in query.items() if v is not None}
+    records: list[dict[str, Any]] = []
+    more = False
+    with QueenClient(queen_url) as client:
+        for page in _pages(client, query, every):
+            records.extend(page["jobs"])
+            more = bool(page.get("next"))
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
         return
     if not records:
         click.echo("no jobs")
         return
-    click.echo(f"{'JOB':<42} {'STATE':<10} {'MODEL':<16} {'TOKENS':>6}  SUBMITTED")
-    for r in records:
-        click.echo(
-            f"{r['job_id']:<42} {r['state']:<10} {r['model']:<16} {r['tokens']:>6}  "
-            f"{_when(r['created_at'])}"
-        )
+    rows = [
+        [r["job_id"], r["state"], r["model"], str(r["tokens"]), _when(r["created_at"])]
+        for r in records
+    ]
+    for line in render_table(COLUMNS, rows):
+        click.echo(line)
+    if more:
+        click.echo("(older jobs not shown: --limit N for more, --all for every one)", err=True)
 
 
 @jobs.command()

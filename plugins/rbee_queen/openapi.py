@@ -1,7 +1,8 @@
-"""The OpenAPI description of a job request body.
+"""The OpenAPI description of what the job routes validate themselves.
 
-``POST /jobs`` validates its body itself (rbee_core.jobs, so every error names its field);
-this turns the core's declaration of that body (``JOB_BODY_SCHEMA``) into Litestar's schema
+``POST /jobs`` validates its body (rbee_core.jobs) and ``GET /jobs`` its query (routes.py)
+themselves, so that every error names its field or parameter in rbee's error shape; this
+turns their declarations (``JOB_BODY_SCHEMA``, the page parameters) into Litestar's schema
 objects for ``/schema/openapi.json``, which clients and the API fuzz test read.
 """
 
@@ -10,11 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    RequestBody,
+    Schema,
+)
 
-from rbee_core.jobs import JOB_BODY_SCHEMA
+from rbee_core.jobs import JOB_BODY_SCHEMA, JobState
+from rbee_queen.job_store import DEFAULT_PAGE, MAX_PAGE
 
-__all__ = ["JOB_SCHEMA", "SubmitJobOperation", "schema_of"]
+__all__ = [
+    "JOB_SCHEMA",
+    "LIST_PARAMETERS",
+    "ListJobsOperation",
+    "SubmitJobOperation",
+    "schema_of",
+]
 
 # JSON Schema's camelCase keywords as Litestar's Schema fields.
 _KEYWORDS = {
@@ -54,3 +69,36 @@ class SubmitJobOperation(Operation):
         self.request_body = RequestBody(
             content={"application/json": OpenAPIMediaType(schema=JOB_SCHEMA)}, required=True
         )
+
+
+LIST_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
+    "limit": (
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+        f"most records in the answer (default {DEFAULT_PAGE})",
+    ),
+    "before": (
+        {"type": "string", "minLength": 1},
+        "the `next` cursor of the previous page: the records older than its last one",
+    ),
+    "state": (
+        {"type": "string", "enum": [state.value for state in JobState]},
+        "only jobs in this state",
+    ),
+    "model": ({"type": "string", "minLength": 1}, "only jobs for this model, as they named it"),
+}
+"""``GET /jobs``'s query parameters: their JSON Schema and what each means."""
+
+
+@dataclass
+class ListJobsOperation(Operation):
+    def __post_init__(self) -> None:
+        self.parameters = [
+            Parameter(
+                name=name,
+                param_in="query",
+                required=False,
+                schema=schema_of(spec),
+                description=description,
+            )
+            for name, (spec, description) in LIST_PARAMETERS.items()
+        ]

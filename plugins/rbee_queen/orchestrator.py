@@ -36,7 +36,7 @@ from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
 from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord, HiveRegistry
-from rbee_queen.job_store import JobStore
+from rbee_queen.job_store import PRUNE_BATCH, JobStore
 from rbee_queen.placement import Placement
 from rbee_queen.relay import Relay
 from rbee_queen.sinks import JobStreamSink
@@ -44,6 +44,7 @@ from rbee_queen.sinks import JobStreamSink
 __all__ = ["Queen", "WorkerRef"]
 
 ACTOR = "queen-rbee"
+PRUNE_EVERY = 600.0  # seconds between purges of expired job records
 log = logging.getLogger("rbee.queen")
 
 
@@ -72,7 +73,9 @@ class Queen:
         self.pm = pm
         self.url = url
         self.heartbeat = heartbeat
-        self.jobs = JobRegistry()
+        # Finished jobs live in the store, not in memory: the registry reads them back.
+        self.store = JobStore(state_dir() / "queen-jobs.sqlite", job_retention)
+        self.jobs = JobRegistry(load=self.store.get)
         self.catalog = model_catalog(pm)
         self.fleet = Fleet(url, heartbeat, hive_timeout)
         self.placement = Placement(self.fleet, pm, self.narrate)
@@ -83,9 +86,8 @@ class Queen:
         self._listeners: dict[str, int] = {}  # job id -> open streams
         self._left: dict[str, float] = {}  # job id -> when its last listener left
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
-        self.store = JobStore(state_dir() / "queen-jobs.sqlite", job_retention)
-        for old in self.store.load():
-            self.jobs.add(old)
+        self.store.recover()  # fails the jobs the last queen died with; reads nothing else
+        self._next_prune = time.monotonic()  # the monitor's first tick purges what expired
         pm.register(self.store, name="queen-job-store")
 
     @property
@@ -161,7 +163,9 @@ class Queen:
         def left() -> None:
             self._listeners[job.id] -= 1
             if not self._listeners[job.id]:
-                self._left[job.id] = time.monotonic()
+                del self._listeners[job.id]  # nothing per job outlives it
+                if job.id in self._tasks:
+                    self._left[job.id] = time.monotonic()
 
         return left
 
@@ -170,6 +174,9 @@ class Queen:
         will read it. (A job nobody ever attached to, ``--detach``, runs to its end.)"""
         now = time.monotonic()
         for job_id, since in list(self._left.items()):
+            if job_id not in self._tasks:  # it ended
+                del self._left[job_id]
+                continue
             if self._listeners.get(job_id) or now - since < self.orphan_timeout:
                 continue
             del self._left[job_id]
@@ -245,6 +252,7 @@ class Queen:
         finally:
             _fail(job, InternalError("the job ended without a result"))
             self.pm.hook.rbee_job_finished(job=job)
+            self.jobs.finished(job)  # its record is written: it leaves memory
 
     # -- the fleet's hives and workers ---------------------------------------------------
 
@@ -258,6 +266,7 @@ class Queen:
         while True:
             await asyncio.sleep(min(self.heartbeat, 1.0))
             self._cancel_orphans()
+            self._keep_records()
             for silent in self.fleet.mark_silent():
                 for job_id, task in list(self._tasks.items()):
                     job = self.jobs.get(job_id)
@@ -268,6 +277,13 @@ class Queen:
                             worker=job.worker,
                         )
                         task.cancel()
+
+    def _keep_records(self) -> None:
+        """Write the job records whose write failed (a full disk), and purge expired ones."""
+        self.store.retry()
+        # A full batch purged: more to go at the next tick.
+        if time.monotonic() >= self._next_prune and self.store.prune() < PRUNE_BATCH:
+            self._next_prune = time.monotonic() + PRUNE_EVERY
 
     def start(self) -> None:
         self.keep(asyncio.create_task(self.monitor()))

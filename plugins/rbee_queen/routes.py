@@ -13,12 +13,16 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from rbee_core import __version__
-from rbee_core.jobs import JobRequest
+from rbee_core.errors import InvalidRequest
+from rbee_core.jobs import JobRequest, JobState
 from rbee_http.sse import last_event_id, read_json, sse_response
 from rbee_queen.dependencies import QueenDep
-from rbee_queen.openapi import SubmitJobOperation
+from rbee_queen.job_store import DEFAULT_PAGE, MAX_PAGE
+from rbee_queen.openapi import LIST_PARAMETERS, ListJobsOperation, SubmitJobOperation
 
 __all__ = ["ROUTES"]
+
+STATES = [state.value for state in JobState]
 
 
 @get("/health")
@@ -27,7 +31,7 @@ async def health(queen: QueenDep) -> dict[str, Any]:
         "status": "ok",
         "version": __version__,
         "pid": os.getpid(),
-        "jobs": len(queen.jobs),
+        "jobs": queen.store.count,  # on record, live or finished
         "url": queen.url,  # where it listens: hive start --ssh tells a remote hive from it
     }
 
@@ -43,9 +47,50 @@ async def submit_job(request: Request[Any, Any, Any], queen: QueenDep) -> dict[s
     return {"job_id": job.id, "sse_url": job.sse_url}
 
 
-@get("/jobs")
-async def list_jobs(queen: QueenDep) -> dict[str, Any]:
-    return {"jobs": [job.summary() for job in queen.jobs]}
+@get("/jobs", operation_class=ListJobsOperation)
+async def list_jobs(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, Any]:
+    """A page of job records, newest first, and the cursor of the next page (docs/api.md)."""
+    query = request.query_params
+    for name in query:
+        if name not in LIST_PARAMETERS:
+            raise InvalidRequest(
+                f"unknown parameter {name!r}; allowed: {', '.join(LIST_PARAMETERS)}", field=name
+            )
+    limit = _limit(query.get("limit"))
+    state = _text(query, "state")
+    if state is not None and state not in STATES:
+        raise InvalidRequest(
+            f"state must be one of {', '.join(STATES)}, got {state!r}", field="state"
+        )
+    records, cursor = queen.store.page(
+        limit, before=_text(query, "before"), state=state, model=_text(query, "model")
+    )
+    # A live job's record on disk lags its tokens: the one in memory is current.
+    live = (queen.jobs.in_memory(r["job_id"]) for r in records)
+    jobs = [job.summary() if job else r for job, r in zip(live, records, strict=True)]
+    return {"jobs": jobs, "next": cursor}
+
+
+def _text(query: Any, name: str) -> str | None:
+    value: str | None = query.get(name)
+    if value is None:
+        return None
+    if not value or len(value) > 4096 or not value.isprintable():
+        raise InvalidRequest(f"{name} must be a short non-empty text, got {value[:80]!r}", name)
+    return value
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
+        raise InvalidRequest(
+            f"limit must be a whole number from 1 to {MAX_PAGE}, got {raw[:80]!r}",
+            field="limit",
+            minimum=1,
+            maximum=MAX_PAGE,
+        )
+    return int(raw)
 
 
 @get("/jobs/{job_id:str}")

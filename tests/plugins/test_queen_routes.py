@@ -68,7 +68,7 @@ def test_health(api: Api) -> None:
 def test_list_jobs_when_empty(api: Api) -> None:
     response = api.client.get("/jobs")
     assert response.status_code == 200
-    assert response.json() == {"jobs": []}
+    assert response.json() == {"jobs": [], "next": None}
 
 
 @pytest.mark.parametrize("body", [b"{", b"{'model': 'x'}", b"not json", b'{"a": 1,}', b"\xff\xfe"])
@@ -159,7 +159,7 @@ def test_rejected_jobs_are_not_recorded(api: Api) -> None:
     post_job(api, {"model": "gpt-17", "prompt": "hi"})
     post_job(api, {"model": "smollm2-135m", "prompt": "hi", "max_tokens": 0})
     assert api.client.get("/health").json()["jobs"] == 0
-    assert api.client.get("/jobs").json() == {"jobs": []}
+    assert api.client.get("/jobs").json() == {"jobs": [], "next": None}
 
 
 def test_unknown_job(api: Api) -> None:
@@ -185,7 +185,8 @@ def test_shutdown_calls_stop(api: Api) -> None:
 
 
 # A job put straight into the registry (never submitted, so never run) whose log is already
-# closed: its status and stream are finite.
+# closed, its record written as the queen writes it when a job ends: its status and stream
+# are finite.
 
 
 def finished_job(api: Api) -> str:
@@ -194,6 +195,8 @@ def finished_job(api: Api) -> str:
     job.emit(EventType.TOKEN, {"text": "Hel"})
     job.emit(EventType.TOKEN, {"text": "lo"})
     job.emit(EventType.END, {"outcome": "completed", "finish_reason": "stop"})
+    api.queen.store.save(job)
+    api.queen.jobs.finished(job)
     return job.id
 
 
