@@ -2,7 +2,8 @@
 
 SQLite in the state dir, so it survives restarts. An entry is written only after the files
 are complete and checked, so the catalog never lists a half-downloaded model; ``problem``
-notices files changed or deleted behind its back.
+notices files changed or deleted behind its back. A damaged file is moved aside and a fresh
+one started (``damaged`` says where it went; the store then re-learns the models on disk).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rbee_core.models import LocalModel
+from rbee_core.sqlite_files import open_sqlite
 
 __all__ = ["CatalogEntry", "ModelCatalogDB", "size_of"]
 
@@ -67,14 +69,25 @@ class CatalogEntry:
         return asdict(self) | {"problem": self.problem()}
 
 
+def _setup(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(_SCHEMA)
+    # A few rows: reading them all is how a damaged page shows now, not at the next job.
+    db.execute("SELECT * FROM models").fetchall()
+    if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+        raise sqlite3.DatabaseError("database disk image is malformed (quick_check)")
+
+
 class ModelCatalogDB:
     """One connection, serialised by a lock: downloads finish in worker threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db, self.damaged = open_sqlite(
+            path,
+            _setup,
+            program="rbee-hive",
+            lost="models downloaded before are learned again from the model cache",
+        )
         self._lock = threading.Lock()
 
     def add(

@@ -3,11 +3,20 @@
 Bytes go to ``FILE.partial``; only a complete file whose size (and sha256, when known) is
 right is renamed to ``FILE``. An interrupted download leaves just the ``.partial``, which no
 loader takes for a model and the next attempt resumes with an HTTP Range request.
+
+Disks fill up: before writing, the free space is checked against the size the server
+announced, and a download that still runs out of room (another writer, a file-size limit)
+removes its ``.partial``, which would otherwise keep the disk full, unless the hive runs
+with ``RBEE_KEEP_PARTIAL=1`` (to resume once there is room). Either way the error is one
+line that says what is needed, what is free, and where.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -18,7 +27,11 @@ from rbee_core.errors import ModelUnavailable
 from rbee_core.narration import Narrate
 from rbee_core.units import human_bytes
 
-__all__ = ["Cancelled", "fetch", "sha256_of"]
+__all__ = ["KEEP_PARTIAL_ENV", "Cancelled", "disk_full", "fetch", "free_space", "sha256_of"]
+
+KEEP_PARTIAL_ENV = "RBEE_KEEP_PARTIAL"
+"""Set to 1 to keep a download's ``.partial`` when the disk fills up, to resume it later."""
+FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 CHUNK = 1 << 20
 PROGRESS_EVERY = 0.5  # seconds between progress narrations: a sane rate, not one per chunk
@@ -34,6 +47,30 @@ def sha256_of(path: Path) -> str:
         while block := f.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def free_space(path: Path) -> int:
+    """Bytes free for this process at ``path`` (or its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def disk_full(where: Path, exc: OSError) -> str:
+    """The second half of the one-line error of a write that found no room at ``where``."""
+    if exc.errno == errno.EFBIG:
+        return (
+            f"a file-size limit stopped the write at {where} ({exc.strerror}); "
+            "raise the limit (ulimit -f) or set RBEE_MODELS_DIR"
+        )
+    return (
+        f"no space left at {where} ({human_bytes(free_space(where))} free); "
+        "free space or set RBEE_MODELS_DIR"
+    )
+
+
+def _keep_partial() -> bool:
+    return os.environ.get(KEEP_PARTIAL_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def fetch(
@@ -75,7 +112,21 @@ def fetch(
                     have = 0  # the server ignored our Range: start again
                 length = response.headers.get("content-length")
                 total = have + int(length) if length is not None else None
-                _write(response, partial, have, total, narrate, name, started, cancel)
+                if length is not None:
+                    _check_room(dest.parent, int(length), partial if have == 0 else None, name)
+                try:
+                    _write(response, partial, have, total, narrate, name, started, cancel)
+                except OSError as exc:
+                    if exc.errno not in FULL:
+                        raise
+                    written = partial.stat().st_size if partial.exists() else 0
+                    if not _keep_partial():
+                        partial.unlink(missing_ok=True)  # it would keep the disk full
+                    size_text = human_bytes(total) if total is not None else "unknown size"
+                    raise ModelUnavailable(
+                        f"cannot download {name}: stopped after {human_bytes(written)} of "
+                        f"{size_text}: {disk_full(dest.parent, exc)}"
+                    ) from None
     except httpx.HTTPError as exc:
         raise ModelUnavailable(f"cannot download {name} from {url}: {exc}") from exc
     size = partial.stat().st_size
@@ -91,6 +142,18 @@ def fetch(
             )
     partial.rename(dest)
     return dest
+
+
+def _check_room(folder: Path, needed: int, replaced: Path | None, name: str) -> None:
+    """Refuse a download the disk has no room for, before writing a byte of it."""
+    free = free_space(folder)
+    if replaced is not None and replaced.exists():  # a stale partial, about to be rewritten
+        free += replaced.stat().st_size
+    if needed > free:
+        raise ModelUnavailable(
+            f"cannot download {name}: needs {human_bytes(needed)}, {human_bytes(free)} free "
+            f"at {folder}; free space or set RBEE_MODELS_DIR"
+        )
 
 
 def _full_size(response: httpx.Response) -> int | None:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
+import errno
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -19,9 +21,20 @@ from rbee_core.errors import InvalidRequest, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_core.paths import models_dir
-from rbee_hive.download import fetch
+from rbee_hive.download import disk_full, fetch
 
-__all__ = ["FileSource", "HuggingFaceSource", "PyPIPackageSource", "UrlSource", "recorded_sha256"]
+__all__ = [
+    "SOURCE_NOTE",
+    "FileSource",
+    "HuggingFaceSource",
+    "PyPIPackageSource",
+    "UrlSource",
+    "recorded_sha256",
+]
+
+SOURCE_NOTE = "rbee-source.txt"
+"""Beside a downloaded file: the reference it came from. The folder's name is a hash of the
+URL, so without it a catalog that was lost could not tell what the file is."""
 
 # Catalog aliases for models that PyPI packages carry, so machines without a model hub work.
 PYPI_MODELS = {
@@ -135,6 +148,8 @@ class UrlSource:
         dest = models_dir() / "downloads" / key / filename
         if not dest.exists():
             fetch(url, dest, narrate, name=filename, sha256=sha)
+        with contextlib.suppress(OSError):  # a note for later; never worth failing a job
+            (dest.parent / SOURCE_NOTE).write_text(ref + "\n")
         return LocalModel(name=ref, path=dest, format="gguf")
 
 
@@ -221,6 +236,10 @@ class HuggingFaceSource:
                 raise _unreachable(endpoint, ref) from None
             raise UnknownModel(ref, [], reason=f"{repo} has no file {filename!r}") from None
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EFBIG):
+                raise ModelUnavailable(
+                    f"cannot download {ref}: {disk_full(cache, exc)}", model=ref
+                ) from None
             raise ModelUnavailable(f"cannot download {ref}: {exc}", model=ref) from None
         return LocalModel(name=ref, path=path, format=fmt)
 

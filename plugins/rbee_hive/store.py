@@ -9,6 +9,7 @@ and both see its progress.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import threading
 import time
@@ -17,19 +18,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbee_core.errors import ModelInUse, ModelUnavailable, UnknownModel
+from rbee_core.errors import ModelInUse, ModelUnavailable, RbeeError, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog
 from rbee_core.narration import MODEL_DOWNLOADED, Narration
 from rbee_core.paths import models_dir, state_dir
 from rbee_core.units import human_bytes
 from rbee_hive.catalog import CatalogEntry, ModelCatalogDB
 from rbee_hive.download import sha256_of
-from rbee_hive.sources import PyPIPackageSource, recorded_sha256
+from rbee_hive.sources import SOURCE_NOTE, PyPIPackageSource, recorded_sha256
 
 __all__ = ["ModelInUse", "ModelStore"]
 
 ACTOR = "rbee-hive"
+log = logging.getLogger("rbee.hive.store")
 Listener = Callable[[Narration], None]
+
+
+def _downloaded(cache: Path) -> list[tuple[str, LocalModel]]:
+    """(reference, files) of every complete download in the model cache."""
+    found = []
+    for note in sorted(cache.glob(f"downloads/*/{SOURCE_NOTE}")):
+        try:
+            ref = note.read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            continue  # a note nobody can read: the file stays unknown
+        for path in sorted(note.parent.glob("*.gguf")):  # a .partial is never one
+            found.append((ref, LocalModel(ref, path, "gguf")))
+    for repo in sorted(cache.glob("hf/models--*--*")):
+        org, _, name = repo.name.removeprefix("models--").partition("--")
+        snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime)
+        if not snapshots:
+            continue
+        latest = snapshots[-1]
+        if any(latest.glob("*.safetensors")):
+            found.append((f"hf:{org}/{name}", LocalModel("", latest, "safetensors")))
+        for gguf in sorted(latest.glob("*.gguf")):
+            found.append((f"hf:{org}/{name}:{gguf.name}", LocalModel("", gguf, "gguf")))
+    return found
 
 
 def _delete_owned(path: Path) -> None:
@@ -55,6 +80,30 @@ class ModelStore:
         self.sources = catalog
         self.db = db or ModelCatalogDB(state_dir() / "hive-catalog.sqlite")
         self._inflight: dict[str, _Provisioning] = {}
+        if self.db.damaged is not None:
+            self.relearn()
+
+    def relearn(self) -> list[str]:
+        """Put back in the catalog the models rbee downloaded into the model cache (after
+        the catalog was lost); their names. URL downloads are known by the reference noted
+        beside them, hub models by the hub cache's layout; a ``pypi:`` or ``file:`` model
+        needs no download and is provisioned again at its first use."""
+        found: list[str] = []
+        for ref, local in _downloaded(models_dir()):
+            try:
+                name = self.sources.name_of(self.sources.resolve(ref)[0])
+                if self.db.get(name) is None:
+                    self.db.add(name, ref, LocalModel(name, local.path, local.format))
+                    found.append(name)
+            except (RbeeError, OSError) as exc:  # a source no longer installed, a bad note
+                log.warning("rbee-hive: cannot re-learn %s: %s", local.path, exc)
+        log.warning(
+            "rbee-hive: re-learned %d model(s) from %s: %s",
+            len(found),
+            models_dir(),
+            ", ".join(found) or "none",
+        )
+        return found
 
     def name_of(self, model: str) -> tuple[str, str]:
         """(catalog name, full reference) of what a user typed; raises for unknown ones."""
