@@ -257,3 +257,49 @@ def test_too_deeply_nested_json_is_a_bad_request(api: Api) -> None:
 def test_integer_with_too_many_digits_is_a_bad_request(api: Api) -> None:
     body = b'{"model": "smollm2-135m", "prompt": "hi", "max_tokens": ' + b"9" * 5000 + b"}"
     error_of(api.client.post("/jobs", content=body), 400, "invalid_request")
+
+
+def test_jobs_are_listed_newest_first_a_page_at_a_time(api: Api) -> None:
+    made = [finished_job(api) for _ in range(5)]
+    first = api.client.get("/jobs?limit=2").json()
+    assert [j["job_id"] for j in first["jobs"]] == made[::-1][:2]
+    assert first["jobs"][0] == api.client.get(f"/jobs/{made[-1]}").json()
+    rest = api.client.get(f"/jobs?limit=3&before={first['next']}").json()
+    assert [j["job_id"] for j in rest["jobs"]] == made[::-1][2:]
+    assert rest["next"] is None
+    assert api.client.get("/jobs?state=failed").json() == {"jobs": [], "next": None}
+    assert len(api.client.get("/jobs?state=completed&model=smollm2-135m").json()["jobs"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=%C2%B2", "limit"),
+        ("before=bm9wZQ", "before"),
+        ("state=done", "state"),
+        ("model=", "model"),
+        ("colour=red", "colour"),
+    ],
+)
+def test_a_bad_page_parameter_names_itself(api: Api, query: str, field: str) -> None:
+    error = error_of(api.client.get(f"/jobs?{query}"), 400, "invalid_request")
+    assert error["field"] == field
+
+
+def test_the_page_parameters_are_in_the_openapi_schema(api: Api) -> None:
+    schema = api.client.get("/schema/openapi.json").json()
+    parameters = {p["name"]: p for p in schema["paths"]["/jobs"]["get"]["parameters"]}
+    assert set(parameters) == {"limit", "before", "state", "model"}
+    assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"]) == ("integer", 1, 1000)
+    assert set(parameters["state"]["schema"]["enum"]) == {
+        "queued",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+    }
