@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rbee_core import hookimpl
-from rbee_core.errors import InvalidRequest
+from rbee_core.errors import InternalError, InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.jobs import Job, JobRequest, JobState
@@ -146,7 +146,8 @@ class JobStore:
         )
         self._unsaved: dict[str, Job] = {}  # records whose last write failed: retried
         self._failing = False  # a write failed and no write has worked since (log once)
-        self.count = self._db.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        self.count = 0
+        self.count = self._read("SELECT count(*) FROM jobs")[0][0]
 
     # -- writing --------------------------------------------------------------------------
 
@@ -223,6 +224,16 @@ class JobStore:
                 break  # still failing: the rest wait for the next retry
         return len(self._unsaved)
 
+    def _read(self, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of ``query``; none from a file found damaged (it is moved aside)."""
+        try:
+            return self._db.execute(query, args).fetchall()
+        except sqlite3.Error as exc:
+            if not is_damage(exc):
+                raise InternalError(f"cannot read the job records in {self.path}: {exc}") from exc
+            self._start_afresh(str(exc))
+            return self._db.execute(query, args).fetchall()  # the fresh file's: none
+
     def _start_afresh(self, why: str) -> None:
         """The file turned out damaged while the queen ran: move it aside, start a new one."""
         moved = move_aside(self.path)  # before closing, which deletes the -wal and -shm
@@ -255,12 +266,12 @@ class JobStore:
             return self._unsaved[job_id]
         if len(job_id) > 200 or not job_id.isascii():  # no job id looks like this
             return None
-        row = self._db.execute(
+        rows = self._read(
             f"SELECT {_COLUMNS}, job_events.log FROM jobs "
             "LEFT JOIN job_events USING (id) WHERE jobs.id = ?",
             (job_id,),
-        ).fetchone()
-        return None if row is None else self._revive(*row)
+        )
+        return self._revive(*rows[0]) if rows else None
 
     def page(
         self,
@@ -286,7 +297,7 @@ class JobStore:
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        rows = self._db.execute(query, (*args, limit + 1)).fetchall()
+        rows = self._read(query, (*args, limit + 1))
         more = len(rows) > limit
         records = [_summary(*row) for row in rows[:limit]]
         last = records[-1] if records else None
@@ -299,10 +310,10 @@ class JobStore:
         """At start-up: purge expired records, and fail the jobs the last queen left queued
         or running; how many were failed. Nothing else is read."""
         self.prune()
-        rows = self._db.execute(
+        rows = self._read(
             f"SELECT {_COLUMNS}, NULL FROM jobs WHERE state IN (?, ?)",
             (JobState.QUEUED.value, JobState.RUNNING.value),
-        ).fetchall()
+        )
         for row in rows:
             job = self._revive(*row)
             reason: dict[str, Any] = {

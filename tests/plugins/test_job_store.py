@@ -257,3 +257,26 @@ def test_a_page_is_at_most_the_limit(store: JobStore) -> None:
         store.save(finished())
     records, cursor = store.page(limit=MAX_PAGE)
     assert len(records) == 3 and cursor is None
+
+
+def test_damage_found_past_the_first_page_is_moved_aside_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "queen-jobs.sqlite"
+    store = JobStore(path, WEEK)
+    for _ in range(300):
+        store.save(finished(text="x" * 2000))
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[4096:] = os.urandom(len(data) - 4096)  # every page but the first (the schema's)
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        fresh = JobStore(path, WEEK)
+        records, _ = fresh.page()
+    assert fresh.damaged is not None, "the damage was not noticed"
+    assert records == [] and fresh.count == 0
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+    job = finished()
+    fresh.save(job)
+    assert fresh.get(job.id) is not None
