@@ -43,6 +43,8 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     raw: bool = False
     messages: tuple[tuple[str, str], ...] = ()  # (role, content); replaces the prompt if set
+    # A JSON Schema (JSON text) the output must validate against; None for free text.
+    json_schema: str | None = None
 
     @classmethod
     def from_request(cls, request: JobRequest) -> GenerationParams:
@@ -55,6 +57,7 @@ class GenerationParams:
             stop=request.stop,
             raw=request.raw,
             messages=request.messages,
+            json_schema=request.response_format.schema if request.response_format else None,
         )
 
 
@@ -106,7 +109,9 @@ class LoadedModel(Protocol):
     (1 when absent). A batching backend decodes them together; the worker then calls
     ``generate`` from that many threads at once, so it must be thread-safe. And it may have
     ``quantization: str``, how its weights are held (``Q4_K_M``, ``bf16``...), which the
-    worker reports and ``worker list`` shows.
+    worker reports and ``worker list`` shows. And ``structured: bool``: True when it
+    honours ``params.json_schema`` by constraining its decoding, so that the output always
+    validates; the worker refuses a job with a schema on a model without it.
     """
 
     @property

@@ -13,6 +13,7 @@ from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import Event, EventType
+from rbee_core.response_format import KINDS, ResponseFormat
 
 __all__ = ["JOB_BODY_SCHEMA", "LIMITS", "Job", "JobRequest", "JobState", "new_job_id"]
 
@@ -67,6 +68,22 @@ JOB_BODY_SCHEMA: dict[str, Any] = {
         "backend": _TEXT,
         "keep_alive": {"type": "number", "exclusiveMinimum": 0.0},
         "timeout": {"type": "number", "exclusiveMinimum": 0.0},
+        "response_format": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"type": "string", "enum": list(KINDS)},
+                "json_schema": {
+                    "type": "object",
+                    "required": ["schema"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "schema": {"type": "object"},
+                        "strict": {"type": "boolean"},
+                    },
+                },
+            },
+        },
     },
 }
 """``POST /jobs``'s body as JSON Schema, from the limits ``JobRequest.from_json`` enforces
@@ -134,6 +151,8 @@ class JobRequest:
     backend: str | None = None
     keep_alive: float | None = None
     timeout: float | None = None  # seconds from submission; then the job fails
+    # The answer's shape: JSON, or JSON valid against a schema (decoding is constrained).
+    response_format: ResponseFormat | None = None
 
     @classmethod
     def from_json(cls, payload: Any) -> JobRequest:
@@ -203,9 +222,22 @@ class JobRequest:
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if payload.get("response_format") is not None:
+            shape = ResponseFormat.from_json(payload["response_format"])
+            kwargs["response_format"] = shape if shape.constrained else None
         data["stop"] = list(self.stop)
         data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
-        for name in ("messages", "hive", "device", "backend", "keep_alive", "timeout"):
+        if self.response_format is not None:
+            data["response_format"] = self.response_format.to_json()
+        for name in (
+            "messages",
+            "hive",
+            "device",
+            "backend",
+            "keep_alive",
+            "timeout",
+            "response_format",
+        ):
             if not data[name]:
                 del data[name]
         return data

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -12,12 +14,16 @@ from rbee_core.batching import text_chunks
 from rbee_llamacpp.engine import LlamaEngine
 from rbee_llamacpp.library import Context, Model, Pieces
 from rbee_llamacpp.sampling import Sampler
+from rbee_structured.constraint import Constraint
+from rbee_structured.grammar import compile_schema
 
 __all__ = ["LlamaCppModel"]
 
 
 class LlamaCppModel:
     """A model, its context, and the engine that decodes its jobs."""
+
+    structured = True  # honours GenerationParams.json_schema
 
     def __init__(
         self, model: Model, context: Context, engine: LlamaEngine, quantization: str
@@ -30,6 +36,8 @@ class LlamaCppModel:
         template = vocab.chat_template()
         # llama-cpp-python's renderer of GGUF chat templates, as transformers renders them.
         self._chat = Jinja2ChatFormatter(template, vocab.eos, vocab.bos) if template else None
+        self._guide: Any = None  # the vocabulary as llguidance reads it, made on first use
+        self._guide_lock = threading.Lock()
 
     @property
     def device(self) -> str:
@@ -58,11 +66,21 @@ class LlamaCppModel:
         text = self._chat(messages=conversation).prompt  # type: ignore[arg-type]
         return vocab.tokenize(text, add_special=False)  # the template has its own BOS
 
+    def _guide_tokenizer(self) -> Any:
+        with self._guide_lock:
+            if self._guide is None:
+                self._guide = self._model.vocab.guide()
+            return self._guide
+
     def generate(
         self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
     ) -> Iterator[Chunk]:
         ids = self.encode(prompt, params.raw, params.messages)
-        sampler = Sampler(params)
+        constraint = None
+        if params.json_schema is not None:
+            grammar = compile_schema(params.json_schema)
+            constraint = Constraint(self._guide_tokenizer(), grammar, self._model.vocab.size)
+        sampler = Sampler(params, constraint)
         try:
             seq = self.engine.submit(ids, params.max_tokens, sampler, cancelled)
         except BaseException:

@@ -11,6 +11,7 @@ import ctypes
 import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,16 @@ class Vocab:
     def is_end(self, token: int) -> bool:
         """End of generation: EOS, EOT, ``<|im_end|>`` and the like."""
         return bool(llama.llama_vocab_is_eog(self._vocab, token))
+
+    def guide(self) -> Any:
+        """The vocabulary as llguidance reads it, for constrained decoding (about a second
+        to build: the model keeps it)."""
+        from llguidance.llamacpp import lltokenizer_from_vocab
+
+        ends = [t for t in range(self.size) if self.is_end(t)]
+        with warnings.catch_warnings():  # it calls a deprecated alias once per token
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return lltokenizer_from_vocab(self._vocab, n_vocab=self.size, eos_token=ends)
 
     def special_text(self, token: int) -> str:
         return "" if token < 0 else self.piece(token, special=True).decode(errors="replace")

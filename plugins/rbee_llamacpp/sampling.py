@@ -1,5 +1,6 @@
 """Each job's own sampler chain, with its own seed, so its answer does not depend on the
-other jobs in the batch."""
+other jobs in the batch; and, for a job held to a JSON Schema, its own constraint, which
+masks its row of logits before the chain sees them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import random
 from typing import Any
 
 import llama_cpp as llama
+import numpy as np
 
 from rbee_core.backends import GenerationParams
+from rbee_structured.constraint import Constraint
 
 __all__ = ["Sampler"]
 
@@ -21,8 +24,9 @@ class Sampler:
     top-p on the scaled distribution.
     """
 
-    def __init__(self, params: GenerationParams) -> None:
+    def __init__(self, params: GenerationParams, constraint: Constraint | None = None) -> None:
         self.greedy = params.temperature == 0
+        self._constraint = constraint
         chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
         add = llama.llama_sampler_chain_add
         if self.greedy:
@@ -40,7 +44,15 @@ class Sampler:
 
     def sample(self, context: Any, row: int) -> int:
         """The next token from row ``row`` of the last batch's logits."""
-        return int(llama.llama_sampler_sample(self._chain, context, row))
+        if self._constraint is None:
+            return int(llama.llama_sampler_sample(self._chain, context, row))
+        allowed = self._constraint.allowed()
+        # The row in llama.cpp's own buffer: masked in place, then the chain samples it.
+        logits = np.ctypeslib.as_array(llama.llama_get_logits_ith(context, row), (len(allowed),))
+        logits[~allowed] = -np.inf
+        token = int(llama.llama_sampler_sample(self._chain, context, row))
+        self._constraint.accept(token)
+        return token
 
     def close(self) -> None:
         if self._chain:

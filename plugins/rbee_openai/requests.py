@@ -103,7 +103,7 @@ def _text(content: Any, index: int) -> str:
 
 
 def parse_chat(body: Any) -> OpenAIRequest:
-    common = _common(body, ("messages", "max_completion_tokens"))
+    common = _common(body, ("messages", "max_completion_tokens", "response_format"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise OpenAIError("messages must be a non-empty list", "messages")
@@ -127,6 +127,8 @@ def parse_chat(body: Any) -> OpenAIRequest:
         "prompt": users[-1] if users else conversation[-1]["content"],
         "messages": conversation,
     }
+    if body.get("response_format") is not None:
+        fields["response_format"] = body["response_format"]
     job = _job(fields, body, DEFAULT_CHAT_MAX_TOKENS)
     return OpenAIRequest(job, common["stream"], common["include_usage"])
 

@@ -40,6 +40,7 @@ from rbee_queen.job_store import PRUNE_BATCH, JobStore
 from rbee_queen.placement import Placement
 from rbee_queen.relay import Relay
 from rbee_queen.sinks import JobStreamSink
+from rbee_structured.grammar import check_request
 
 __all__ = ["Queen", "WorkerRef"]
 
@@ -126,8 +127,12 @@ class Queen:
         self._check_queue(self.model_name(request.model))
         if request.hive is not None and request.hive != LOCAL_HIVE:
             self.hives.get(request.hive)  # an unknown hive is a 404 now, not a failed job
+        check_request(request)  # a schema no backend could enforce is a 400, not a failed job
         job = self.jobs.create(request)
         self.pm.hook.rbee_job_submitted(job=job)
+        if request.response_format is not None:
+            shape = request.response_format.describe()
+            self.narrate(job, "job_constrained", f"the answer is held to {shape}")
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
         return job

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from rbee_core.backends import Chunk, GenerationParams
 from rbee_core.batching import text_chunks
+from rbee_structured.constraint import Constraint
+from rbee_structured.grammar import compile_schema
 from rbee_torch.batching import BatchEngine
 from rbee_torch.detokenize import Detokenizer
 from rbee_torch.kv_budget import kv_cache_tokens, max_batch
@@ -18,6 +21,8 @@ __all__ = ["TorchModel"]
 
 class TorchModel:
     """A causal LM and its tokenizer on one device."""
+
+    structured = True  # honours GenerationParams.json_schema
 
     def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
         self.model = model
@@ -32,6 +37,9 @@ class TorchModel:
         if tokenizer.eos_token_id is not None:
             eos_ids.append(tokenizer.eos_token_id)
         self.eos_ids = {int(i) for i in eos_ids if i is not None}
+        self._vocab_size = int(model.config.vocab_size)
+        self._guide: Any = None  # the tokenizer as llguidance sees it, made on first use
+        self._guide_lock = threading.Lock()
         self.engine = BatchEngine(
             model, self.eos_ids, max_batch(model.config, os.environ), kv_cache_tokens(model, device)
         )
@@ -62,10 +70,28 @@ class TorchModel:
             return list(encoded["input_ids"])
         return list(self.tokenizer(prompt)["input_ids"])
 
+    def _guide_tokenizer(self) -> Any:
+        """The vocabulary as llguidance reads it (about a second to build): once per model."""
+        with self._guide_lock:
+            if self._guide is None:
+                from llguidance.hf import from_tokenizer
+
+                self._guide = from_tokenizer(
+                    self.tokenizer,
+                    n_vocab=self._vocab_size,
+                    eos_token=sorted(self.eos_ids),
+                )
+            return self._guide
+
     def generate(
         self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
     ) -> Iterator[Chunk]:
         ids = self.encode(prompt, params.raw, params.messages)
-        sampler = Sampler(params, self._device)
+        constraint = None
+        if params.json_schema is not None:
+            constraint = Constraint(
+                self._guide_tokenizer(), compile_schema(params.json_schema), self._vocab_size
+            )
+        sampler = Sampler(params, self._device, constraint)
         seq = self.engine.submit(ids, params.max_tokens, sampler, cancelled)
         yield from text_chunks(seq, Detokenizer(self.tokenizer).push, params.stop)

@@ -1,7 +1,8 @@
 """Per-job token choice: greedy, or sampled with the job's own warpers and random generator.
 
 Each job owns its ``torch.Generator``, so a seeded job draws the same tokens whichever other
-jobs share its batch.
+jobs share its batch. A job with a JSON Schema also owns a ``Constraint``: its row of logits
+is masked to the tokens that keep the output valid before any choice is made.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from transformers import (
 )
 
 from rbee_core.backends import GenerationParams
+from rbee_structured.constraint import Constraint
 
 __all__ = ["Sampler"]
 
@@ -23,8 +25,14 @@ _NO_IDS = torch.empty((1, 0), dtype=torch.long)
 class Sampler:
     """Picks the next token of one sequence from its row of logits."""
 
-    def __init__(self, params: GenerationParams, device: str) -> None:
-        self.greedy = params.temperature == 0
+    def __init__(
+        self, params: GenerationParams, device: str, constraint: Constraint | None = None
+    ) -> None:
+        self._argmax = params.temperature == 0
+        # The batch takes one argmax over all its greedy rows; a constrained row is masked
+        # first, so it picks its own.
+        self.greedy = self._argmax and constraint is None
+        self._constraint = constraint
         self._temperature = params.temperature
         self._warpers = LogitsProcessorList()
         if params.top_k > 0:
@@ -39,7 +47,21 @@ class Sampler:
 
     def __call__(self, logits: torch.Tensor) -> int:
         """``logits``: shape ``[1, vocab]``."""
-        if self.greedy:
+        if self._constraint is None:
+            return self._choose(logits)
+        token = self._choose(self._masked(logits, self._constraint))
+        self._constraint.accept(token)
+        return token
+
+    def _masked(self, logits: torch.Tensor, constraint: Constraint) -> torch.Tensor:
+        allowed = torch.from_numpy(constraint.allowed()).to(logits.device)
+        masked = logits.float().clone()  # the batch's logits stay as the model gave them
+        masked[:, : allowed.shape[0]].masked_fill_(~allowed, float("-inf"))
+        masked[:, allowed.shape[0] :] = float("-inf")  # padding ids past the vocabulary
+        return masked
+
+    def _choose(self, logits: torch.Tensor) -> int:
+        if self._argmax:
             return int(logits.argmax(dim=-1).item())
         scores = logits.float() / self._temperature
         if self._warpers:

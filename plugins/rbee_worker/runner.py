@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from rbee_core.backends import Chunk, GenerationParams, LoadedModel
+from rbee_core.errors import InvalidRequest
 from rbee_core.slots import Slots
 
 __all__ = ["Runner"]
@@ -48,6 +49,12 @@ class Runner:
         return self.queue.load > 0
 
     async def generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
+        if params.json_schema is not None and not getattr(self.model, "structured", False):
+            raise InvalidRequest(
+                f"response_format: this worker's backend ({type(self.model).__name__}) cannot "
+                "constrain its output to a JSON schema; use the torch or llamacpp backend",
+                field="response_format",
+            )
         try:
             async with self.queue.hold():
                 try:

@@ -113,3 +113,15 @@ def test_response_shapes() -> None:
     assert text.chunk("a")["choices"][0]["text"] == "a"
     assert finish_reason({"finish_reason": "cancelled"}) == "stop"
     assert usage({}) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def test_response_format_reaches_the_job_and_a_bad_one_names_the_parameter() -> None:
+    shape = {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}}
+    req = chat(response_format=shape)
+    assert req.job.response_format is not None
+    assert req.job.response_format.to_json() == shape
+    assert chat(response_format={"type": "text"}).job.response_format is None
+    with pytest.raises(OpenAIError) as caught:
+        chat(response_format={"type": "yaml"})
+    assert caught.value.param == "response_format"
+    assert "type must be one of" in str(caught.value)

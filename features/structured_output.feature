@@ -1,0 +1,39 @@
+Feature: Structured outputs
+  An agent or a pipeline that needs JSON asks for it with `response_format`, on the job API
+  or the OpenAI API, and gets output that always parses and validates against its schema:
+  decoding is constrained token by token, not hoped for. A schema that cannot be enforced is
+  refused before the job is accepted, naming the problem.
+
+  Scenario: The official client's parse() returns a valid object
+    Given a queen is running
+    And an OpenAI client pointed at the queen
+    When I ask the OpenAI client to parse a City from "Name the capital of France."
+    Then the parsed City has a name and a population as an integer
+    And the job behind it narrated "the answer is held to JSON schema 'City'"
+
+  Scenario Outline: A job held to a schema answers JSON that validates (<engine>)
+    Given workers run on the <engine>
+    And a queen is running
+    When I submit a job held to the person schema at temperature <temperature>
+    Then the job's answer is a JSON person with a name, an age and a city
+
+    Examples:
+      | engine           | temperature |
+      | llamacpp backend | 0           |
+      | llamacpp backend | 1.2         |
+      | torch backend    | 0           |
+
+  Scenario: A constrained and an unconstrained job in one batch are both right
+    Given a queen is running
+    When I submit a job held to the person schema and a free job "Name the capital of France." at once
+    Then the job's answer is a JSON person with a name, an age and a city
+    And the free job answers "The capital of France is Paris."
+    And the two jobs ran on one worker at the same time
+
+  Scenario: A schema that cannot be enforced is refused before it runs
+    Given a queen is running
+    When I submit a job held to the schema {"type": "string", "pattern": "(("}
+    Then the answer is 400 naming "response_format" and "regex parse error"
+    When I post a chat completion held to the schema {"type": "objectx"}
+    Then the answer is 400 naming "response_format" and "objectx"
+    And no job was created
