@@ -113,8 +113,17 @@ def _line_editing(interactive: bool) -> Iterator[Callable[[str], str]]:
     with contextlib.suppress(OSError):
         readline.read_history_file(path)
     readline.set_history_length(HISTORY_LENGTH)
+
+    def read_terminal(prompt: str) -> str:
+        if sys.stdout.isatty():
+            return input(prompt)
+        # stdout goes to a file (chat > answers.txt): the prompt is not an answer.
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        return input()
+
     try:
-        yield input
+        yield read_terminal
     finally:
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)

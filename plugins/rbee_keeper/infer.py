@@ -190,7 +190,9 @@ def infer(
     PROMPT may come on stdin instead: when it is - or left out and stdin is a pipe or a
     file (echo "What is the capital of France?" | rbee-keeper infer). Given both, the
     argument is the instruction and stdin the document: they are sent as the argument, a
-    blank line, then stdin (cat notes.txt | rbee-keeper infer "Summarise this.").
+    blank line, then stdin (cat notes.txt | rbee-keeper infer "Summarise this."). So a
+    script that runs infer with a stdin it does not mean as input (in a while-read loop)
+    gives it </dev/null.
 
     Narration (what rbee is doing) goes to stderr. Starts the queen if none answers at
     --queen-url, and stops it again at the end if it was started here.

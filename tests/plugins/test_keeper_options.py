@@ -180,3 +180,28 @@ def test_json_prints_every_event_as_a_line(queen: str) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(e["event"], e["data"]) for e in lines] == EVENTS
     assert "Paris" not in result.stderr  # the answer only in the JSON
+
+
+@pytest.mark.parametrize(
+    ("stdin", "piped"),
+    [("devnull", False), ("pipe", True), ("file", True)],
+)
+def test_only_a_pipe_or_a_file_on_stdin_is_read(stdin: str, piped: bool, tmp_path: Any) -> None:
+    """/dev/null (what a service or a test runner gives) is no prompt: infer with a PROMPT
+    argument must not wait on it."""
+    import subprocess
+    import sys
+
+    code = "from rbee_keeper.infer import stdin_is_piped; print(stdin_is_piped())"
+    document = tmp_path / "notes.txt"
+    document.write_text("notes")
+    with open(document) as file:
+        given: dict[str, Any] = {
+            "devnull": {"stdin": subprocess.DEVNULL},
+            "pipe": {"input": "a prompt"},
+            "file": {"stdin": file},
+        }[stdin]
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, **given
+        )
+    assert done.stdout.strip() == str(piped), done.stderr
