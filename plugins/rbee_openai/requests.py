@@ -12,6 +12,7 @@ from typing import Any
 from rbee_core.errors import InvalidRequest
 from rbee_core.jobs import JobRequest
 from rbee_openai.errors import OpenAIError
+from rbee_openai.tools import Tools, parse_tools, render_messages
 
 __all__ = ["OpenAIRequest", "parse_chat", "parse_completion"]
 
@@ -27,7 +28,6 @@ DEFAULT_ONLY: dict[str, Any] = {
     "presence_penalty": 0,
     "logprobs": False,
     "echo": False,
-    "parallel_tool_calls": True,
 }
 
 
@@ -36,6 +36,7 @@ class OpenAIRequest:
     job: JobRequest
     stream: bool
     include_usage: bool
+    tools: Tools | None = None  # the functions offered, when the answer may be calls
 
 
 def _common(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -102,26 +103,59 @@ def _text(content: Any, index: int) -> str:
     )
 
 
+ROLES = ("system", "developer", "user", "assistant", "tool")
+CHAT_FIELDS = (
+    "messages",
+    "max_completion_tokens",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+)
+
+
+def _message(message: Any, i: int) -> dict[str, Any]:
+    """One message of a conversation, checked; tool calls and results kept for rendering."""
+    if not isinstance(message, dict) or message.get("role") not in ROLES:
+        raise OpenAIError(f"messages[{i}] needs a role of {', '.join(ROLES)}", "messages")
+    role = "system" if message["role"] == "developer" else message["role"]
+    calls = message.get("tool_calls") if role == "assistant" else None
+    if calls is not None:
+        if not isinstance(calls, list) or not all(_is_call(c) for c in calls):
+            raise OpenAIError(
+                f"messages[{i}].tool_calls must be a list of "
+                '{"id", "type": "function", "function": {"name", "arguments"}}',
+                "messages",
+            )
+        content = message.get("content")
+        text = "" if content is None else _text(content, i)
+        return {"role": role, "content": text, "tool_calls": calls}
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise OpenAIError(
+            f"messages[{i}] is a tool result: it needs the tool_call_id it answers", "messages"
+        )
+    return {"role": role, "content": _text(message.get("content"), i)}
+
+
+def _is_call(call: Any) -> bool:
+    function = call.get("function") if isinstance(call, dict) else None
+    return (
+        isinstance(function, dict)
+        and isinstance(function.get("name"), str)
+        and isinstance(function.get("arguments", ""), str | dict)
+    )
+
+
 def parse_chat(body: Any) -> OpenAIRequest:
-    common = _common(body, ("messages", "max_completion_tokens", "response_format"))
+    common = _common(body, CHAT_FIELDS)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise OpenAIError("messages must be a non-empty list", "messages")
-    conversation = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in (
-            "system",
-            "developer",
-            "user",
-            "assistant",
-        ):
-            raise OpenAIError(
-                f"messages[{i}] needs a role of system, developer, user or assistant", "messages"
-            )
-        role = "system" if message["role"] == "developer" else message["role"]
-        conversation.append({"role": role, "content": _text(message.get("content"), i)})
+    checked = [_message(m, i) for i, m in enumerate(messages)]
+    tools = parse_tools(body)
+    conversation = render_messages(checked, tools)
     users = [m["content"] for m in conversation if m["role"] == "user"]
-    fields = {
+    fields: dict[str, Any] = {
         "model": common["model"],
         # For backends without a chat template: the last thing the user said.
         "prompt": users[-1] if users else conversation[-1]["content"],
@@ -129,8 +163,16 @@ def parse_chat(body: Any) -> OpenAIRequest:
     }
     if body.get("response_format") is not None:
         fields["response_format"] = body["response_format"]
+    if tools is not None and tools.forced:
+        if "response_format" in fields:
+            raise OpenAIError(
+                "response_format cannot be combined with a required tool call: the answer "
+                "is the call",
+                "response_format",
+            )
+        fields["response_format"] = tools.response_format()
     job = _job(fields, body, DEFAULT_CHAT_MAX_TOKENS)
-    return OpenAIRequest(job, common["stream"], common["include_usage"])
+    return OpenAIRequest(job, common["stream"], common["include_usage"], tools)
 
 
 def parse_completion(body: Any) -> OpenAIRequest:

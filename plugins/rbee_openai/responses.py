@@ -8,6 +8,7 @@ from typing import Any
 from rbee_core.events import JobEnd
 from rbee_core.jobs import Job
 from rbee_core.messages import FinishReason
+from rbee_openai.tools import Tools
 
 __all__ = ["Shape", "finish_reason", "usage"]
 
@@ -32,9 +33,10 @@ class Shape:
     """The objects of one endpoint: ``chat`` (chat.completion[.chunk]) or ``text``
     (text_completion), for one job."""
 
-    def __init__(self, kind: str, job: Job) -> None:
+    def __init__(self, kind: str, job: Job, tools: Tools | None = None) -> None:
         self.chat = kind == "chat"
         self.job = job
+        self.tools = tools
         self.id = ("chatcmpl-" if self.chat else "cmpl-") + job.id.removeprefix("job-")
         self.created = int(job.created_at or time.time())
 
@@ -52,12 +54,19 @@ class Shape:
         }
 
     def chunk(
-        self, text: str | None = None, *, role: bool = False, finish: str | None = None
+        self,
+        text: str | None = None,
+        *,
+        role: bool = False,
+        finish: str | None = None,
+        calls: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         if self.chat:
             delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
             if text is not None:
                 delta["content"] = text
+            if calls:  # each call whole, in one delta: clients join deltas by index
+                delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(calls)]
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         else:
             choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
@@ -70,11 +79,15 @@ class Shape:
         """The whole, non-streamed response of a finished job."""
         result = self.job.result
         if self.chat:
+            calls = self.tools.calls_in(self.job.text) if self.tools else None
+            message: dict[str, Any] = {"role": "assistant", "content": self.job.text}
+            if calls:
+                message = {"role": "assistant", "content": None, "tool_calls": calls}
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": self.job.text},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": finish_reason(result),
+                "finish_reason": "tool_calls" if calls else finish_reason(result),
             }
         else:
             choice = {

@@ -14,6 +14,7 @@ from rbee_http.sse import event_stream, read_json
 from rbee_openai.errors import error_body, openai_error_handlers
 from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion
 from rbee_openai.responses import Shape, finish_reason
+from rbee_openai.tools import CallReader
 from rbee_queen.dependencies import QueenDep
 from rbee_queen.orchestrator import Queen
 
@@ -37,14 +38,25 @@ async def list_models(queen: QueenDep) -> dict[str, Any]:
 
 async def _stream(queen: QueenDep, shape: Shape, req: OpenAIRequest) -> AsyncIterator[str]:
     job = shape.job
+    reader = CallReader(req.tools) if req.tools is not None else None
     try:
         if shape.chat:
             yield _dumps(shape.chunk(role=True))
         async for event in job.log.follow():
             if event.type is EventType.TOKEN:
-                yield _dumps(shape.chunk(event.data["text"]))
+                text = event.data["text"] if reader is None else reader.feed(event.data["text"])
+                if text:
+                    yield _dumps(shape.chunk(text))
             elif event.type is EventType.END:
-                yield _dumps(shape.chunk(finish=finish_reason(event.data)))
+                finish = finish_reason(event.data)
+                if reader is not None:
+                    held, calls = reader.finish()
+                    if held:
+                        yield _dumps(shape.chunk(held))
+                    if calls:
+                        yield _dumps(shape.chunk(calls=calls))
+                        finish = "tool_calls"
+                yield _dumps(shape.chunk(finish=finish))
                 if req.include_usage:
                     yield _dumps(shape.usage_chunk(event.data))
             elif event.type is EventType.ERROR:
@@ -58,7 +70,7 @@ async def _stream(queen: QueenDep, shape: Shape, req: OpenAIRequest) -> AsyncIte
 
 async def _respond(queen: Queen, req: OpenAIRequest, kind: str) -> Any:
     job = queen.submit(req.job)
-    shape = Shape(kind, job)
+    shape = Shape(kind, job, req.tools)
     headers = {"X-Rbee-Job-Id": job.id}
     if req.stream:
         return event_stream(_stream(queen, shape, req), headers=headers)

@@ -60,7 +60,15 @@ def test_chat_defaults() -> None:
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
-        ({"tools": []}, "tools"),
+        ({"tools": [{"type": "retrieval"}]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        (
+            {
+                "parallel_tool_calls": "yes",
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+            },
+            "parallel_tool_calls",
+        ),
         ({"temperature": 9}, "temperature"),
         ({"max_completion_tokens": 0}, "max_completion_tokens"),
         ({"max_tokens": 0}, "max_tokens"),

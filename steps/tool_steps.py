@@ -1,0 +1,142 @@
+"""Steps for tool calls through the official openai client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from behave import then, when
+
+from steps.support.jobs import DEFAULT_MODEL
+
+TOOLS = {
+    "get_weather": {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "maxLength": 40}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "get_time": {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Get the current time in a timezone.",
+            "parameters": {
+                "type": "object",
+                "properties": {"timezone": {"type": "string", "maxLength": 40}},
+                "required": ["timezone"],
+                "additionalProperties": False,
+            },
+        },
+    },
+}
+
+
+def _ask(context: Any, prompt: str, names: list[str], choice: Any, stream: bool = False) -> Any:
+    context.conversation = [{"role": "user", "content": prompt}]
+    context.offered = [TOOLS[n] for n in names]
+    return context.openai.chat.completions.create(
+        model=DEFAULT_MODEL,
+        messages=context.conversation,
+        tools=context.offered,
+        tool_choice=choice,
+        temperature=0,
+        max_tokens=100,
+        stream=stream,
+    )
+
+
+@when('I ask "{prompt}" offering get_weather with tool_choice "{choice}"')
+def step_ask(context: Any, prompt: str, choice: str) -> None:
+    context.completion = _ask(context, prompt, ["get_weather"], choice)
+
+
+@when('I ask "{prompt}" offering get_weather and get_time naming {name}')
+def step_ask_named(context: Any, prompt: str, name: str) -> None:
+    choice = {"type": "function", "function": {"name": name}}
+    context.completion = _ask(context, prompt, ["get_weather", "get_time"], choice)
+
+
+def _check_call(call: Any, name: str, argument: str) -> None:
+    assert call.type == "function" and call.id, call
+    assert call.function.name == name, call
+    arguments = json.loads(call.function.arguments)
+    assert set(arguments) == {argument} and isinstance(arguments[argument], str), arguments
+
+
+@then("the answer is a call of {name} with a string {argument}")
+def step_is_call(context: Any, name: str, argument: str) -> None:
+    message = context.completion.choices[0].message
+    assert message.tool_calls, context.completion
+    for call in message.tool_calls:
+        _check_call(call, name, argument)
+    assert message.content is None, message
+
+
+@then('its finish_reason is "{reason}"')
+def step_finish(context: Any, reason: str) -> None:
+    assert context.completion.choices[0].finish_reason == reason, context.completion
+
+
+@when('I send the call\'s result "{result}" back with tool_choice "{choice}"')
+def step_result(context: Any, result: str, choice: str) -> None:
+    message = context.completion.choices[0].message
+    call = message.tool_calls[0]
+    context.conversation += [
+        message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": result},
+    ]
+    context.completion = context.openai.chat.completions.create(
+        model=DEFAULT_MODEL,
+        messages=context.conversation,
+        tools=context.offered,
+        tool_choice=choice,
+        temperature=0,
+        max_tokens=60,
+    )
+
+
+@then("the answer is a message that is not a tool call")
+def step_not_call(context: Any) -> None:
+    choice = context.completion.choices[0]
+    assert not choice.message.tool_calls, choice
+    assert choice.message.content and choice.finish_reason in ("stop", "length"), choice
+
+
+@when('I stream "{prompt}" offering get_weather with tool_choice "{choice}"')
+def step_stream(context: Any, prompt: str, choice: str) -> None:
+    context.chunks = list(_ask(context, prompt, ["get_weather"], choice, stream=True))
+
+
+@then("the streamed deltas join into a call of {name} with a string {argument}")
+def step_streamed_call(context: Any, name: str, argument: str) -> None:
+    joined: dict[int, dict[str, Any]] = {}
+    for chunk in context.chunks:
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or []:
+                entry = joined.setdefault(delta.index, {"arguments": ""})
+                if delta.id:
+                    entry["id"] = delta.id
+                if delta.function and delta.function.name:
+                    entry["name"] = delta.function.name
+                if delta.function and delta.function.arguments:
+                    entry["arguments"] += delta.function.arguments
+            assert not choice.delta.content, chunk  # a call is not shown as text
+    assert joined, context.chunks
+    for entry in joined.values():
+        assert entry["id"] and entry["name"] == name, entry
+        arguments = json.loads(entry["arguments"])
+        assert set(arguments) == {argument} and isinstance(arguments[argument], str), entry
+
+
+@then('the stream\'s finish_reason is "{reason}"')
+def step_stream_finish(context: Any, reason: str) -> None:
+    reasons = [c.choices[0].finish_reason for c in context.chunks if c.choices]
+    assert reasons[-1] == reason, reasons
