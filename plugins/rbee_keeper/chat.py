@@ -204,8 +204,15 @@ def chat(
         with _line_editing(interactive) as read_line:
             if interactive:
                 _say(f"talking to {model}; /help for the commands, /bye or Ctrl-D to leave")
-            failed = _session(keeper, queen.client, conversation, settings, read_line,
-                              interactive=interactive, verbose=verbose)  # fmt: skip
+            failed = _session(
+                keeper,
+                queen.client,
+                conversation,
+                settings,
+                read_line,
+                interactive=interactive,
+                verbose=verbose,
+            )
     finally:
         queen.stop(keeper)
     if failed:
@@ -250,7 +257,9 @@ def _session(
         }
         try:
             answer = run_job(keeper, client, job, verbose=verbose)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the job is cancelled by now
+            if not interactive:  # a script's Ctrl-C stops the whole of it
+                raise
             sys.stdout.write("\n")
             sys.stdout.flush()
             _say("stopped; this turn is left out of the conversation")
