@@ -1,4 +1,5 @@
-"""The worker's HTTP API: health, generation streams (batched by the model), shutdown."""
+"""The worker's HTTP API: health, generation streams (batched by the model), retiring (its
+hive unloads it to make room, see retire.py), shutdown."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ async def health(state: State) -> dict[str, Any]:
         "running": runner.running,
         "waiting": runner.waiting,
         "jobs_served": runner.jobs_served,
+        "retired": runner.retired,
         "pid": os.getpid(),
     }
 
@@ -75,9 +77,15 @@ async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
             f"this worker serves {state.model!r}, not {job.model!r}", field="model"
         )
 
+    # Counted as busy from here (no await until the generation's task exists), so the hive
+    # cannot retire this worker under the job; released when the task ends, even one
+    # cancelled before it ran.
+    release = state.runner.claim()
+
     def keep(task: asyncio.Task[None]) -> None:
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
+        task.add_done_callback(lambda _: release())
 
     # A backend's refusal (too long for its cache...) ends the stream with its own code; a
     # client that goes away mid-stream stops the generation (within one token).
@@ -88,6 +96,19 @@ async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
         unexpected="inference_failed",
         cancel_on_close=True,
     )
+
+
+@post("/retire", status_code=200)
+async def retire(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+    """``{"min_idle": seconds}``: stop taking jobs if none ran, waited or was accepted for
+    that long (the hive then stops this worker). Answers ``{"retired": bool, "why"?}``."""
+    body = await read_json(request)
+    min_idle = body.get("min_idle", 0.0) if isinstance(body, dict) else None
+    if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or min_idle < 0:
+        raise InvalidRequest("min_idle must be a number of seconds >= 0", field="min_idle")
+    runner: Runner = state.runner
+    why = runner.retire(float(min_idle))
+    return {"retired": True} if why is None else {"retired": False, "why": why}
 
 
 @post("/shutdown", status_code=202)
@@ -103,7 +124,7 @@ def create_app(
         {"runner": runner, "model": model, "backend": backend, "stop": stop, "tasks": set()}
     )
     return Litestar(
-        route_handlers=[health, generate, shutdown],
+        route_handlers=[health, generate, retire, shutdown],
         state=state,
         exception_handlers=error_handlers,
         middleware=guard_for(host),

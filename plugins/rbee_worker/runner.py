@@ -4,6 +4,9 @@ The event loop never runs inference. A model that batches (``max_batch`` > 1, se
 ``rbee_core.backends.LoadedModel``) gets that many generations at once, each in its own
 thread; the rest wait here, in order. Closing the async iterator early (a client went away)
 asks the backend to stop.
+
+A job counts from the moment the worker accepts it (``claim``), before its generation
+starts, so that ``retire`` (the hive unloading this worker) can never slip in between.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rbee_core.backends import Chunk, GenerationParams, LoadedModel
 from rbee_core.errors import InvalidRequest
 from rbee_core.slots import Slots
+from rbee_worker.retire import WorkerRetired
 
 __all__ = ["Runner"]
 
@@ -29,6 +33,8 @@ class Runner:
         self.queue = Slots(max(1, int(getattr(model, "max_batch", 1))))
         self.jobs_served = 0
         self.idle_since = time.time()
+        self.retired = False
+        self._claims = 0  # jobs accepted whose generation has not ended yet
         self._threads = ThreadPoolExecutor(self.slots, thread_name_prefix="inference")
 
     @property
@@ -46,7 +52,40 @@ class Runner:
 
     @property
     def busy(self) -> bool:
-        return self.queue.load > 0
+        return self._claims > 0 or self.queue.load > 0
+
+    def claim(self) -> Callable[[], None]:
+        """Accept a job now (``WorkerRetired`` once retired); call the result when it is
+        over, however it ended."""
+        if self.retired:
+            raise WorkerRetired(
+                "this worker is being unloaded to make room for another model and takes no new jobs"
+            )
+        self._claims += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._claims -= 1
+                if not self.busy:
+                    self.idle_since = time.time()
+
+        return release
+
+    def retire(self, min_idle: float) -> str | None:
+        """Stop taking jobs if none has run, waited or been accepted for ``min_idle``
+        seconds; else why not (the worker keeps serving)."""
+        if self.retired:
+            return None
+        if self.busy:
+            return f"it has {max(self._claims, self.queue.load)} job(s) running or queued"
+        idle = time.time() - self.idle_since
+        if idle < min_idle:
+            return f"it finished a job {idle:.1f} s ago"
+        self.retired = True
+        return None
 
     async def generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
         if params.json_schema is not None and not getattr(self.model, "structured", False):
