@@ -2,7 +2,9 @@
 
 It registers with the queen, then heartbeats: every interval it tells the queen it is alive
 and what it runs. Workers heartbeat to it the same way; a worker that falls silent is
-stopped, and one idle for longer than its keep-alive is stopped to free memory.
+stopped, and one idle for longer than its keep-alive is stopped to free memory (a pinned
+one, keep-alive -1, never). A worker a job needs that does not fit makes room by unloading
+idle workers (eviction.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
 from rbee_hive.address import local_address_towards
 from rbee_hive.devices import Device, available_memory, detect_devices
+from rbee_hive.eviction import make_room_for
+from rbee_hive.room import Holding
 from rbee_hive.store import ModelStore
 from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
 from rbee_http.auth import auth_headers
@@ -96,13 +100,16 @@ class Hive:
         self.worker_host = worker_host  # workers listen where the hive does: the queen calls them
         self._starting: dict[tuple[str, str, str], asyncio.Task[WorkerProcess]] = {}
         self._reserving: dict[tuple[str, str, str], int] = {}  # bytes of workers starting
+        # Jobs making room take turns: two unloading for each other would free too much.
+        self._room_lock = asyncio.Lock()
+        self._room_changed = asyncio.Event()  # a worker became idle or stopped
         self._loops: list[asyncio.Task[None]] = []
         self.http = httpx.AsyncClient(timeout=5.0, headers=auth_headers())
 
     # -- what the hive is ---------------------------------------------------------------
 
     def worker_list(self) -> list[WorkerInfo]:
-        self._prune()
+        self.prune()
         return [w.info(self.name) for w in self.workers.values()]
 
     def capabilities(self, backends: dict[str, list[str]]) -> HiveCapabilities:
@@ -117,7 +124,8 @@ class Hive:
 
     # -- workers ------------------------------------------------------------------------
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
+        """Forget workers whose process exited."""
         for worker_id in [w.id for w in self.workers.values() if not w.alive]:
             del self.workers[worker_id]
 
@@ -131,13 +139,15 @@ class Hive:
         )
 
     def _capped(self, device: Device) -> Device:
-        """The CPU as workers may use it: less what the workers here will grow to (their
-        KV caches fill as jobs run) and what starting workers will take, within
-        ``--cpu-memory-limit``."""
+        """The device as workers may use it. The CPU: less what the workers here will grow
+        to (their KV caches fill as jobs run) and what starting workers will take, within
+        ``--cpu-memory-limit``. A GPU: its free memory when the hive started, less what the
+        workers here and starting ones reserved."""
+        workers = [w for w in self.workers.values() if w.device == device.id]
+        starting = sum(n for (_, d, _), n in self._reserving.items() if d == device.id)
         if device.id != "cpu":
-            return device
-        workers = [w for w in self.workers.values() if w.device == "cpu"]
-        starting = sum(n for (_, d, _), n in self._reserving.items() if d == "cpu")
+            free = max(0, device.free_memory - starting - sum(w.reserved for w in workers))
+            return Device(device.id, device.name, device.total_memory, free, device.cores)
         ahead = starting + sum(max(0, w.reserved - (w.memory() or 0)) for w in workers)
         free = max(0, (available_memory() or device.free_memory) - ahead)
         if self.cpu_memory_limit is None:
@@ -146,19 +156,70 @@ class Hive:
         free = max(0, min(free, self.cpu_memory_limit - used))
         return Device(device.id, device.name, self.cpu_memory_limit, free, device.cores)
 
-    def check_room(self, model: LocalModel, device: Device, backend: Backend) -> Room:
-        """Raise ``DeviceTooSmall`` unless a worker of ``backend`` fits on ``device``: its
-        weights, runtime and KV cache. A cache that does not fit is cut down to what does
-        (not below ``MIN_KV_TOKENS``) unless ``RBEE_KV_CACHE`` set its size."""
-        free = device.free_memory
+    def holdings(self, device_id: str) -> list[Holding]:
+        """What each worker here, and each starting one, holds on the device: what making
+        room chooses from (room.py)."""
+        found = [
+            Holding(
+                w.id,
+                w.model,
+                w.backend,
+                w.held(),
+                busy=w.busy,
+                pinned=w.pinned,
+                idle_since=w.idle_since,
+            )
+            for w in self.workers.values()
+            if w.device == device_id and w.alive
+        ]
+        found += [
+            Holding(f"a worker starting for {m}", m, b, n, busy=True)
+            for (m, d, b), n in self._reserving.items()
+            if d == device_id
+        ]
+        return found
+
+    @staticmethod
+    def least_need(fp: Footprint | int) -> int:
+        """The least a worker of this footprint (see ``footprint``) could start with: its
+        KV cache cut to ``MIN_KV_TOKENS`` unless ``RBEE_KV_CACHE`` set its size (see
+        ``check_room``)."""
+        if isinstance(fp, int):
+            return fp
+        if kv_cache_size(os.environ) is not None:
+            return fp.total
+        return min(fp.total, fp.with_kv_tokens(MIN_KV_TOKENS).total)
+
+    @staticmethod
+    def footprint(model: LocalModel, device_id: str, backend: Backend) -> Footprint | int:
+        """The backend's ``footprint`` (it reads file headers: worth keeping while a job
+        waits for room), or for one without, a guess in bytes from the file size."""
         estimate = getattr(backend, "footprint", None)
         if estimate is None:
             size = model.path.stat().st_size if model.path.is_file() else 0
-            need = int(size * MEMORY_FACTOR.get(model.format, 1.5))
+            return int(size * MEMORY_FACTOR.get(model.format, 1.5))
+        fp: Footprint = estimate(model, device_id)
+        return fp
+
+    def check_room(
+        self,
+        model: LocalModel,
+        device: Device,
+        backend: Backend,
+        fp: Footprint | int | None = None,
+    ) -> Room:
+        """Raise ``DeviceTooSmall`` unless a worker of ``backend`` fits on ``device``: its
+        weights, runtime and KV cache (``fp``, else asked of the backend). A cache that does
+        not fit is cut down to what does (not below ``MIN_KV_TOKENS``) unless
+        ``RBEE_KV_CACHE`` set its size."""
+        free = device.free_memory
+        if fp is None:
+            fp = self.footprint(model, device.id, backend)
+        if isinstance(fp, int):
+            need = fp
             if need > free:
                 raise self._too_small(model, device, backend, f"about {human_bytes(need)}")
             return Room(need, None, self._fits(model, device, backend, human_bytes(need)))
-        fp: Footprint = estimate(model, device.id)
         parts = (
             f"{human_bytes(fp.total)} (weights {human_bytes(fp.weights)}, runtime "
             f"{human_bytes(fp.runtime)}, KV cache {human_bytes(fp.kv_per_token * fp.kv_tokens)}"
@@ -199,61 +260,104 @@ class Hive:
         backend: Backend,
         emit: Emit,
         keep_alive: float | None = None,
+        *,
+        make_room: bool = False,
+        room_wait: float | None = None,
     ) -> WorkerProcess:
         """A new worker of ``backend`` for ``model`` on ``device``, once there is room for it;
-        concurrent asks share one start."""
+        concurrent asks share one start. With ``make_room`` (a job asks for it), idle
+        workers are unloaded for it and busy ones waited for, up to ``room_wait`` seconds
+        (default: the start timeout); else it fits now or ``DeviceTooSmall``."""
         key = (model.name, device.id, backend.name)
         task = self._starting.get(key)
-        if task is None:
-            room = self.check_room(model, device, backend)
-            emit(Narration("rbee-hive", "room", room.message))
-            emit(
-                Narration(
-                    "rbee-hive",
-                    "worker_spawn",
-                    f"waking up the worker for {model.name} on {device.id}",
-                )
-            )
-            task = asyncio.create_task(
-                spawn_worker(
-                    model,
-                    backend.name,
-                    device.id,
-                    emit,
-                    self.start_timeout,
-                    hive_url=self.local_url,
-                    heartbeat=self.heartbeat,
-                    host=self.worker_host,
-                    advertise_host=urlsplit(self.url).hostname,
-                    kv_tokens=room.kv_tokens,
-                    reserved=room.need,
-                )
-            )
-            self._starting[key] = task
-            self._reserving[key] = room.need
-
-            def started(_: object) -> None:
-                self._starting.pop(key, None)
-                self._reserving.pop(key, None)
-
-            task.add_done_callback(started)
+        if task is None and make_room:
+            async with self._room_lock:
+                task = self._starting.get(key)
+                if task is None:
+                    wait = self.start_timeout if room_wait is None else room_wait
+                    room = await make_room_for(self, model, device.id, backend, emit, wait)
+                    task = self._spawn(key, model, device, backend, emit, room, keep_alive)
+        elif task is None:
+            room = self.check_room(model, self.device(device.id), backend)
+            task = self._spawn(key, model, device, backend, emit, room, keep_alive)
         worker = await asyncio.shield(task)
         worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
         self.workers[worker.id] = worker
         return worker
 
+    def _spawn(
+        self,
+        key: tuple[str, str, str],
+        model: LocalModel,
+        device: Device,
+        backend: Backend,
+        emit: Emit,
+        room: Room,
+        keep_alive: float | None,
+    ) -> asyncio.Task[WorkerProcess]:
+        """Start the worker that ``room`` made room for, its memory reserved until it
+        runs."""
+        emit(Narration("rbee-hive", "room", room.message))
+        emit(
+            Narration(
+                "rbee-hive",
+                "worker_spawn",
+                f"waking up the worker for {model.name} on {device.id}",
+            )
+        )
+
+        async def run() -> WorkerProcess:
+            worker = await spawn_worker(
+                model,
+                backend.name,
+                device.id,
+                emit,
+                self.start_timeout,
+                hive_url=self.local_url,
+                heartbeat=self.heartbeat,
+                host=self.worker_host,
+                advertise_host=urlsplit(self.url).hostname,
+                kv_tokens=room.kv_tokens,
+                reserved=room.need,
+            )
+            # Counted as a worker in the same step as its reservation ends: never neither.
+            worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
+            self.workers[worker.id] = worker
+            return worker
+
+        task = asyncio.create_task(run())
+        self._starting[key] = task
+        self._reserving[key] = room.need
+
+        def started(_: object) -> None:
+            self._starting.pop(key, None)
+            self._reserving.pop(key, None)
+
+        task.add_done_callback(started)
+        return task
+
     def worker_heartbeat(self, worker_id: str, beat: WorkerHeartbeat) -> None:
         worker = self.workers.get(worker_id)
         if worker is None:
             raise UnknownWorker(worker_id, f"hive {self.name}")
+        was_busy = worker.busy
         worker.heard(beat)
+        if was_busy and not worker.busy:
+            self._room_changed.set()
 
     async def stop_worker(self, worker_id: str) -> WorkerProcess:
         worker = self.workers.pop(worker_id, None)
         if worker is None:
             raise UnknownWorker(worker_id, f"hive {self.name}")
         await worker.stop()
+        self._room_changed.set()
         return worker
+
+    async def room_changed(self, within: float) -> None:
+        """Return when a worker became idle or stopped, or after ``within`` seconds."""
+        self._room_changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room_changed.wait(), within)
 
     # -- background loops ---------------------------------------------------------------
 
@@ -263,7 +367,9 @@ class Hive:
             self._loops.append(asyncio.create_task(self._heartbeat_queen()))
 
     async def _tend_workers(self) -> None:
-        """Stop workers that fell silent (hung) or stayed idle past their keep-alive."""
+        """Stop workers that fell silent (hung) or stayed idle past their keep-alive (not
+        pinned ones). An idle one is asked to retire first: it refuses if a job reached it
+        since its last heartbeat, and keeps serving."""
         while True:
             await asyncio.sleep(self.heartbeat)
             now = time.time()
@@ -271,13 +377,18 @@ class Hive:
                 reason = None
                 if now - worker.last_heartbeat > 3 * self.heartbeat + 5:
                     reason = f"no heartbeat for {now - worker.last_heartbeat:.0f} s"
-                elif worker.idle_for(now) > worker.keep_alive:
+                elif not worker.pinned and worker.idle_for(now) > worker.keep_alive:
+                    refused = await worker.retire(self.http, worker.keep_alive)
+                    if refused is not None:
+                        log.info("worker %s stays: %s", worker.describe(), refused)
+                        continue
                     idle = worker.idle_for(now)
                     reason = f"idle for {idle:.0f} s (keep-alive {worker.keep_alive:g} s)"
-                if reason:
+                if reason and self.workers.get(worker.id) is worker:
                     log.info("stopping worker %s: %s", worker.describe(), reason)
                     self.workers.pop(worker.id, None)
                     await worker.stop()
+                    self._room_changed.set()
 
     async def _advertised_url(self) -> str:
         if self.advertise_url or not is_unspecified(self.worker_host) or not self.queen_url:

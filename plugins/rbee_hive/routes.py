@@ -72,16 +72,33 @@ async def list_workers(state: State) -> dict[str, Any]:
 
 @post("/workers", status_code=200)
 async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
-    """Start a worker: ``{"model", "device", "backend"?, "keep_alive"?}``. Provisions the
-    model first and checks that it fits on the device."""
+    """Start a worker: ``{"model", "device", "backend"?, "keep_alive"?, "make_room"?,
+    "room_wait"?}``. Provisions the model first and checks that it fits on the device; with
+    ``make_room`` (the queen, for a job) idle workers are unloaded for it and busy ones
+    waited for, up to ``room_wait`` seconds. ``keep_alive`` -1 pins the worker."""
     hive: Hive = state.hive
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidRequest("model is required", field="model")
     device = hive.device(str(body.get("device") or "cpu"))  # unknown device: 400 now
     keep_alive = body.get("keep_alive")
-    if keep_alive is not None and (not isinstance(keep_alive, int | float) or keep_alive <= 0):
-        raise InvalidRequest("keep_alive must be a number of seconds > 0", field="keep_alive")
+    if keep_alive is not None and (
+        isinstance(keep_alive, bool)
+        or not isinstance(keep_alive, int | float)
+        or not (keep_alive > 0 or keep_alive == -1)
+    ):
+        raise InvalidRequest(
+            "keep_alive must be a number of seconds > 0, or -1 to pin the worker",
+            field="keep_alive",
+        )
+    make_room = body.get("make_room", False)
+    if not isinstance(make_room, bool):
+        raise InvalidRequest("make_room must be true or false", field="make_room")
+    room_wait = body.get("room_wait")
+    if room_wait is not None and (
+        isinstance(room_wait, bool) or not isinstance(room_wait, int | float) or room_wait < 0
+    ):
+        raise InvalidRequest("room_wait must be a number of seconds >= 0", field="room_wait")
     wanted = body.get("backend") or os.environ.get("RBEE_BACKEND") or "auto"
     installed = backends(state.pm)
     if not isinstance(wanted, str) or wanted not in (*installed, "auto"):
@@ -95,7 +112,9 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
     async def work(listener: Callable[[Narration], None]) -> dict[str, Any]:
         local = await hive.store.ensure(body["model"], listener)
         backend = backend_for(state.pm, local, wanted)
-        worker = await hive.start_worker(local, device, backend, listener, keep_alive)
+        worker = await hive.start_worker(
+            local, device, backend, listener, keep_alive, make_room=make_room, room_wait=room_wait
+        )
         return {"worker": worker.to_json(hive.name)}
 
     return _stream(state, work)

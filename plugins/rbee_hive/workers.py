@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from rbee_core.errors import WorkerFailed
 from rbee_core.messages import WorkerHeartbeat, WorkerInfo, WorkerReady, WorkerState
 from rbee_core.models import LocalModel
@@ -42,7 +44,7 @@ class WorkerProcess:
     url: str
     process: asyncio.subprocess.Process
     log_path: Path
-    keep_alive: float = 300.0
+    keep_alive: float = 300.0  # idle seconds before it is stopped; -1: pinned, never
     slots: int = 1  # jobs it runs at once (its batch size)
     quantization: str = ""  # how its weights are held: Q4_K_M, bf16...
     reserved: int = 0  # bytes the hive set aside for it: weights, runtime, full KV cache
@@ -65,6 +67,32 @@ class WorkerProcess:
 
     def idle_for(self, now: float) -> float:
         return 0.0 if self.busy else now - self.idle_since
+
+    @property
+    def pinned(self) -> bool:
+        """Keep-alive -1: never stopped for being idle, never unloaded to make room."""
+        return self.keep_alive < 0
+
+    def held(self) -> int:
+        """What it counts for on its device: its resident memory, or what the hive set
+        aside for it (its KV cache full) if that is more. A GPU worker's resident memory is
+        RAM, not the GPU's: there it is what it reserved."""
+        if not self.device.startswith("cpu"):
+            return self.reserved
+        return max(self.memory() or 0, self.reserved)
+
+    async def retire(self, http: httpx.AsyncClient, min_idle: float) -> str | None:
+        """Ask the worker to stop taking jobs (rbee_worker/retire.py): None once it agreed,
+        else why not. It agrees only with no job running, queued or accepted for
+        ``min_idle`` seconds, so that no job the queen just sent it is lost."""
+        try:
+            answer = await http.post(f"{self.url}/retire", json={"min_idle": min_idle})
+            said = answer.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return f"it did not answer: {exc!r}"
+        if answer.status_code != 200 or not isinstance(said, dict):
+            return f"it answered HTTP {answer.status_code}"
+        return None if said.get("retired") is True else str(said.get("why") or "it refused")
 
     def memory(self) -> int | None:
         """Resident memory in bytes (Linux), None where unknown."""
