@@ -231,9 +231,14 @@ class Fleet:
         listener: Callable[[Narration], None],
         keep_alive: float | None = None,
         backend: str | None = None,
+        *,
+        room_wait: float | None = None,
     ) -> WorkerRef:
-        """Ask a hive for a worker (it provisions the model and checks the room first)."""
-        body: dict[str, Any] = {"model": model, "device": device}
+        """Ask a hive for a job's worker: it provisions the model, then makes room for it
+        (unloading idle workers, waiting up to ``room_wait`` seconds for busy ones)."""
+        body: dict[str, Any] = {"model": model, "device": device, "make_room": True}
+        if room_wait is not None:
+            body["room_wait"] = room_wait
         if keep_alive is not None:
             body["keep_alive"] = keep_alive
         if backend is not None:

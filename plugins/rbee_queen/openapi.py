@@ -34,6 +34,8 @@ __all__ = [
 # JSON Schema's camelCase keywords as Litestar's Schema fields.
 _KEYWORDS = {
     "additionalProperties": "additional_properties",
+    "allOf": "all_of",
+    "anyOf": "any_of",
     "exclusiveMinimum": "exclusive_minimum",
     "maxItems": "max_items",
     "maxLength": "max_length",
@@ -54,7 +56,7 @@ def schema_of(spec: dict[str, Any]) -> Schema:
             value = {k: schema_of(v) for k, v in value.items()}
         elif key == "items":
             value = schema_of(value)
-        elif key == "oneOf":
+        elif key in ("oneOf", "anyOf", "allOf"):
             value = [schema_of(v) for v in value]
         fields[name] = value
     return Schema(**fields)

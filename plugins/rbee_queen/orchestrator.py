@@ -226,8 +226,7 @@ class Queen:
     async def _run(self, job: Job) -> None:
         try:
             async with asyncio.timeout(job.request.timeout):
-                worker = await self.placement.place(job, self._name(job.request.model))
-                await self.relay.run(job, worker)
+                await self.placement.run(job, self._name(job.request.model), self.relay.run)
         except TimeoutError:
             _fail(
                 job,

@@ -5,21 +5,27 @@ one already loaded, or a new one the hive starts."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 import pluggy
 
 from rbee_core.errors import NoPlacement
-from rbee_core.jobs import Job
+from rbee_core.jobs import Job, JobState
 from rbee_core.narration import Narration
 from rbee_core.scheduling import Candidate
 from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord
+from rbee_queen.relay import WorkerGone
 
 __all__ = ["Placement"]
 
 Say = Callable[[Job, str, str], None]
 """Narration into a job's stream: (job, action, message)."""
+
+# A job whose worker went away before the job reached it (unloaded to make room for another
+# model) is placed again, this many times at most.
+MAX_PLACEMENTS = 4
 
 
 class Placement:
@@ -72,6 +78,23 @@ class Placement:
             ]
         return found
 
+    async def run(
+        self, job: Job, name: str, relay: Callable[[Job, WorkerRef], Awaitable[None]]
+    ) -> None:
+        """Place ``job`` and ``relay`` it to its worker; placed again when the worker went
+        away before the job reached it (``WorkerGone``): an accepted job is never lost to
+        an eviction."""
+        for attempt in range(1, MAX_PLACEMENTS + 1):
+            worker = await self.place(job, name)
+            try:
+                await relay(job, worker)
+                return
+            except WorkerGone as gone:
+                if attempt == MAX_PLACEMENTS:
+                    raise
+                job.state, job.worker, job.started_at = JobState.QUEUED, None, None
+                self.say(job, "replace", f"{gone.message}; placing the job again")
+
     async def place(self, job: Job, name: str) -> WorkerRef:
         """A worker for ``job`` (of model ``name``, the catalog's name for it)."""
         hives = await self.hives_for(job)
@@ -97,6 +120,7 @@ class Placement:
             self._narration_of(job),
             job.request.keep_alive,
             job.request.backend,
+            room_wait=room_wait(job),
         )
         self.say(job, "worker_ready", f"the worker bee is awake: {worker.describe()}")
         return worker
@@ -124,3 +148,11 @@ def why_not(job: Job, hives: list[HiveRecord]) -> str:
         else:
             reasons.append(f"{r.name}: no free worker or device")
     return "; ".join(reasons)
+
+
+def room_wait(job: Job) -> float | None:
+    """How long the hive may wait for room for ``job``'s worker (busy workers to finish):
+    what is left of the job's ``timeout``; None, the hive's start timeout, without one."""
+    if job.request.timeout is None:
+        return None
+    return max(0.0, job.request.timeout - (time.time() - job.created_at))

@@ -16,10 +16,17 @@ from rbee_core.jobs import Job
 from rbee_core.narration import Narration
 from rbee_queen import hive_client
 from rbee_queen.fleet import Fleet, WorkerRef
+from rbee_worker.retire import WORKER_RETIRED
 
-__all__ = ["Relay"]
+__all__ = ["Relay", "WorkerGone"]
 
 Say = Callable[[Job, str, str], None]
+
+
+class WorkerGone(WorkerLost):
+    """The job never reached the worker: its hive unloaded it (it answered
+    ``worker_retired``, rbee_worker/retire.py) or its process was gone before the job was
+    sent. Nothing ran, so the job is placed again (``Placement.run``)."""
 
 
 class Relay:
@@ -59,13 +66,29 @@ class Relay:
             async with http.stream("POST", f"{worker.url}/generate", json=body) as response:
                 if response.status_code != 200:
                     answer = await response.aread()
-                    raise hive_client.error_answer(response, answer, "worker", RbeeError)
+                    refusal = hive_client.error_answer(response, answer, "worker", RbeeError)
+                    if refusal.code == WORKER_RETIRED:
+                        self.fleet.workers.pop(worker.id, None)
+                        raise WorkerGone(
+                            f"worker {worker.describe()} was unloaded before the job reached it",
+                            hive=worker.hive,
+                            worker=worker.id,
+                        )
+                    raise refusal
                 self.say(job, "inference_start", "connection to the worker, starting inference")
                 async for sse in EventSource(response).aiter_sse():
                     # After [DONE] the worker ends the body; reading on to its end (not
                     # breaking) hands the connection back to the pool for the next job.
                     if sse.data and sse.data != DONE:  # not a keep-alive comment
                         self._forward(job, sse.event, sse.data)
+        except httpx.ConnectError as exc:  # nothing was sent: the worker stopped before
+            self.fleet.workers.pop(worker.id, None)
+            raise WorkerGone(
+                f"worker {worker.describe()} is gone (no connection: {exc!r}); the job never "
+                "reached it",
+                hive=worker.hive,
+                worker=worker.id,
+            ) from exc
         except httpx.HTTPError as exc:
             self.fleet.workers.pop(worker.id, None)
             lost = f"lost the connection to worker {worker.describe()}: {exc!r}"

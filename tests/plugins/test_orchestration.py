@@ -313,7 +313,7 @@ async def test_a_job_is_placed_on_the_hive_and_its_tokens_come_back_in_order(c: 
     assert tokens == worker.tokens
     event, end = terminal(stream)
     assert (event, end["outcome"], end["completion_tokens"]) == ("end", "completed", 5)
-    assert hive.spawns == [{"model": MODEL, "device": "cpu"}]
+    assert hive.spawns == [{"model": MODEL, "device": "cpu", "make_room": True}]
     (sent,) = worker.requests  # the job's request, without the placement fields
     assert (sent["model"], sent["prompt"], sent["max_tokens"], sent["temperature"]) == (
         MODEL,
@@ -340,7 +340,9 @@ async def test_placement_picks_the_hive_the_policy_prefers_and_reuses_its_worker
     await c.join(with_gpu)
     first = await c.submit()
     assert terminal(await c.stream(first))[0] == "end"
-    assert cpu_only.spawns == [] and with_gpu.spawns == [{"model": MODEL, "device": "cuda:0"}]
+    assert cpu_only.spawns == [] and with_gpu.spawns == [
+        {"model": MODEL, "device": "cuda:0", "make_room": True}
+    ]
     assert (await c.record(first))["worker"] == "worker-2-1"
 
     second = await c.stream(await c.submit())  # the worker has the model: no new start
