@@ -66,7 +66,7 @@ JOB_BODY_SCHEMA: dict[str, Any] = {
         "hive": _TEXT,
         "device": _TEXT,
         "backend": _TEXT,
-        "keep_alive": {"type": "number", "exclusiveMinimum": 0.0},
+        "keep_alive": {"oneOf": [{"type": "number", "exclusiveMinimum": 0.0}, {"const": -1}]},
         "timeout": {"type": "number", "exclusiveMinimum": 0.0},
         "response_format": {
             "type": "object",
@@ -145,7 +145,7 @@ class JobRequest:
     messages: tuple[tuple[str, str], ...] = ()
     # Placement: pin the job to a hive and/or a device and/or an inference backend (e.g.
     # "torch", "llamacpp"; by default the model's format picks one); how long its worker
-    # may idle.
+    # may idle (-1: never stopped, never unloaded to make room for another model).
     hive: str | None = None
     device: str | None = None
     backend: str | None = None
@@ -213,18 +213,22 @@ class JobRequest:
             kwargs["timeout"] = float(limit)
         if payload.get("keep_alive") is not None:
             keep = payload["keep_alive"]
-            if isinstance(keep, bool) or not isinstance(keep, int | float) or not keep > 0:
+            if isinstance(keep, bool) or not isinstance(keep, int | float) or not (
+                keep > 0 or keep == -1
+            ):
                 raise InvalidRequest(
-                    f"keep_alive must be a number of seconds > 0, got {keep!r}", "keep_alive"
+                    f"keep_alive must be a number of seconds > 0, or -1 to keep the worker "
+                    f"loaded, got {keep!r}",
+                    "keep_alive",
                 )
             kwargs["keep_alive"] = float(keep)
+        if payload.get("response_format") is not None:
+            shape = ResponseFormat.from_json(payload["response_format"])
+            kwargs["response_format"] = shape if shape.constrained else None
         return cls(**kwargs)
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        if payload.get("response_format") is not None:
-            shape = ResponseFormat.from_json(payload["response_format"])
-            kwargs["response_format"] = shape if shape.constrained else None
         data["stop"] = list(self.stop)
         data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
         if self.response_format is not None:
