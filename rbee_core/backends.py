@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.messages import FinishReason
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_TEMPERATURE",
     "Backend",
     "Chunk",
+    "Embeddings",
     "FinishReason",
     "Footprint",
     "GenerationParams",
@@ -79,6 +80,15 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Embeddings:
+    """One unit-length vector per input text (``vectors``: rows of a float32 array,
+    shape ``[inputs, dimensions]``), and the tokens the inputs came to."""
+
+    vectors: Any
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class Footprint:
     """The memory a worker will hold for a model, estimated before it starts (bytes).
 
@@ -111,7 +121,10 @@ class LoadedModel(Protocol):
     ``quantization: str``, how its weights are held (``Q4_K_M``, ``bf16``...), which the
     worker reports and ``worker list`` shows. And ``structured: bool``: True when it
     honours ``params.json_schema`` by constraining its decoding, so that the output always
-    validates; the worker refuses a job with a schema on a model without it.
+    validates; the worker refuses a job with a schema on a model without it. And
+    ``embed(texts: list[str]) -> Embeddings``: a vector per text, the mean of its tokens'
+    last hidden states, L2-normalised (so a dot product is the cosine similarity); thread-
+    safe beside ``generate``. Without it the worker refuses embedding jobs.
     """
 
     @property

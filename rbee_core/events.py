@@ -58,6 +58,11 @@ class JobEnd:
     finish_reason: str | None = None  # a FinishReason's value
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # An embedding job's answer: its vectors as little-endian float32, row after row, in
+    # base64 (a quarter of the JSON numbers' size; OpenAI's own base64 encoding), and
+    # how many numbers make one row.
+    embeddings: str | None = None
+    dimensions: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobEnd:
@@ -66,11 +71,13 @@ class JobEnd:
             finish_reason=data.get("finish_reason"),
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
+            embeddings=data.get("embeddings"),
+            dimensions=data.get("dimensions"),
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
             name: getattr(self, name)
-            for name in ("outcome", "finish_reason", "prompt_tokens", "completion_tokens")
+            for name in self.__dataclass_fields__
             if getattr(self, name) is not None
         }

@@ -26,6 +26,7 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 MAX_PROMPT_CHARS = 200_000
 MAX_STOP_SEQUENCES = 8
+MAX_EMBED_INPUTS = 256
 ROLES = ("system", "user", "assistant")
 
 
@@ -37,7 +38,8 @@ def _range(kind: str, name: str, **extra: Any) -> dict[str, Any]:
 _TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
 JOB_BODY_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["model", "prompt"],
+    "required": ["model"],
+    "anyOf": [{"required": ["prompt"]}, {"required": ["embed"]}],
     "additionalProperties": False,
     "properties": {
         "model": _TEXT,
@@ -68,6 +70,12 @@ JOB_BODY_SCHEMA: dict[str, Any] = {
         "backend": _TEXT,
         "keep_alive": {"oneOf": [{"type": "number", "exclusiveMinimum": 0.0}, {"const": -1}]},
         "timeout": {"type": "number", "exclusiveMinimum": 0.0},
+        "embed": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_EMBED_INPUTS,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
+        },
         "response_format": {
             "type": "object",
             "required": ["type"],
@@ -153,6 +161,8 @@ class JobRequest:
     timeout: float | None = None  # seconds from submission; then the job fails
     # The answer's shape: JSON, or JSON valid against a schema (decoding is constrained).
     response_format: ResponseFormat | None = None
+    # An embedding job: a vector for each of these texts (in its end event), no tokens.
+    embed: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, payload: Any) -> JobRequest:
@@ -167,6 +177,10 @@ class JobRequest:
                 f"unknown field {unknown[0]!r}; allowed: {', '.join(cls.__dataclass_fields__)}",
                 field=unknown[0],
             )
+        inputs = payload.get("embed")
+        if payload.get("prompt") is None and isinstance(inputs, list) and inputs:
+            # An embedding job's prompt is only its label (jobs list): its first text.
+            payload = payload | {"prompt": str(inputs[0])[:200]}
         for name in ("model", "prompt"):
             value = payload.get(name)
             if value is None:
@@ -213,8 +227,10 @@ class JobRequest:
             kwargs["timeout"] = float(limit)
         if payload.get("keep_alive") is not None:
             keep = payload["keep_alive"]
-            if isinstance(keep, bool) or not isinstance(keep, int | float) or not (
-                keep > 0 or keep == -1
+            if (
+                isinstance(keep, bool)
+                or not isinstance(keep, int | float)
+                or not (keep > 0 or keep == -1)
             ):
                 raise InvalidRequest(
                     f"keep_alive must be a number of seconds > 0, or -1 to keep the worker "
@@ -222,6 +238,8 @@ class JobRequest:
                     "keep_alive",
                 )
             kwargs["keep_alive"] = float(keep)
+        if payload.get("embed") is not None:
+            kwargs["embed"] = _embed_inputs(payload["embed"])
         if payload.get("response_format") is not None:
             shape = ResponseFormat.from_json(payload["response_format"])
             kwargs["response_format"] = shape if shape.constrained else None
@@ -231,6 +249,7 @@ class JobRequest:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["stop"] = list(self.stop)
         data["messages"] = [{"role": r, "content": c} for r, c in self.messages]
+        data["embed"] = list(self.embed)
         if self.response_format is not None:
             data["response_format"] = self.response_format.to_json()
         for name in (
@@ -241,6 +260,7 @@ class JobRequest:
             "keep_alive",
             "timeout",
             "response_format",
+            "embed",
         ):
             if not data[name]:
                 del data[name]
@@ -264,6 +284,21 @@ def _messages(value: Any) -> tuple[tuple[str, str], ...]:
             )
         out.append((item["role"], item["content"]))
     return tuple(out)
+
+
+def _embed_inputs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or len(value) > MAX_EMBED_INPUTS:
+        raise InvalidRequest(
+            f"embed must be a list of 1 to {MAX_EMBED_INPUTS} texts", field="embed"
+        )
+    for i, text in enumerate(value):
+        if not isinstance(text, str) or not text:
+            raise InvalidRequest(f"embed[{i}] must be a non-empty string", field="embed")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise InvalidRequest(
+                f"embed[{i}] is {len(text)} characters, at most {MAX_PROMPT_CHARS}", "embed"
+            )
+    return tuple(value)
 
 
 def _stop_sequences(value: Any) -> tuple[str, ...]:

@@ -9,8 +9,9 @@ from typing import Any
 
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-from rbee_core.backends import Chunk, GenerationParams
+from rbee_core.backends import Chunk, Embeddings, GenerationParams
 from rbee_core.batching import text_chunks
+from rbee_llamacpp.embedding import Embedder
 from rbee_llamacpp.engine import LlamaEngine
 from rbee_llamacpp.library import Context, Model, Pieces
 from rbee_llamacpp.sampling import Sampler
@@ -38,6 +39,7 @@ class LlamaCppModel:
         self._chat = Jinja2ChatFormatter(template, vocab.eos, vocab.bos) if template else None
         self._guide: Any = None  # the vocabulary as llguidance reads it, made on first use
         self._guide_lock = threading.Lock()
+        self._embedder: Embedder | None = None  # made on the first embedding request
 
     @property
     def device(self) -> str:
@@ -48,7 +50,15 @@ class LlamaCppModel:
         """How many generations run at once; the worker admits this many concurrent jobs."""
         return self.engine.max_batch
 
+    def embed(self, texts: list[str]) -> Embeddings:
+        with self._guide_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self._model, self._context.threads)
+        return self._embedder.embed(texts)
+
     def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
         self.engine.close()
         self._context.close()
         self._model.close()

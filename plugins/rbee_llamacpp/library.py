@@ -189,6 +189,7 @@ class Context:
                 "RBEE_KV_CACHE sets its size)"
             )
         self.handle = handle
+        self.threads = settings.threads
         self.memory = llama.llama_get_memory(handle)
         self.batch = llama.llama_batch_init(settings.batch_tokens, 0, 1)
         self.rows = 0

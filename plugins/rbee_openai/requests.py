@@ -14,7 +14,13 @@ from rbee_core.jobs import JobRequest
 from rbee_openai.errors import OpenAIError
 from rbee_openai.tools import Tools, parse_tools, render_messages
 
-__all__ = ["OpenAIRequest", "parse_chat", "parse_completion"]
+__all__ = [
+    "EmbeddingRequest",
+    "OpenAIRequest",
+    "parse_chat",
+    "parse_completion",
+    "parse_embeddings",
+]
 
 DEFAULT_CHAT_MAX_TOKENS = 512
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's own default for /v1/completions
@@ -187,3 +193,46 @@ def parse_completion(body: Any) -> OpenAIRequest:
     fields = {"model": common["model"], "prompt": prompt, "raw": True}
     job = _job(fields, body, DEFAULT_COMPLETION_MAX_TOKENS)
     return OpenAIRequest(job, common["stream"], common["include_usage"])
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    job: JobRequest
+    base64: bool  # encoding_format "base64": the vectors as OpenAI's base64 float32
+    dimensions: int | None
+
+
+def parse_embeddings(body: Any) -> EmbeddingRequest:
+    if not isinstance(body, dict):
+        raise OpenAIError("the request body must be a JSON object")
+    for name in body:
+        if name not in ("model", "input", "encoding_format", "dimensions", "user"):
+            raise OpenAIError(f"unsupported parameter: {name!r} is not supported by rbee", name)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise OpenAIError("model is required: a model name from GET /v1/models", "model")
+    raw = body.get("input")
+    inputs = [raw] if isinstance(raw, str) else raw
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(t, str) for t in inputs):
+        raise OpenAIError(
+            "input must be a string or a list of strings (rbee embeds text, not token ids)",
+            "input",
+        )
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise OpenAIError(
+            f'encoding_format must be "float" or "base64", got {encoding!r}', "encoding_format"
+        )
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (
+        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+    ):
+        raise OpenAIError(
+            f"dimensions must be a whole number >= 1, got {dimensions!r}", "dimensions"
+        )
+    try:
+        job = JobRequest.from_json({"model": model, "embed": inputs})
+    except InvalidRequest as exc:
+        message = exc.message.replace("embed", "input")
+        raise OpenAIError(message, "input" if exc.field == "embed" else exc.field) from None
+    return EmbeddingRequest(job, encoding == "base64", dimensions)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
+
+import numpy as np
 
 from rbee_core.events import JobEnd
 from rbee_core.jobs import Job
 from rbee_core.messages import FinishReason
 from rbee_openai.tools import Tools
 
-__all__ = ["Shape", "finish_reason", "usage"]
+__all__ = ["Shape", "embedding_list", "finish_reason", "usage"]
 
 
 def finish_reason(result: dict[str, Any]) -> str:
@@ -97,3 +100,29 @@ class Shape:
                 "finish_reason": finish_reason(result),
             }
         return self._envelope([choice], chunk=False) | {"usage": usage(result)}
+
+
+def embedding_list(
+    model: str, result: dict[str, Any], as_base64: bool
+) -> tuple[dict[str, Any], int]:
+    """The ``/v1/embeddings`` answer from an embedding job's end, and its dimensions."""
+    end = JobEnd.from_json(result)
+    raw = base64.b64decode(end.embeddings or "")
+    width = end.dimensions or 1
+    rows = np.frombuffer(raw, dtype="<f4").reshape(-1, width)
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": base64.b64encode(row.tobytes()).decode() if as_base64 else row.tolist(),
+        }
+        for i, row in enumerate(rows)
+    ]
+    tokens = int(end.prompt_tokens or 0)
+    body = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return body, width

@@ -11,9 +11,9 @@ from litestar import Request, Response, Router, get, post
 
 from rbee_core.events import DONE, EventType
 from rbee_http.sse import event_stream, read_json
-from rbee_openai.errors import error_body, openai_error_handlers
-from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion
-from rbee_openai.responses import Shape, finish_reason
+from rbee_openai.errors import OpenAIError, error_body, openai_error_handlers
+from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion, parse_embeddings
+from rbee_openai.responses import Shape, embedding_list, finish_reason
 from rbee_openai.tools import CallReader
 from rbee_queen.dependencies import QueenDep
 from rbee_queen.orchestrator import Queen
@@ -97,8 +97,33 @@ async def completions(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
     return await _respond(queen, parse_completion(await read_json(request)), "text")
 
 
+@post("/embeddings", status_code=200)
+async def embeddings(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+    req = parse_embeddings(await read_json(request))
+    job = queen.submit(req.job)
+    headers = {"X-Rbee-Job-Id": job.id}
+    async for _ in job.log.follow():
+        pass
+    if job.result.get("code"):  # an error event ended it
+        status = 400 if job.result.get("code") == "invalid_request" else 503
+        kind = "invalid_request_error" if status == 400 else "server_error"
+        message = job.result.get("message", "the job failed")
+        field = job.result.get("field")
+        param = "input" if field == "embed" else field
+        body = error_body(message, kind, param, job.result.get("code"))
+        return Response(body, status_code=status, headers=headers)
+    answer, width = embedding_list(job.request.model, job.result, req.base64)
+    if req.dimensions is not None and req.dimensions != width:
+        raise OpenAIError(
+            f"dimensions: {job.request.model} gives {width}-dimensional embeddings and cannot "
+            f"shorten them to {req.dimensions}; leave dimensions out",
+            "dimensions",
+        )
+    return Response(answer, headers=headers)
+
+
 openai_router = Router(
     path="/v1",
-    route_handlers=[list_models, chat_completions, completions],
+    route_handlers=[list_models, chat_completions, completions, embeddings],
     exception_handlers=openai_error_handlers,
 )

@@ -7,8 +7,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rbee_core.backends import Chunk, GenerationParams
+from rbee_core.backends import Chunk, Embeddings, GenerationParams
 from rbee_core.batching import text_chunks
+from rbee_core.errors import InvalidRequest
 from rbee_structured.constraint import Constraint
 from rbee_structured.grammar import compile_schema
 from rbee_torch.batching import BatchEngine
@@ -52,6 +53,37 @@ class TorchModel:
     def max_batch(self) -> int:
         """How many generations run at once; the worker admits this many concurrent jobs."""
         return self.engine.max_batch
+
+    def embed(self, texts: list[str]) -> Embeddings:
+        """Mean of the last hidden states over each text's tokens, L2-normalised; the texts
+        padded into one forward of the base model (no vocabulary projection)."""
+        import torch
+
+        encoded = [list(self.tokenizer(text)["input_ids"]) for text in texts]
+        limit = int(getattr(self.model.config, "max_position_embeddings", 2048))
+        for i, tokens in enumerate(encoded):
+            if len(tokens) > limit:
+                raise InvalidRequest(
+                    f"input[{i}] is {len(tokens)} tokens; this model takes at most {limit}",
+                    field="input",
+                )
+        if not encoded:
+            return Embeddings(torch.zeros((0, self.model.config.hidden_size)).numpy(), 0)
+        width = max(len(t) for t in encoded)
+        ids = torch.zeros((len(encoded), width), dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for row, text_ids in enumerate(encoded):  # right-padded: positions count from 0
+            ids[row, : len(text_ids)] = torch.tensor(text_ids)
+            mask[row, : len(text_ids)] = 1
+        with torch.inference_mode():
+            out = self.model.base_model(
+                input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)
+            )
+            hidden = out.last_hidden_state.float()
+            weights = mask.to(hidden.device).unsqueeze(-1).float()
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+            vectors = torch.nn.functional.normalize(pooled, dim=-1)
+        return Embeddings(vectors.cpu().numpy(), sum(len(t) for t in encoded))
 
     def close(self) -> None:
         self.engine.close()

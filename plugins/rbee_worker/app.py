@@ -4,10 +4,12 @@ hive unloads it to make room, see retire.py), shutdown."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.response import Stream
@@ -48,7 +50,24 @@ async def health(state: State) -> dict[str, Any]:
     }
 
 
+async def _embed_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
+    result = await runner.embed(list(request.embed))
+    vectors = np.ascontiguousarray(result.vectors, dtype="<f4")
+    end = JobEnd(
+        outcome=JobState.COMPLETED,
+        finish_reason=FinishReason.STOP,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=0,
+        embeddings=base64.b64encode(vectors.tobytes()).decode(),
+        dimensions=int(vectors.shape[1]),
+    )
+    log.append(EventType.END, end.to_json())
+
+
 async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
+    if request.embed:
+        await _embed_into(log, runner, request)
+        return
     async for chunk in runner.generate(request.prompt, GenerationParams.from_request(request)):
         if chunk.notice:
             log.append(

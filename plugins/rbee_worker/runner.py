@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from rbee_core.backends import Chunk, GenerationParams, LoadedModel
+from rbee_core.backends import Chunk, Embeddings, GenerationParams, LoadedModel
 from rbee_core.errors import InvalidRequest
 from rbee_core.slots import Slots
 from rbee_worker.retire import WorkerRetired
@@ -130,6 +130,28 @@ class Runner:
             cancel.set()
             # Keep the slot until the thread has really stopped, even if we are cancelled.
             await asyncio.shield(done)
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        """A vector per text, computed in one of the model's slots (it waits its turn
+        behind generations like a job does)."""
+        embed = getattr(self.model, "embed", None)
+        if embed is None:
+            raise InvalidRequest(
+                f"this worker's backend ({type(self.model).__name__}) does not compute "
+                "embeddings; use the torch or llamacpp backend",
+                field="embed",
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.queue.hold():
+                try:
+                    result: Embeddings = await loop.run_in_executor(self._threads, embed, texts)
+                    return result
+                finally:
+                    self.jobs_served += 1
+        finally:
+            if not self.busy:
+                self.idle_since = time.time()
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
