@@ -18,6 +18,12 @@ from steps.support import processes
 
 
 def before_all(context: Any) -> None:
+    # Every program a scenario starts inherits /dev/null as stdin unless the step gives it
+    # one: `rbee-keeper infer` reads a piped stdin as (part of) its prompt, and a runner
+    # that leaves an open pipe on behave's stdin (CI) would make it wait there forever.
+    quiet = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(quiet, 0)
+    os.close(quiet)
     models = os.environ.get("RBEE_TEST_MODELS_DIR") or str(
         Path(tempfile.gettempdir()) / "rbee-test-models"
     )
