@@ -37,3 +37,10 @@ Feature: Structured outputs
     When I post a chat completion held to the schema {"type": "objectx"}
     Then the answer is 400 naming "response_format" and "objectx"
     And no job was created
+
+  Scenario: rbee-keeper infer --json-schema prints JSON that fits the schema
+    Given a queen is running
+    And the person schema is saved as person.json in the scenario's home
+    When I run rbee-keeper infer "Describe a person who lives in the capital of France." --json-schema <home>/person.json --temperature 0 -q
+    Then the keeper exits with code 0
+    And stdout is a JSON person with a name, an age and a city

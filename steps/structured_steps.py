@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from behave import then, when
+from behave import given, then, when
 from pydantic import BaseModel
 
 from steps.support.jobs import DEFAULT_MODEL, auth, post_job, submit
@@ -156,3 +156,15 @@ def step_400_naming(context: Any, field: str, text: str) -> None:
 @then("no job was created")
 def step_no_job(context: Any) -> None:
     assert _job_ids(context) == context.jobs_before
+
+
+@given("the person schema is saved as {name} in the scenario's home")
+def step_save_schema(context: Any, name: str) -> None:
+    (context.home / name).write_text(json.dumps(PERSON))
+
+
+@then("stdout is a JSON person with a name, an age and a city")
+def step_stdout_person(context: Any) -> None:
+    person = json.loads(context.result.stdout)
+    assert set(person) == {"name", "age", "city"}, person
+    assert isinstance(person["age"], int) and person["city"] in ("Paris", "Berlin", "Rome")

@@ -12,6 +12,7 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -72,7 +73,8 @@ def sampling_options(function: Any) -> Any:
         click.option(
             "--keep-alive",
             type=float,
-            help="Seconds a worker started for this job may stay idle (default: the hive's).",
+            help="Seconds a worker started for this job may stay idle (default: the "
+            "hive's); -1 keeps it loaded, never unloaded to make room for another model.",
         ),
         click.option(
             "--queen-timeout",
@@ -170,6 +172,13 @@ def _read_prompt(prompt: str | None) -> str:
     help='Print each event of the job\'s stream as one JSON line ({"event": ..., "data": '
     "...}) on stdout, for scripts; nothing else goes to stdout.",
 )
+@click.option(
+    "--json-schema",
+    "schema_file",
+    type=click.File("r"),
+    help="Hold the answer to this JSON Schema (a file; - reads stdin): decoding is "
+    "constrained, so the answer always parses and validates.",
+)
 @queen_url_option
 @pass_keeper
 def infer(
@@ -181,6 +190,7 @@ def infer(
     raw: bool,
     detach: bool,
     as_json: bool,
+    schema_file: Any,
     queen_timeout: float,
     queen_url: str,
     **sampling: Any,
@@ -202,8 +212,15 @@ def infer(
             "--system needs the model's chat template, and --raw sends the prompt without "
             "it: use one or the other"
         )
+    schema = _schema(schema_file) if schema_file is not None else None
     text = _read_prompt(prompt)
     job: dict[str, Any] = {"model": model, "prompt": text, "raw": raw, **job_fields(**sampling)}
+    if schema is not None:
+        name = Path(schema_file.name).stem if schema_file.name != "<stdin>" else "schema"
+        job["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": name, "schema": schema},
+        }
     if system is not None:
         job["messages"] = [
             {"role": "system", "content": system},
@@ -225,6 +242,22 @@ def infer(
         run_job(keeper, queen.client, job, as_json=as_json)
     finally:
         queen.stop(keeper)
+
+
+def _schema(source: Any) -> dict[str, Any]:
+    """The JSON Schema in ``--json-schema``'s file, or a usage error naming the problem."""
+    try:
+        schema = json.load(source)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(
+            f"{source.name} is not JSON: {exc}", param_hint="--json-schema"
+        ) from None
+    if not isinstance(schema, dict):
+        raise click.BadParameter(
+            f"{source.name} must hold a JSON Schema object, not {type(schema).__name__}",
+            param_hint="--json-schema",
+        )
+    return schema
 
 
 def run_job(
