@@ -16,10 +16,12 @@ Feature: Tool calls
     When I send the call's result "sunny, 21 degrees" back with tool_choice "auto"
     Then the answer is a message that is not a tool call
 
-  Scenario: A streamed tool call comes as tool_calls deltas
+  Scenario: A streamed round trip: the call as tool_calls deltas, then the streamed answer
     When I stream "What is the weather in Paris?" offering get_weather with tool_choice "required"
     Then the streamed deltas join into a call of get_weather with a string city
     And the stream's finish_reason is "tool_calls"
+    When I stream the call's result "sunny, 21 degrees" back with tool_choice "auto"
+    Then the streamed answer is text, not a tool call
 
   Scenario: A named function is the one called, with arguments that fit its schema
     When I ask "What time is it in Tokyo?" offering get_weather and get_time naming get_time

@@ -130,6 +130,7 @@ def step_streamed_call(context: Any, name: str, argument: str) -> None:
                     entry["arguments"] += delta.function.arguments
             assert not choice.delta.content, chunk  # a call is not shown as text
     assert joined, context.chunks
+    context.streamed_calls = list(joined.values())
     for entry in joined.values():
         assert entry["id"] and entry["name"] == name, entry
         arguments = json.loads(entry["arguments"])
@@ -140,3 +141,42 @@ def step_streamed_call(context: Any, name: str, argument: str) -> None:
 def step_stream_finish(context: Any, reason: str) -> None:
     reasons = [c.choices[0].finish_reason for c in context.chunks if c.choices]
     assert reasons[-1] == reason, reasons
+
+
+@when('I stream the call\'s result "{result}" back with tool_choice "{choice}"')
+def step_stream_result(context: Any, result: str, choice: str) -> None:
+    call = context.streamed_calls[0]
+    context.conversation += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": result},
+    ]
+    context.chunks = list(
+        context.openai.chat.completions.create(
+            model=DEFAULT_MODEL,
+            messages=context.conversation,
+            tools=context.offered,
+            tool_choice=choice,
+            temperature=0,
+            max_tokens=60,
+            stream=True,
+        )
+    )
+
+
+@then("the streamed answer is text, not a tool call")
+def step_streamed_text(context: Any) -> None:
+    text = "".join(c.choices[0].delta.content or "" for c in context.chunks if c.choices)
+    calls = [c for c in context.chunks if c.choices and c.choices[0].delta.tool_calls]
+    assert text.strip() and not calls, context.chunks
+    reasons = [c.choices[0].finish_reason for c in context.chunks if c.choices]
+    assert reasons[-1] in ("stop", "length"), reasons
