@@ -10,8 +10,10 @@ both sizes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rbee_core.backends import Backend
@@ -20,7 +22,7 @@ from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.units import human_bytes
 from rbee_hive.room import Holding, RoomPlan, idle_words, plan_room
-from rbee_hive.workers import Emit
+from rbee_hive.workers import Emit, WorkerProcess
 
 if TYPE_CHECKING:
     from rbee_hive.hive import Hive, Room
@@ -38,50 +40,66 @@ ACTOR = "rbee-hive"
 
 
 async def make_room_for(
-    hive: Hive, model: LocalModel, device_id: str, backend: Backend, emit: Emit, wait: float
-) -> Room:
-    """Room for a worker of ``backend`` for ``model`` on the device: at once if it fits,
-    else after unloading idle workers and waiting up to ``wait`` seconds for busy ones.
-    ``DeviceTooSmall`` when it could never fit, or did not within ``wait``."""
+    hive: Hive,
+    model: LocalModel,
+    device_id: str,
+    backend: Backend,
+    emit: Emit,
+    wait: float,
+    start: Callable[[Room], asyncio.Task[WorkerProcess]],
+    left: Callable[[], bool] = lambda: False,
+) -> asyncio.Task[WorkerProcess]:
+    """Room for a worker of ``backend`` for ``model`` on the device, then ``start`` it: at
+    once if it fits, else after unloading idle workers and waiting up to ``wait`` seconds
+    for busy ones. ``DeviceTooSmall`` when it could never fit, did not within ``wait``, or
+    the job that asked ``left`` meanwhile. Each try holds the hive's room lock (so that two
+    jobs never unload for each other), the waits between them do not (so that a waiting job
+    blocks no other)."""
     what = f"{model.name} on {backend.name}"
+    key = (model.name, device_id, backend.name)
     deadline = time.monotonic() + wait
     told: tuple[str, ...] | None = None
     fp = hive.footprint(model, device_id, backend)
     while True:
-        hive.prune()  # workers that died free their memory
-        device = hive.device(device_id)  # as it is now
-        try:
-            return hive.check_room(model, device, backend, fp)
-        except DeviceTooSmall as too_small:
-            plan = plan_room(hive.least_need(fp), device.free_memory, hive.holdings(device_id))
-            if plan.never:
-                raise _never(hive, what, device_id, plan) from None
-            if plan.evict and await _unload(hive, plan.evict, what, emit):
-                continue
-            blockers = plan.waiting_for or plan.evict  # these refused: a job just reached them
-            if wait <= 0 or not blockers:
-                raise too_small
-            if time.monotonic() >= deadline:
-                raise DeviceTooSmall(
-                    f"no room for {what} on {device_id} of hive {hive.name} within "
-                    f"{wait:.0f} s: it needs {human_bytes(plan.need)}, "
-                    f"{human_bytes(plan.free)} free; still busy: {_list(blockers)}",
-                    device=device_id,
-                ) from None
-            ids = tuple(h.id for h in blockers)
-            if ids != told:
-                told = ids
-                verb = "is" if len(blockers) == 1 else "are"
-                emit(
-                    Narration(
-                        ACTOR,
-                        "room_wait",
-                        f"waiting for room: {_list(blockers)} {verb} busy; {what} needs "
-                        f"{human_bytes(plan.need)} on {device_id}, "
-                        f"{human_bytes(plan.free)} free",
+        async with hive.room_lock:
+            if (shared := hive.starting(key)) is not None:
+                return shared  # another job started this worker meanwhile
+            hive.prune()  # workers that died free their memory
+            device = hive.device(device_id)  # as it is now
+            try:
+                return start(hive.check_room(model, device, backend, fp))
+            except DeviceTooSmall as too_small:
+                plan = plan_room(hive.least_need(fp), device.free_memory, hive.holdings(device_id))
+                if plan.never:
+                    raise _never(hive, what, device_id, plan) from None
+                if plan.evict and await _unload(hive, plan.evict, what, emit):
+                    continue
+                # Idle ones that refused to retire took a job since their last heartbeat.
+                blockers = plan.waiting_for or plan.evict
+                if wait <= 0 or not blockers:
+                    raise too_small
+                if time.monotonic() >= deadline or left():
+                    why = "the job that asked left" if left() else f"within {wait:.0f} s"
+                    raise DeviceTooSmall(
+                        f"no room for {what} on {device_id} of hive {hive.name} ({why}): it "
+                        f"needs {human_bytes(plan.need)}, {human_bytes(plan.free)} free; still "
+                        f"busy: {_list(blockers)}",
+                        device=device_id,
+                    ) from None
+                ids = tuple(h.id for h in blockers)
+                if ids != told:
+                    told = ids
+                    verb = "is" if len(blockers) == 1 else "are"
+                    emit(
+                        Narration(
+                            ACTOR,
+                            "room_wait",
+                            f"waiting for room: {_list(blockers)} {verb} busy; {what} needs "
+                            f"{human_bytes(plan.need)} on {device_id}, "
+                            f"{human_bytes(plan.free)} free",
+                        )
                     )
-                )
-            await hive.room_changed(min(POLL, max(0.0, deadline - time.monotonic())))
+        await hive.room_changed(min(POLL, max(0.0, deadline - time.monotonic())))
 
 
 async def _unload(hive: Hive, evict: tuple[Holding, ...], what: str, emit: Emit) -> bool:

@@ -101,7 +101,7 @@ class Hive:
         self._starting: dict[tuple[str, str, str], asyncio.Task[WorkerProcess]] = {}
         self._reserving: dict[tuple[str, str, str], int] = {}  # bytes of workers starting
         # Jobs making room take turns: two unloading for each other would free too much.
-        self._room_lock = asyncio.Lock()
+        self.room_lock = asyncio.Lock()
         self._room_changed = asyncio.Event()  # a worker became idle or stopped
         self._loops: list[asyncio.Task[None]] = []
         self.http = httpx.AsyncClient(timeout=5.0, headers=auth_headers())
@@ -263,20 +263,22 @@ class Hive:
         *,
         make_room: bool = False,
         room_wait: float | None = None,
+        left: Callable[[], bool] = lambda: False,
     ) -> WorkerProcess:
         """A new worker of ``backend`` for ``model`` on ``device``, once there is room for it;
         concurrent asks share one start. With ``make_room`` (a job asks for it), idle
         workers are unloaded for it and busy ones waited for, up to ``room_wait`` seconds
-        (default: the start timeout); else it fits now or ``DeviceTooSmall``."""
+        (default: the start timeout) or until the asker ``left``; else it fits now or
+        ``DeviceTooSmall``."""
         key = (model.name, device.id, backend.name)
         task = self._starting.get(key)
         if task is None and make_room:
-            async with self._room_lock:
-                task = self._starting.get(key)
-                if task is None:
-                    wait = self.start_timeout if room_wait is None else room_wait
-                    room = await make_room_for(self, model, device.id, backend, emit, wait)
-                    task = self._spawn(key, model, device, backend, emit, room, keep_alive)
+            wait = self.start_timeout if room_wait is None else room_wait
+
+            def start(room: Room) -> asyncio.Task[WorkerProcess]:
+                return self._spawn(key, model, device, backend, emit, room, keep_alive)
+
+            task = await make_room_for(self, model, device.id, backend, emit, wait, start, left)
         elif task is None:
             room = self.check_room(model, self.device(device.id), backend)
             task = self._spawn(key, model, device, backend, emit, room, keep_alive)
@@ -352,6 +354,10 @@ class Hive:
         await worker.stop()
         self._room_changed.set()
         return worker
+
+    def starting(self, key: tuple[str, str, str]) -> asyncio.Task[WorkerProcess] | None:
+        """The start under way of a worker for (model, device, backend), if any."""
+        return self._starting.get(key)
 
     async def room_changed(self, within: float) -> None:
         """Return when a worker became idle or stopped, or after ``within`` seconds."""

@@ -16,14 +16,14 @@ from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
-from rbee_core.errors import InvalidRequest
+from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.messages import WorkerHeartbeat
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, backends
 from rbee_hive.hive import Hive
-from rbee_http.sse import background_stream, read_json
+from rbee_http.sse import read_json, sse_response
 
 __all__ = ["HIVE_ROUTES"]
 
@@ -31,23 +31,40 @@ ACTOR = "rbee-hive"
 ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
 
 
-def _stream(state: State, work: Callable[[Callable[[Narration], None]], Awaitable[Any]]) -> Stream:
+Work = Callable[[Callable[[Narration], None], asyncio.Event], Awaitable[Any]]
+"""An operation: told where its narration goes, and an event set once its asker left."""
+
+
+def _stream(state: State, work: Work) -> Stream:
     """Run ``work`` in the background; answer its narration and result as SSE. The work goes
-    on if the client leaves (a download, a worker start: others may join it)."""
+    on if the client leaves (a download, a worker start: others may join it); what only the
+    client wanted (waiting for room) can watch ``left``. Ends like ``background_stream``: an
+    ``end`` event, or one ``error`` event with the error's code."""
+    log = EventLog()
+    left = asyncio.Event()
 
-    async def fill(log: EventLog) -> None:
-        def listener(narration: Narration) -> None:
+    def listener(narration: Narration) -> None:
+        if not log.closed:
+            log.append(EventType.NARRATION, narration.to_json())
+
+    async def run() -> None:
+        try:
+            result = await work(listener, left)
+            log.append(EventType.END, {"outcome": "completed", **result})
+        except RbeeError as exc:
             if not log.closed:
-                log.append(EventType.NARRATION, narration.to_json())
+                log.append(EventType.ERROR, exc.to_dict()["error"])
+        except Exception as exc:
+            if not log.closed:
+                log.append(EventType.ERROR, {"code": "internal_error", "message": f"{exc!r}"})
+        if not log.closed:
+            ended = {"code": "internal_error", "message": "the hive's operation ended early"}
+            log.append(EventType.ERROR, ended)
 
-        result = await work(listener)
-        log.append(EventType.END, {"outcome": "completed", **result})
-
-    def keep(task: asyncio.Task[None]) -> None:
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
-
-    return background_stream(fill, keep, what="the hive's operation")
+    task = asyncio.create_task(run())
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+    return sse_response(log, on_close=left.set)
 
 
 @get("/health")
@@ -109,11 +126,18 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
         )
     hive.store.name_of(body["model"])  # unknown model: 4xx now
 
-    async def work(listener: Callable[[Narration], None]) -> dict[str, Any]:
+    async def work(listener: Callable[[Narration], None], left: asyncio.Event) -> dict[str, Any]:
         local = await hive.store.ensure(body["model"], listener)
         backend = backend_for(state.pm, local, wanted)
         worker = await hive.start_worker(
-            local, device, backend, listener, keep_alive, make_room=make_room, room_wait=room_wait
+            local,
+            device,
+            backend,
+            listener,
+            keep_alive,
+            make_room=make_room,
+            room_wait=room_wait,
+            left=left.is_set,
         )
         return {"worker": worker.to_json(hive.name)}
 
@@ -161,7 +185,7 @@ async def download_model(request: Request[Any, Any, Any], state: State) -> Strea
         raise InvalidRequest("model is required: a model name or reference", field="model")
     hive.store.name_of(model)
 
-    async def work(listener: Callable[[Narration], None]) -> dict[str, Any]:
+    async def work(listener: Callable[[Narration], None], _: asyncio.Event) -> dict[str, Any]:
         local = await hive.store.ensure(model, listener)
         return {"model": hive.store.info(local.name) | {"hive": hive.name}}
 

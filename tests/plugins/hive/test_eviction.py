@@ -20,7 +20,7 @@ from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_hive import hive as hive_module
 from rbee_hive.eviction import make_room_for
-from rbee_hive.hive import Hive
+from rbee_hive.hive import Hive, Room
 from rbee_hive.room import Holding, idle_words, plan_room
 
 MB = 10**6
@@ -138,6 +138,19 @@ def model(tmp_path: Path) -> LocalModel:
     return LocalModel("m", path, "gguf")
 
 
+async def make_room(h: Hive, model: LocalModel, emit: Any, wait: float, **kw: Any) -> Room:
+    """``make_room_for`` with a start that only records the room it was given."""
+    rooms: list[Room] = []
+
+    def start(room: Room) -> Any:
+        rooms.append(room)
+        return asyncio.ensure_future(asyncio.sleep(0))
+
+    await make_room_for(h, model, "cpu", Sized(), emit, wait, start, **kw)  # type: ignore[arg-type]
+    (room,) = rooms
+    return room
+
+
 def run_hive(limit_mb: int, test: Any) -> list[str]:
     """Run ``test(hive, emit)`` in a loop with a hive of that CPU limit; the narration."""
     said: list[str] = []
@@ -166,7 +179,7 @@ def test_the_hive_unloads_the_least_recently_used_idle_worker_and_says_so(
 
     async def test(h: Hive, emit: Any) -> None:
         h.workers = {"w-recent": recent, "w-old": old}  # type: ignore[dict-item]
-        room = await make_room_for(h, model, "cpu", Sized(), emit, wait=0)  # type: ignore[arg-type]
+        room = await make_room(h, model, emit, 0)
         assert room.need == 250 * MB
 
     said = run_hive(600, test)
@@ -183,9 +196,7 @@ def test_a_worker_that_refuses_to_retire_is_waited_for_then_unloaded(model: Loca
 
     async def test(h: Hive, emit: Any) -> None:
         h.workers = {"w-1": worker}  # type: ignore[dict-item]
-        waiting = asyncio.create_task(
-            make_room_for(h, model, "cpu", Sized(), emit, wait=10)  # type: ignore[arg-type]
-        )
+        waiting = asyncio.create_task(make_room(h, model, emit, 10))
         await asyncio.sleep(0.3)
         assert not waiting.done() and not worker.stopped
         worker.refuse = None  # its job ended
@@ -196,6 +207,25 @@ def test_a_worker_that_refuses_to_retire_is_waited_for_then_unloaded(model: Loca
     assert any(m.startswith("waiting for room: w-1 (model-w-1 on llamacpp") for m in said), said
 
 
+def test_a_waiting_job_blocks_no_other_and_stops_when_its_asker_leaves(
+    model: LocalModel,
+) -> None:
+    busy = FakeWorker("w-busy", 0, busy=True)
+    gone = asyncio.Event()
+
+    async def test(h: Hive, emit: Any) -> None:
+        h.workers = {"w-busy": busy}  # type: ignore[dict-item]
+        waiting = asyncio.create_task(make_room(h, model, emit, 60, left=gone.is_set))
+        await asyncio.sleep(0.2)
+        assert not waiting.done() and not h.room_lock.locked()  # others may make room
+        gone.set()  # the job was cancelled: its stream to the hive closed
+        with pytest.raises(DeviceTooSmall, match=r"\(the job that asked left\)"):
+            await asyncio.wait_for(waiting, 2)
+
+    run_hive(300, test)
+    assert not busy.stopped
+
+
 def test_a_busy_worker_is_waited_for_up_to_the_limit_then_the_job_fails(
     model: LocalModel,
 ) -> None:
@@ -203,8 +233,8 @@ def test_a_busy_worker_is_waited_for_up_to_the_limit_then_the_job_fails(
 
     async def test(h: Hive, emit: Any) -> None:
         h.workers = {"w-busy": busy}  # type: ignore[dict-item]
-        with pytest.raises(DeviceTooSmall, match=r"within 1 s: .*still busy: w-busy"):
-            await make_room_for(h, model, "cpu", Sized(), emit, wait=1)  # type: ignore[arg-type]
+        with pytest.raises(DeviceTooSmall, match=r"\(within 1 s\): .*still busy: w-busy"):
+            await make_room(h, model, emit, 1)
 
     said = run_hive(300, test)
     assert not busy.stopped
@@ -223,7 +253,7 @@ def test_a_pinned_worker_is_kept_and_the_job_fails_at_once_naming_both_sizes(
         h.workers = {"w-pin": pinned}  # type: ignore[dict-item]
         started = time.monotonic()
         with pytest.raises(DeviceTooSmall) as info:
-            await make_room_for(h, model, "cpu", Sized(), emit, wait=60)  # type: ignore[arg-type]
+            await make_room(h, model, emit, 60)
         assert time.monotonic() - started < 1  # at once, not after the wait
         assert info.value.message == (
             "m on sized needs at least 250.0 MB on cpu, but hive h can never have more than "
