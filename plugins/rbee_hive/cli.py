@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-alive",
         type=float,
         default=300.0,
-        help="stop a worker idle this many seconds (default 300)",
+        help="stop a worker idle this many seconds (default 300; -1: never, and never "
+        "unload one to make room for another model)",
     )
     return p
 

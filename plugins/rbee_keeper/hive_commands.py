@@ -312,7 +312,12 @@ def list_workers(queen_url: str, as_json: bool) -> None:
 @click.option("--hive", "hive_name", help="The hive to start it on (default: this machine's).")
 @click.option("--model", "-m", required=True, help="Model name or reference.")
 @click.option("--device", "-d", default="cpu", show_default=True, help="cpu, cuda:0, ...")
-@click.option("--keep-alive", type=float, help="Stop it after this many idle seconds.")
+@click.option(
+    "--keep-alive",
+    type=float,
+    help="Stop it after this many idle seconds; -1 keeps it loaded, never unloaded to make "
+    "room for another model.",
+)
 @backend_option
 @queen_url_option
 @pass_keeper
