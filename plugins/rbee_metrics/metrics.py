@@ -39,7 +39,12 @@ TPOT = Histogram(
     buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28),
     registry=REGISTRY,
 )
-JOBS = Gauge("rbee_jobs", "Jobs the queen holds, by state.", ["state"], registry=REGISTRY)
+JOBS = Gauge(
+    "rbee_jobs",
+    "Jobs on record (live and finished, within retention), by state.",
+    ["state"],
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge("rbee_queue_depth", "Jobs accepted but not yet running.", registry=REGISTRY)
 WORKERS = Gauge("rbee_workers", "Workers by state.", ["state"], registry=REGISTRY)
 HIVES = Gauge("rbee_hives", "Hives by state.", ["state"], registry=REGISTRY)
@@ -68,10 +73,14 @@ def observe_finished(job: Job) -> None:
 
 def refresh(queen: Queen) -> None:
     """Set the gauges from the queen's current state."""
-    by_state = Tally(job.state for job in queen.jobs)
+    # Live jobs from memory (their records may lag a state behind); finished ones from the
+    # store, since the queen keeps only a few of them in memory.
+    live = Tally(job.state for job in queen.jobs.live)
+    recorded = queen.store.states()
     for state in JobState:
-        JOBS.labels(state.value).set(by_state[state])
-    QUEUE_DEPTH.set(by_state[JobState.QUEUED])
+        count = live[state] if not state.finished else recorded.get(state.value, 0)
+        JOBS.labels(state.value).set(count)
+    QUEUE_DEPTH.set(live[JobState.QUEUED])
     busy = sum(1 for w in queen.workers.values() if w.queue.running)
     WORKERS.labels("busy").set(busy)
     WORKERS.labels("idle").set(len(queen.workers) - busy)
