@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from rbee_core.errors import RbeeError
 from rbee_core.plugins import create_plugin_manager
 from rbee_http.auth import API_KEY_ENV, open_bind_refusal
 from rbee_http.server import PortInUse, bind, serve, url_of
@@ -91,15 +92,20 @@ def main(argv: list[str] | None = None) -> None:
 
     # asyncio primitives bind to a loop on first use (3.10+), so building outside uvicorn's
     # loop is safe.
-    queen = Queen(
-        create_plugin_manager("queen"),
-        url=url_of(sock),
-        heartbeat=args.heartbeat,
-        hive_timeout=args.hive_timeout,
-        job_retention=args.job_retention,
-        max_queue=args.max_queue,
-        orphan_timeout=args.orphan_timeout,
-    )
+    try:
+        queen = Queen(
+            create_plugin_manager("queen"),
+            url=url_of(sock),
+            heartbeat=args.heartbeat,
+            hive_timeout=args.hive_timeout,
+            job_retention=args.job_retention,
+            max_queue=args.max_queue,
+            orphan_timeout=args.orphan_timeout,
+        )
+    except (OSError, RbeeError) as exc:  # its state dir or job store cannot be opened
+        why = exc.message if isinstance(exc, RbeeError) else str(exc)
+        print(f"queen-rbee: cannot start: {why}", file=sys.stderr)
+        sys.exit(1)
     app = create_app(queen, stop, args.host)
     print(f"queen-rbee listening on {url_of(sock)}", file=sys.stderr, flush=True)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s), grace=args.shutdown_grace)
