@@ -48,6 +48,7 @@ Feature: Durable at scale
     Then the keeper exits with code 0
     And stdout has 5 words
     And the log "state/logs/queen-<port>.log" warns that "state/queen-jobs.sqlite" is damaged and names where it went
+    And stderr shows "queen-jobs.sqlite is damaged"
     And the damaged "state/queen-jobs.sqlite" is kept, as it was, beside the fresh one
     And no rbee process is left running
 

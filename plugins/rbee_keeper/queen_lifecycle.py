@@ -57,6 +57,7 @@ def start_queen(keeper: Keeper, client: QueenClient, timeout: float) -> subproce
     port = parts.port or 8500
     log_path = logs_dir() / f"queen-{port}.log"
     keeper.narrate("queen_wake", "queen is asleep, waking queen.")
+    logged = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "rbee_queen", "--host", host, "--port", str(port)],
@@ -72,8 +73,27 @@ def start_queen(keeper: Keeper, client: QueenClient, timeout: float) -> subproce
             process.terminate()
             process.wait(10)
         raise
+    for warning in _start_warnings(log_path, logged):
+        keeper.narrate("queen_warning", warning)
     keeper.narrate("queen_awake", "queen is awake and healthy.")
     return process
+
+
+def _start_warnings(log_path: Path, offset: int) -> list[str]:
+    """What the queen found wrong as it started (a damaged state file it moved aside), from
+    its log: the user of a queen started here never sees that log otherwise."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return []
+    # "2026-12-01 16:00:00,123 rbee.sqlite queen-rbee: PATH is damaged (...); moved ..."
+    return [
+        line.split(" ", 3)[-1]
+        for line in text.splitlines()
+        if " is damaged (" in line and line.count(" ") >= 3
+    ]
 
 
 def _wait_healthy(
