@@ -37,7 +37,8 @@ Feature: Memory on each device is managed
       | rbee-hive | waiting for room: worker-                   |
       | rbee-hive | unloading smollm2-135m (worker-             |
       | rbee-hive | there is room in cpu for file:              |
-    And the stream's narration includes "(smollm2-135m on llamacpp, 392.0 MB, busy) is busy; file:"
+    And the stream's narration includes "(smollm2-135m on llamacpp, "
+    And the stream's narration includes " MB, busy) is busy; file:"
     And the stream's narration includes "to make room for file:"
     And the stream's text is "The capital of France is Paris."
     And the long job completed before the second job's worker started

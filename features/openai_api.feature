@@ -52,7 +52,8 @@ Feature: OpenAI-compatible API
       | max_completion_tokens | 0                  |
       | logprobs              | true               |
       | top_p                 | 0                  |
-      | tools                 | [{"type": "function", "function": {"name": "f"}}] |
+      | tool_choice           | "required"         |
+      | response_format       | {"type": "yaml"}   |
 
   Scenario: A malformed body gets an OpenAI-shaped 400
     When I POST to "/v1/chat/completions":

@@ -164,11 +164,7 @@ def step_chat_model(context: Any, model: str) -> None:
 
 @when("I ask the OpenAI client for a chat completion with {param} set to {value}")
 def step_chat_param(context: Any, param: str, value: str) -> None:
-    parsed = json.loads(value)
-    if param in ("tools",):  # parameters the client checks itself travel as extra_body
-        _attempt(context, extra_body={param: parsed})
-    else:
-        _attempt(context, **{param: parsed})
+    _attempt(context, **{param: json.loads(value)})
 
 
 @then("the OpenAI client raises {name} with status {status:d}")
