@@ -39,18 +39,23 @@ TOOLS = {
 }
 
 
-def _ask(context: Any, prompt: str, names: list[str], choice: Any, stream: bool = False) -> Any:
-    context.conversation = [{"role": "user", "content": prompt}]
-    context.offered = [TOOLS[n] for n in names]
+def _create(context: Any, choice: Any, max_tokens: int, stream: bool = False) -> Any:
+    """The scenario's conversation so far, with its tools, greedy."""
     return context.openai.chat.completions.create(
         model=DEFAULT_MODEL,
         messages=context.conversation,
         tools=context.offered,
         tool_choice=choice,
         temperature=0,
-        max_tokens=100,
+        max_tokens=max_tokens,
         stream=stream,
     )
+
+
+def _ask(context: Any, prompt: str, names: list[str], choice: Any, stream: bool = False) -> Any:
+    context.conversation = [{"role": "user", "content": prompt}]
+    context.offered = [TOOLS[n] for n in names]
+    return _create(context, choice, 100, stream)
 
 
 @when('I ask "{prompt}" offering get_weather with tool_choice "{choice}"')
@@ -93,14 +98,7 @@ def step_result(context: Any, result: str, choice: str) -> None:
         message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": call.id, "content": result},
     ]
-    context.completion = context.openai.chat.completions.create(
-        model=DEFAULT_MODEL,
-        messages=context.conversation,
-        tools=context.offered,
-        tool_choice=choice,
-        temperature=0,
-        max_tokens=60,
-    )
+    context.completion = _create(context, choice, 60)
 
 
 @then("the answer is a message that is not a tool call")
@@ -160,17 +158,7 @@ def step_stream_result(context: Any, result: str, choice: str) -> None:
         },
         {"role": "tool", "tool_call_id": call["id"], "content": result},
     ]
-    context.chunks = list(
-        context.openai.chat.completions.create(
-            model=DEFAULT_MODEL,
-            messages=context.conversation,
-            tools=context.offered,
-            tool_choice=choice,
-            temperature=0,
-            max_tokens=60,
-            stream=True,
-        )
-    )
+    context.chunks = list(_create(context, choice, 60, stream=True))
 
 
 @then("the streamed answer is text, not a tool call")
