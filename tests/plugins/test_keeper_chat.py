@@ -4,14 +4,12 @@ multi-line input. (At a real terminal, with Ctrl-C, in features/everyday_use.fea
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_keeper_cli import FakeQueen, queen
+from test_keeper_cli import FakeQueen, queen, serving
 
 from rbee_keeper.chat import Conversation, read_message
 from rbee_keeper.cli import build_cli
@@ -139,13 +137,7 @@ class FailingQueen(FakeQueen):
 
 @pytest.fixture
 def failing_queen() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingQueen)
-    FakeQueen.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from serving(FailingQueen)
 
 
 def test_a_failed_piped_question_ends_the_session_with_an_error(failing_queen: str) -> None:

@@ -72,15 +72,20 @@ class FakeQueen(BaseHTTPRequestHandler):
             self._json(404, {"error": {"code": "not_found", "message": self.path}})
 
 
-@pytest.fixture
-def queen() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeQueen)
+def serving(handler: type[FakeQueen]) -> Iterator[str]:
+    """A fake queen answering with ``handler`` on a free loopback port: its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     FakeQueen.seen = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def queen() -> Iterator[str]:
+    yield from serving(FakeQueen)
 
 
 def run(*args: str) -> Any:
