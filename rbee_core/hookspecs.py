@@ -103,6 +103,16 @@ def rbee_queen_routes() -> list[Any]:
 
 
 @hookspec
+def rbee_queen_started(queen: Any) -> None:
+    """The queen's service object (``rbee_queen.orchestrator.Queen``) is up, inside its
+    event loop: start the background work a plugin needs for as long as the queen runs.
+
+    Called by the queen once, when its app starts. Must not block; hand long work to a
+    task and give it to ``queen.keep(task)``, which cancels it when the queen stops.
+    """
+
+
+@hookspec
 def rbee_keeper_commands(cli: Any) -> None:
     """Add click commands to the keeper: ``cli`` is the root ``click.Group``.
 

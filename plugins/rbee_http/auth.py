@@ -1,6 +1,7 @@
 """Who may talk to an rbee daemon: an API key, and a Host check against DNS rebinding.
 
-- With ``RBEE_API_KEY`` set, every route but ``/health`` needs
+- With ``RBEE_API_KEY`` set, every route but ``/health`` and those marked
+  ``opt={"public": True}`` (files that hold no data, such as the console's page) needs
   ``Authorization: Bearer <key>``, compared in constant time. Queens, hives and workers share
   the key: each sends it on the calls it makes, each asks for it on the calls it answers.
 - A daemon bound to loopback answers only requests whose ``Host`` is a loopback name, so a web
@@ -67,7 +68,7 @@ class Guard(ASGIMiddleware):
                 f"request for host {host!r} is refused (DNS rebinding)",
             )
             return
-        if self.key is not None and scope["path"] not in OPEN_PATHS:
+        if self.key is not None and not _public(scope):
             given = headers.get("authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.key):
                 await _refuse(
@@ -78,6 +79,11 @@ class Guard(ASGIMiddleware):
                 )
                 return
         await next_app(scope, receive, send)
+
+
+def _public(scope: Scope) -> bool:
+    handler = scope.get("route_handler")  # set by the router before any middleware runs
+    return scope["path"] in OPEN_PATHS or bool(handler is not None and handler.opt.get("public"))
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:

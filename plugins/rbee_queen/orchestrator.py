@@ -291,6 +291,7 @@ class Queen:
 
     def start(self) -> None:
         self.keep(asyncio.create_task(self.monitor()))
+        self.pm.hook.rbee_queen_started(queen=self)
 
     # -- shutdown -----------------------------------------------------------------------
 
