@@ -14,6 +14,7 @@ from importlib.resources import files
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 __all__ = ["CSP", "ROUTES"]
 
@@ -57,7 +58,7 @@ async def index() -> Response[bytes]:
 
 
 @get("/console/{name:str}", opt={"public": True}, include_in_schema=False)
-async def asset(name: str) -> Response[bytes]:
+async def asset(name: FromPath[str]) -> Response[bytes]:
     return _file(name)
 
 
