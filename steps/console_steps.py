@@ -200,7 +200,11 @@ def step_temperature(context: Any, value: str) -> None:
 @when('I send "{text}" in the playground')
 def step_send(context: Any, text: str) -> None:
     browser = context.browser
-    browser.until(lambda: browser.one("#pg-send").is_enabled(), WAIT, "the send button")
+    browser.until(
+        lambda: browser.one("#pg-send").is_enabled() and browser.all("#pg-model option"),
+        WAIT,
+        "the send button and a model to choose",
+    )
     context.answers_before = len(browser.all("#pg-messages .msg.assistant"))
     browser.one("#pg-input").send_keys(text)
     browser.one("#pg-send").click()
