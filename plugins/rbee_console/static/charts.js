@@ -37,12 +37,23 @@ function cssVar(name, fallback) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
-/** A "nice" upper bound for the y axis: 1, 2, 5, 10, 20, 50, ... */
-function niceMax(x, integer) {
-  if (!(x > 0)) return integer ? 4 : 1;
+/**
+ * A "nice" scale for the y axis: its top (1, 2, 5, 10, 20, 50, ...) and the step between
+ * grid lines, so the labels read 0, 0.5, 1, 1.5, 2 rather than 0, 1.3, 2.5, 3.8, 5.
+ */
+function niceScale(x, integer) {
+  if (!(x > 0)) x = integer ? 4 : 1;
+  if (integer) x = Math.max(x, 4);
   const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 2, 5, 10]) if (x <= m * p) return Math.max(integer ? 4 : 0, m * p);
-  return 10 * p;
+  for (const [m, lines] of [[1, 4], [2, 4], [5, 5], [10, 5]]) {
+    if (x <= m * p * (1 + 1e-9)) {
+      const top = m * p;
+      let step = top / lines;
+      if (integer && !Number.isInteger(step)) step = Math.ceil(step);
+      return { top: integer ? Math.ceil(top / step) * step : top, step };
+    }
+  }
+  return { top: 10 * p, step: 2 * p };
 }
 
 /** The highest value of the chart's series over the window (null when none). */
@@ -77,6 +88,7 @@ function draw(chart) {
   const canvas = document.getElementById(`chart-${chart.id}`);
   if (!canvas) return;
   const { start, shown } = windowed();
+  const samples = state.stats;
   describe(chart, shown);
   const rect = canvas.getBoundingClientRect();
   if (rect.width === 0 || rect.height === 0) return; // hidden: drawn when shown
@@ -97,29 +109,32 @@ function draw(chart) {
   const pw = W - pad.l - pad.r;
   const ph = H - pad.t - pad.b;
 
-  const max = niceMax(peak(chart, shown) ?? 0, chart.integer);
+  const { top: max, step } = niceScale(peak(chart, shown) ?? 0, chart.integer);
   const x = (t) => pad.l + ((t - start) / WINDOW) * pw;
   const y = (v) => pad.t + ph - (v / max) * ph;
 
-  // Axes: 4 horizontal grid lines with values, time labels every 2 minutes.
+  // Axes: a grid line per step with its value; time as minutes before the newest sample.
   ctx.font = '11px system-ui, sans-serif';
   ctx.fillStyle = fg;
   ctx.strokeStyle = grid;
   ctx.lineWidth = 1;
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
-  for (let i = 0; i <= 4; i++) {
-    const v = (max / 4) * i;
+  // As many decimals as the step has (0.25 -> 2), so no two labels read the same.
+  const digits = chart.integer ? 0 : Math.min(3, (String(Number(step.toPrecision(6))).split('.')[1] || '').length);
+  for (let v = 0; v <= max + step / 2; v += step) {
     const yy = Math.round(y(v)) + 0.5;
     ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(W - pad.r, yy); ctx.stroke();
-    ctx.fillText(chart.integer ? String(Math.round(v)) : num(v, max < 2 ? 2 : 1), pad.l - 6, yy);
+    ctx.fillText(v.toFixed(digits), pad.l - 6, yy);
   }
-  ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
   for (let i = 0; i <= 5; i++) {
     const t = start + (WINDOW / 5) * i;
-    ctx.fillText(i === 5 ? 'now' : timeOfDay(t), x(t), H - pad.b + 5);
+    ctx.textAlign = i === 0 ? 'left' : i === 5 ? 'right' : 'center';
+    const label = i === 5 ? 'now' : `−${Math.round((WINDOW - (WINDOW / 5) * i) / 60)} min`;
+    ctx.fillText(label, x(t), H - pad.b + 5);
   }
+  if (samples.length) canvas.setAttribute('aria-description', `until ${timeOfDay(samples.at(-1).t)}`);
 
   // The series: lines (gaps where a value is missing), or points for ttft.
   for (const ser of chart.series) {

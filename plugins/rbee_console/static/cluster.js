@@ -3,7 +3,7 @@
 
 import { state, subscribe } from './state.js';
 import { bytes, ago, duration, shortName } from './format.js';
-import { el } from './ui.js';
+import { el, morphList } from './ui.js';
 
 const EMPTY = 'No hives yet: the queen starts one on this machine for the first job.';
 
@@ -49,7 +49,7 @@ function workerView(w) {
       el('span', { class: 'worker-slots' }, `${inUse} / ${slots} · ${queued} queued`),
       el('span', { class: 'worker-memory', title: `reserved ${bytes(w.reserved)}` },
         `${w.memory == null ? '—' : bytes(w.memory)} resident`),
-      el('span', { class: 'worker-served' }, `${w.jobs_served ?? 0} jobs`),
+      el('span', { class: 'worker-served' }, `${w.jobs_served ?? 0} ${w.jobs_served === 1 ? 'job' : 'jobs'} served`),
       keep && el('span', { class: 'worker-keep' }, keep),
       el('span', { class: 'worker-id' }, String(w.id))));
 }
@@ -87,7 +87,8 @@ function render() {
     root.replaceChildren(el('p', { class: 'empty' }, EMPTY));
     return;
   }
-  root.replaceChildren(...hives.map(hiveView));
+  // Patched in place, not replaced: the elements stay the same from one heartbeat to the next.
+  morphList(root, hives.map(hiveView), (node) => node.dataset?.hive);
 }
 
 // "N s ago" moves every second without waiting for the next heartbeat.

@@ -5,7 +5,7 @@ import { apiFetch, apiJSON, ApiError } from './api.js';
 import { followStream } from './sse.js';
 import { state, subscribe, upsertJobs, jobsNewestFirst } from './state.js';
 import { duration, preview, ago, clock } from './format.js';
-import { el, report } from './ui.js';
+import { el, report, morphList } from './ui.js';
 
 const LIVE = new Set(['queued', 'running']);
 
@@ -37,7 +37,8 @@ function renderTable() {
       el('td', { colspan: '8', class: 'empty' }, 'No jobs yet. Submit one from the playground or rbee-keeper infer.')));
     return;
   }
-  tbody.replaceChildren(...jobs.map(row));
+  // Keyed by job: a row keeps its element while its job is listed (clicks and focus stay).
+  morphList(tbody, jobs.map(row), (node) => node.dataset?.job);
 }
 
 // Many updates can come at once (a snapshot, a burst of jobs): draw once for all of them.
@@ -218,4 +219,6 @@ export function initJobs() {
   subscribe('jobs', scheduleTable);
   subscribe('jobs', onFeedJobs);
   renderTable();
+  // "3 min ago" keeps moving while the page is open.
+  setInterval(() => { if (!document.getElementById('page-jobs').hidden) scheduleTable(); }, 10000);
 }

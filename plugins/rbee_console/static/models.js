@@ -5,7 +5,7 @@ import { apiFetch, apiJSON, isQuiet } from './api.js';
 import { openEvents, readEvents } from './sse.js';
 import { state, subscribe } from './state.js';
 import { bytes, clock, num, shortName } from './format.js';
-import { el, report } from './ui.js';
+import { el, report, morphList } from './ui.js';
 import { modelName } from './cluster.js';
 
 let catalog = { models: [], known: [] };
@@ -40,7 +40,7 @@ function render() {
     view.body.replaceChildren(el('tr', {}, el('td', { colspan: '7', class: 'empty' },
       'No models downloaded yet. A job downloads its model, or use the form above.')));
   } else {
-    view.body.replaceChildren(...models.map(row));
+    morphList(view.body, models.map(row), (node) => node.dataset?.name && `${node.dataset.name}@${node.querySelector('.model-hive')?.textContent}`);
   }
   view.known.textContent = catalog.known.length ? `Catalog names: ${catalog.known.join(', ')}` : '';
 }
@@ -75,13 +75,13 @@ export function clearModels() {
   view.error.hidden = true;
 }
 
-async function remove(ref, button) {
+async function remove(ref, button, name) {
   view.error.hidden = true;
   button.disabled = true;
   try {
     await apiFetch(`/models?model=${encodeURIComponent(ref)}`, { method: 'DELETE' });
   } catch (err) {
-    report(err, view.error, `Cannot remove ${ref}: `);
+    report(err, view.error, `Cannot remove ${name || ref}: `);
   } finally {
     button.disabled = false;
     loadModels();
@@ -171,7 +171,7 @@ export function initModels() {
   view.status = document.getElementById('download-status');
   view.body.addEventListener('click', (e) => {
     const button = e.target.closest('button.model-remove');
-    if (button) remove(button.dataset.ref, button);
+    if (button) remove(button.dataset.ref, button, button.closest('tr')?.dataset.model);
   });
   document.getElementById('download-form').addEventListener('submit', startDownload);
   document.getElementById('models-refresh').addEventListener('click', () => loadModels());
