@@ -16,6 +16,7 @@ from litestar import Request, get
 from litestar.response import ServerSentEventMessage, Stream
 
 from rbee_console.feed import Feed, FeedEvent
+from rbee_http.server import stopping
 from rbee_http.sse import KEEPALIVE, event_stream, last_event_id
 from rbee_queen.dependencies import QueenDep
 from rbee_queen.orchestrator import Queen
@@ -42,15 +43,22 @@ def _encode(events: list[FeedEvent]) -> bytes:
 
 async def _follow(feed: Feed, after: int) -> AsyncIterator[bytes]:
     ready = feed.since(after) if after else None
-    while True:
+    quiet = 0.0  # seconds without an event
+    while not stopping():  # the feed never ends by itself: end it when the queen stops
         if ready is None:  # new, or back after too long: start over from the state now
             after = feed.last_id
             ready = [FeedEvent(after, "snapshot", json.dumps(feed.snapshot()))]
         if ready:
             yield _encode(ready)
             after = ready[-1].id
-        if not await feed.wait(after, KEEPALIVE):
-            yield ServerSentEventMessage(data=None, comment="keep-alive").encode()
+        # Short waits, so a stopping queen is noticed within a second.
+        if await feed.wait(after, 1.0):
+            quiet = 0.0
+        else:
+            quiet += 1.0
+            if quiet >= KEEPALIVE:
+                quiet = 0.0
+                yield ServerSentEventMessage(data=None, comment="keep-alive").encode()
         ready = feed.since(after)
 
 

@@ -16,7 +16,16 @@ import uvicorn
 
 from rbee_core.addresses import url_for
 
-__all__ = ["MAX_BODY", "PortInUse", "bind", "guard_for", "serve", "url_of"]
+__all__ = ["MAX_BODY", "PortInUse", "bind", "guard_for", "serve", "stopping", "url_of"]
+
+_server: uvicorn.Server | None = None  # the one this process serves (one per daemon)
+
+
+def stopping() -> bool:
+    """True once this process's server was told to stop (SIGTERM, a shutdown route): the
+    cue for streams that never end on their own to end, rather than hold the shutdown for
+    its whole grace period."""
+    return _server is not None and _server.should_exit
 
 
 class PortInUse(OSError):
@@ -60,7 +69,8 @@ def serve(
     config = uvicorn.Config(
         app, log_level="warning", lifespan="on", timeout_graceful_shutdown=int(grace)
     )
-    server = uvicorn.Server(config)
+    global _server
+    server = _server = uvicorn.Server(config)
     on_server(server)
     asyncio.run(server.serve(sockets=[sock]))
 
