@@ -102,6 +102,22 @@ def rbee_queen_routes() -> list[Any]:
     return []
 
 
+@hookspec(firstresult=True)
+def rbee_worker_launcher() -> Any:
+    """Return how this hive starts its workers' processes, or None to leave it to the next
+    implementation (the default: a child process of the hive).
+
+    The launcher is an async callable ``launch(argv, env, log_path, device, reserved,
+    emit)``: run ``argv`` with ``env`` on this machine, its stderr appended to ``log_path``,
+    for a worker on ``device`` that the hive set ``reserved`` bytes aside for; ``emit``
+    takes ``Narration`` for the job that waits (while a cluster manager grants resources,
+    say). It returns a process handle as ``asyncio.subprocess.Process`` has it: ``pid``
+    (on this machine), ``returncode``, ``stdout`` (an ``asyncio.StreamReader``),
+    ``wait()``, ``send_signal()``, ``kill()``; or raises ``WorkerFailed`` saying why not.
+    Called by the hive once, when it starts.
+    """
+
+
 @hookspec
 def rbee_queen_started(queen: Any) -> None:
     """The queen's service object (``rbee_queen.orchestrator.Queen``) is up, inside its

@@ -179,6 +179,8 @@ class HiveCapabilities(_Message):
     backends: dict[str, list[str]] = field(default_factory=dict)  # name -> formats it loads
     models: list[str] = field(default_factory=list)
     workers: list[WorkerInfo] = field(default_factory=list)
+    # What the hive says of itself for people and policies: ``{"ray_node": "3f2a..."}``.
+    labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
@@ -189,6 +191,7 @@ class HiveCapabilities(_Message):
             backends={k: list(v) for k, v in (data.get("backends") or {}).items()},
             models=list(data.get("models") or []),
             workers=[WorkerInfo.from_json(w) for w in data.get("workers") or []],
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -198,5 +201,6 @@ class HiveCapabilities(_Message):
             "devices": [d.to_json() for d in self.devices],
             "backends": self.backends,
             "models": list(self.models),
+            "labels": dict(self.labels),
             "workers": [w.to_json() for w in self.workers],
         }

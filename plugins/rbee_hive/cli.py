@@ -42,6 +42,13 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _label(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"a label is KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rbee-hive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -67,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8600, help="port (default 8600; 0: any free)")
     p.add_argument("--name", default=socket.gethostname(), help="hive name (default: hostname)")
     p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
+    p.add_argument(
+        "--label",
+        type=_label,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="say something of this hive to the queen, shown by `hive list` (repeatable)",
+    )
     p.add_argument(
         "--cpu-memory-limit",
         type=_size,
@@ -132,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         cpu_memory_limit=args.cpu_memory_limit,
         advertise_url=args.advertise_url.rstrip("/") if args.advertise_url else None,
         on_joined=on_joined,
+        labels=dict(args.label),
+        launch=pm.hook.rbee_worker_launcher(),
     )
     server: dict[str, Any] = {}
 

@@ -40,7 +40,7 @@ from rbee_hive.devices import Device, available_memory, detect_devices
 from rbee_hive.eviction import make_room_for
 from rbee_hive.room import Holding
 from rbee_hive.store import ModelStore
-from rbee_hive.workers import Emit, WorkerProcess, spawn_worker
+from rbee_hive.workers import Emit, Launch, WorkerProcess, spawn_worker
 from rbee_http.auth import auth_headers
 
 __all__ = ["DeviceTooSmall", "Hive", "Room"]
@@ -79,8 +79,12 @@ class Hive:
         cpu_memory_limit: int | None = None,
         advertise_url: str | None = None,
         on_joined: Callable[[str | None], None] | None = None,
+        labels: dict[str, str] | None = None,
+        launch: Launch | None = None,
     ) -> None:
         self.name = name
+        self.labels = labels or {}
+        self.launch = launch  # how its workers' processes start (hookspec rbee_worker_launcher)
         # Where this machine's own processes (its workers) reach the hive: a wildcard bind
         # answers on loopback too.
         self.local_url = with_host(url, "127.0.0.1") if is_unspecified(worker_host) else url
@@ -120,6 +124,7 @@ class Hive:
             backends=backends,
             models=[e.name for e in self.store.entries()],
             workers=self.worker_list(),
+            labels=self.labels,
         )
 
     # -- workers ------------------------------------------------------------------------
@@ -321,6 +326,7 @@ class Hive:
                 advertise_host=urlsplit(self.url).hostname,
                 kv_tokens=room.kv_tokens,
                 reserved=room.need,
+                launch=self.launch,
             )
             # Counted as a worker in the same step as its reservation ends: never neither.
             worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive

@@ -11,10 +11,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -24,13 +24,47 @@ from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.paths import logs_dir
 
-__all__ = ["WorkerFailed", "WorkerProcess", "spawn_worker"]
+__all__ = ["Launch", "ProcessHandle", "WorkerFailed", "WorkerProcess", "spawn_worker"]
 
 log = logging.getLogger("rbee.hive")
 _ids = itertools.count(1)
 
 Emit = Callable[[Narration], None]
 """Where a worker's start-up narration goes."""
+
+
+class ProcessHandle(Protocol):
+    """What the hive uses of a worker's process: ``asyncio.subprocess.Process``, or what a
+    launcher plugin returns (hookspec ``rbee_worker_launcher``)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    @property
+    def stdout(self) -> asyncio.StreamReader | None: ...
+    async def wait(self) -> int: ...
+    def send_signal(self, signal: int) -> None: ...
+    def kill(self) -> None: ...
+
+
+Launch = Callable[[list[str], dict[str, str], Path, str, int, Emit], Awaitable[ProcessHandle]]
+"""``launch(argv, env, log_path, device, reserved, emit)`` (hookspec ``rbee_worker_launcher``)."""
+
+
+async def _child(
+    argv: list[str], env: dict[str, str], log_path: Path, device: str, reserved: int, emit: Emit
+) -> ProcessHandle:
+    """The default launcher: a child process of the hive."""
+    with open(log_path, "ab") as stderr:  # noqa: ASYNC230 (local file, opened once)
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            limit=1 << 20,
+            env=env,
+        )
 
 
 @dataclass(eq=False)
@@ -42,7 +76,7 @@ class WorkerProcess:
     backend: str
     device: str
     url: str
-    process: asyncio.subprocess.Process
+    process: ProcessHandle
     log_path: Path
     keep_alive: float = 300.0  # idle seconds before it is stopped; -1: pinned, never
     slots: int = 1  # jobs it runs at once (its batch size)
@@ -173,46 +207,44 @@ async def spawn_worker(
     advertise_host: str | None = None,
     kv_tokens: int | None = None,
     reserved: int = 0,
+    launch: Launch | None = None,
 ) -> WorkerProcess:
     """Start a worker for files already on this machine and wait until it serves; its
     narration goes to ``emit`` meanwhile. ``kv_tokens`` sizes its KV cache where the
     backend's default would not fit; ``advertise_host`` is the address it gives out (the
-    hive's, which the queen reaches) when it binds to every address."""
+    hive's, which the queen reaches) when it binds to every address; ``launch`` starts the
+    process (a child of the hive by default)."""
     worker_id = f"worker-{os.getpid()}-{next(_ids)}"
     log_path = logs_dir() / f"{worker_id}.log"
     env = dict(os.environ)
     if kv_tokens is not None:
         env["RBEE_KV_CACHE"] = f"{kv_tokens} tokens"
-    with open(log_path, "wb") as stderr:  # noqa: ASYNC230 (local file, opened once)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rbee_worker",
-            "--model",
-            model.name,
-            "--model-path",
-            str(model.path),
-            "--model-format",
-            model.format,
-            "--backend",
-            backend,
-            "--device",
-            device,
-            "--worker-id",
-            worker_id,
-            "--hive-url",
-            hive_url,
-            "--heartbeat",
-            str(heartbeat),
-            "--host",
-            host,
-            *(["--advertise-host", advertise_host] if advertise_host else []),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-            limit=1 << 20,
-            env=env,
-        )
+    argv = [
+        sys.executable,
+        "-m",
+        "rbee_worker",
+        "--model",
+        model.name,
+        "--model-path",
+        str(model.path),
+        "--model-format",
+        model.format,
+        "--backend",
+        backend,
+        "--device",
+        device,
+        "--worker-id",
+        worker_id,
+        "--hive-url",
+        hive_url,
+        "--heartbeat",
+        str(heartbeat),
+        "--host",
+        host,
+        *(["--advertise-host", advertise_host] if advertise_host else []),
+    ]
+    log_path.write_bytes(b"")
+    process = await (launch or _child)(argv, env, log_path, device, reserved, emit)
     assert process.stdout is not None
     try:
         ready = await asyncio.wait_for(_read_until_ready(process.stdout, emit), start_timeout)

@@ -53,6 +53,8 @@ def list_hives(queen_url: str, as_json: bool) -> None:
         click.echo(f"  devices: {_devices(h['devices']) or 'unknown yet'}")
         click.echo(f"  models:  {', '.join(h['models']) or 'none'}")
         click.echo(f"  workers: {', '.join(w['id'] for w in h['workers']) or 'none'}")
+        if h.get("labels"):
+            click.echo("  labels:  " + ", ".join(f"{k}={v}" for k, v in h["labels"].items()))
         if h.get("problem"):
             click.echo(f"  problem: {h['problem']}")
 

@@ -90,6 +90,9 @@ class Fleet:
         self.workers: dict[str, WorkerRef] = {}
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # hives started here
         self._local_lock = asyncio.Lock()
+        # Where hives come from when the queen must not start its own (a plugin that keeps
+        # hives on a cluster's nodes says so, e.g. "the Ray cluster at 10.0.0.1:6379").
+        self.hive_source: str | None = None
         # Streams can be idle for minutes while a worker loads: no read timeout.
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=None), headers=auth_headers()
@@ -105,6 +108,8 @@ class Fleet:
             if say is not None:
                 say(action, message)
 
+        if self.hive_source is not None:
+            return await self._await_any_hive(tell)
         async with self._local_lock:
             record = self.hives.find(LOCAL_HIVE)
             if record is not None and record.state != HiveState.UNREACHABLE:
@@ -136,6 +141,19 @@ class Fleet:
             devices = ", ".join(d.describe() for d in record.devices)
             tell("hive_ready", f"the bee hive at localhost has: {devices}")
             return record
+
+    async def _await_any_hive(self, tell: Callable[[str, str], None]) -> HiveRecord:
+        """A ready hive of ``hive_source``, waiting for one to join (up to a minute)."""
+        ready = self.hives.ready()
+        if not ready:
+            tell("hive_none", f"No hive is ready yet; hives come from {self.hive_source}")
+        deadline = time.monotonic() + 60.0
+        while not ready:
+            if time.monotonic() > deadline:
+                raise HiveUnreachable(f"no hive joined from {self.hive_source} within 60 s")
+            await asyncio.sleep(0.2)
+            ready = self.hives.ready()
+        return ready[0]
 
     async def _wait_registered(self, name: str, process: asyncio.subprocess.Process) -> HiveRecord:
         timeout = 60.0
@@ -202,6 +220,7 @@ class Fleet:
         record.backends = caps.backends
         record.models = caps.models
         record.workers = caps.workers
+        record.labels = caps.labels
         record.state = HiveState.READY
 
     # -- workers ------------------------------------------------------------------------

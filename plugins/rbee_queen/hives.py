@@ -30,6 +30,7 @@ class HiveRecord:
     backends: dict[str, list[str]] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
     workers: list[WorkerInfo] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # what it says of itself
     started_here: bool = False  # the queen stops only the hives it started
     problem: str | None = None  # why the queen cannot use it now, if it knows
     learning: bool = False  # the queen is asking it for its capabilities
@@ -38,6 +39,11 @@ class HiveRecord:
     @property
     def ready(self) -> bool:
         return self.state == HiveState.READY
+
+    def describe(self) -> str:
+        """``ray-3f2a1b0c (ray_node=3f2a1b0c...)``: its name, and its labels if any."""
+        labels = ", ".join(f"{k}={v}" for k, v in self.labels.items())
+        return f"{self.name} ({labels})" if labels else self.name
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +55,7 @@ class HiveRecord:
             "backends": self.backends,
             "models": self.models,
             "workers": [w.to_json() for w in self.workers],
+            "labels": self.labels,
             "started_by_queen": self.started_here,
             "problem": self.problem,
         }

@@ -106,10 +106,11 @@ class Placement:
             worker = workers[chosen.worker_id]
             self.say(job, "worker_reuse", f"the worker {worker.id} already has {name} loaded")
             return worker
+        where = self.fleet.hives.get(chosen.hive).describe()
         self.say(
             job,
             "schedule",
-            f"picked {chosen.device} on {chosen.hive} for our inference "
+            f"picked {chosen.device} on {where} for our inference "
             "job (other placement policies: docs/scheduling.md)",
         )
         self.say(job, "worker_wait", "we're now waiting for the worker bee to wake up")
