@@ -7,6 +7,7 @@ to keep it (and the workers it starts) alive between jobs.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -18,6 +19,8 @@ from rbee_http.auth import API_KEY_ENV, open_bind_refusal
 from rbee_http.server import PortInUse, bind, serve, url_of
 
 __all__ = ["main"]
+
+RAY_ADDRESS_ENV = "RBEE_RAY_ADDRESS"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         help="cancel a job whose every listener left this many seconds ago (default 300)",
     )
     p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run a hive on every node of this Ray cluster, its workers as Ray actors "
+        "('auto': the cluster `ray start` joined on this machine; also RBEE_RAY_ADDRESS); "
+        "needs pip install 'rbee[ray]'",
+    )
+    p.add_argument(
         "--shutdown-grace",
         type=float,
         default=30.0,
@@ -71,6 +81,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.api_key:
         os.environ[API_KEY_ENV] = args.api_key  # the hives and workers it starts share it
+    if args.ray:
+        if importlib.util.find_spec("ray") is None:
+            print(
+                "queen-rbee: --ray needs Ray, which is not installed: pip install 'rbee[ray]'",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        os.environ[RAY_ADDRESS_ENV] = args.ray  # read by the rbee_ray plugin
     refusal = open_bind_refusal("queen-rbee", args.host, "Set --api-key or RBEE_API_KEY.")
     if refusal:
         print(refusal, file=sys.stderr)
