@@ -57,12 +57,7 @@ function lock(message) {
   locked = true;
   const hadKey = Boolean(getKey());
   clearKey(); // a refused key is no use on the next load either
-  lockSession();
-  stopFeed(true);
-  closeJob();
-  clearState();
-  clearModels();
-  resetPlayground();
+  forget();
   document.body.classList.add('locked');
   document.getElementById('main').hidden = true;
   document.getElementById('logout').hidden = true;
@@ -106,13 +101,18 @@ function onLogin(e) {
 function onLogout() {
   clearKey();
   // Start again without a key: a queen that needs one answers 401 and the form appears.
+  forget();
+  start();
+}
+
+/** End every request and stream, and drop everything shown: nothing outlives a key. */
+function forget() {
   lockSession();
   stopFeed(true);
   closeJob();
   clearState();
   clearModels();
   resetPlayground();
-  start();
 }
 
 // ---------------------------------------------------------------------------------------
