@@ -93,6 +93,7 @@ class Fleet:
         # Where hives come from when the queen must not start its own (a plugin that keeps
         # hives on a cluster's nodes says so, e.g. "the Ray cluster at 10.0.0.1:6379").
         self.hive_source: str | None = None
+        self.hive_source_problem: str | None = None  # why no hive comes from it, if known
         # Streams can be idle for minutes while a worker loads: no read timeout.
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=None), headers=auth_headers()
@@ -150,7 +151,8 @@ class Fleet:
         deadline = time.monotonic() + 60.0
         while not ready:
             if time.monotonic() > deadline:
-                raise HiveUnreachable(f"no hive joined from {self.hive_source} within 60 s")
+                why = f": {self.hive_source_problem}" if self.hive_source_problem else ""
+                raise HiveUnreachable(f"no hive joined from {self.hive_source} within 60 s{why}")
             await asyncio.sleep(0.2)
             ready = self.hives.ready()
         return ready[0]

@@ -50,10 +50,13 @@ class NodeWatcher:
         self.hives: dict[str, _Hive] = {}  # by node id
 
     async def run(self) -> None:
-        gcs = await connect(self.address)
-        self.gcs = gcs
-        self.queen.fleet.hive_source = f"the Ray cluster at {gcs}"
-        log.info("keeping a hive on every node of the Ray cluster at %s", gcs)
+        # Said before joining: a job that comes meanwhile waits for Ray's hives rather than
+        # have the queen start one of its own.
+        self.queen.fleet.hive_source = f"the Ray cluster at {self.address}"
+        self.gcs = await self._join()
+        self.queen.fleet.hive_source = f"the Ray cluster at {self.gcs}"
+        self.queen.fleet.hive_source_problem = None
+        log.info("keeping a hive on every node of the Ray cluster at %s", self.gcs)
         while True:
             try:
                 nodes = await asyncio.to_thread(ray.nodes)
@@ -61,6 +64,25 @@ class NodeWatcher:
             except Exception:  # a failed look must not end the watch
                 log.exception("could not look at the Ray cluster's nodes")
             await asyncio.sleep(LOOK_EVERY)
+
+    async def _join(self) -> str:
+        """Join the cluster, again and again until it answers; meanwhile the jobs that wait
+        for a hive are told why none comes."""
+        fleet = self.queen.fleet
+        delay = 2.0
+        while True:
+            joining = asyncio.ensure_future(connect(self.address))
+            try:
+                while True:
+                    try:
+                        return await asyncio.wait_for(asyncio.shield(joining), 20.0)
+                    except TimeoutError:  # Ray retries quietly, in its own log lines
+                        fleet.hive_source_problem = "it has not answered the queen for 20 s"
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ...
+                fleet.hive_source_problem = f"the queen cannot join it: {exc}"
+                log.error("cannot join the Ray cluster at %s: %s", self.address, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     def _tend(self, alive: dict[str, dict[str, Any]]) -> None:
         for node_id in [n for n in self.hives if n not in alive]:

@@ -120,3 +120,10 @@ def test_a_brief_names_a_failed_jobs_error_and_its_timings() -> None:
     assert shown["state"] == "failed" and shown["error"] == "lost worker-1"
     assert shown["ttft"] is not None and shown["duration"] is not None
     assert len(shown["prompt"]) == 120 and "text" not in shown
+
+
+def test_the_host_check_holds_for_the_console_too(client: TestClient[Any]) -> None:
+    # A page on a rebinding domain must not load the console from the user's browser.
+    response = client.get("/", headers={"Host": "rebind.example:8500"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "bad_host"
