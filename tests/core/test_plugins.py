@@ -28,8 +28,8 @@ BUILT_INS = {"queen", "keeper", "hive", "torch", "llamacpp"}
 # The built-in plugins each program loads (the "hive" plugin holds the model sources).
 PROGRAM_PLUGINS = {
     "keeper": {"keeper", "hive"},
-    "queen": {"queen", "openai", "metrics", "hive"},
-    "hive": {"hive", "torch", "llamacpp"},
+    "queen": {"queen", "openai", "metrics", "console", "ray", "hive"},
+    "hive": {"hive", "torch", "llamacpp", "ray"},
     "worker": {"hive", "torch", "llamacpp"},
 }
 
@@ -179,7 +179,7 @@ def test_a_program_loads_its_built_ins_and_every_generic_plugin(program: str) ->
     pm = create_plugin_manager(program)
     loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
     generic = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}  # e.g. rbee-markov
-    built_in = BUILT_INS | {"openai", "metrics"}
+    built_in = BUILT_INS | {"openai", "metrics", "console", "ray"}
     assert loaded & built_in == PROGRAM_PLUGINS[program]
     assert loaded - built_in == generic - built_in
 
@@ -191,6 +191,8 @@ def test_what_each_program_calls_on_its_plugins_is_there() -> None:
     assert "smollm2-135m" in model_catalog(queen).known()
     assert queen.hook.rbee_schedule.get_hookimpls()
     assert queen.hook.rbee_queen_routes.get_hookimpls()
+    assert queen.hook.rbee_queen_started.get_hookimpls()  # the console's feed, rbee_ray
+    assert hive.hook.rbee_worker_launcher.get_hookimpls()  # rbee_ray, inert off Ray
     for pm in (hive, worker):
         assert "torch" in backends(pm)
         assert {"pypi", "file", "hf"} <= set(model_catalog(pm).sources)
