@@ -54,6 +54,20 @@ function workerView(w) {
       el('span', { class: 'worker-id' }, String(w.id))));
 }
 
+/** The hive's backends: an object of name -> formats (GET /hives), or a list. */
+function backendNames(backends) {
+  if (Array.isArray(backends)) return backends.map(String);
+  return backends && typeof backends === 'object' ? Object.keys(backends) : [];
+}
+
+/** What a hive says of itself (rbee-hive --label); a Ray node's hive says which node. */
+function labelViews(labels) {
+  if (!labels || typeof labels !== 'object') return [];
+  return Object.entries(labels).map(([key, value]) => key === 'ray_node'
+    ? el('span', { class: 'hive-label pill', title: `Ray node ${value}` }, `Ray node ${String(value).slice(0, 8)}`)
+    : el('span', { class: 'hive-label pill' }, `${key}=${value}`));
+}
+
 function hiveView(h) {
   const workers = Array.isArray(h.workers) ? h.workers : [];
   const devices = Array.isArray(h.devices) ? h.devices : [];
@@ -67,8 +81,9 @@ function hiveView(h) {
       beat),
     el('div', { class: 'hive-meta muted' },
       el('span', { class: 'hive-url' }, String(h.url ?? '')),
-      Array.isArray(h.backends) && h.backends.length ? el('span', {}, `backends: ${h.backends.join(', ')}`) : null,
-      h.started_by_queen ? el('span', {}, 'started by the queen') : null),
+      backendNames(h.backends).length ? el('span', {}, `backends: ${backendNames(h.backends).join(', ')}`) : null,
+      h.started_by_queen ? el('span', {}, 'started by the queen') : null,
+      ...labelViews(h.labels)),
     h.problem ? el('p', { class: 'hive-problem error' }, String(h.problem)) : null,
     el('h3', {}, 'Devices'),
     devices.length ? el('div', { class: 'devices' }, ...devices.map(deviceView))
