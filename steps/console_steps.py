@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ from steps.support.browser import Browser
 from steps.support.jobs import auth
 from steps.support.model_server import ModelServer
 from steps.support.placeholders import default_gguf, expand
+from steps.support.sse import Stream, read_stream
 
 WAIT = 120  # seconds: a first job starts a hive and a worker on a busy 2-core machine
 
@@ -379,28 +379,17 @@ def step_no_errors(context: Any) -> None:
 
 
 def _read_feed(
-    context: Any, done: Callable[[list[dict[str, Any]]], bool], after: str | None = None
+    context: Any, done: Callable[[list[dict[str, Any]]], bool], after: int | None = None
 ) -> list[dict[str, Any]]:
     """Events of ``GET /events`` until ``done`` says enough (at most 30 s)."""
-    headers = auth(context) | ({"Last-Event-ID": after} if after else {})
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-    url = f"{context.queen_url}/events"
+    headers = auth(context) | ({"Last-Event-ID": str(after)} if after else {})
     deadline = time.monotonic() + 30
-    with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(10, read=30)) as r:
-        assert r.status_code == 200, r.read()
-        for line in r.iter_lines():
-            if line == "" and "data" in current:
-                current["data"] = json.loads(current["data"])
-                events.append(current)
-                current = {}
-                if done(events):
-                    break
-                assert time.monotonic() < deadline, f"the feed never got there: {events}"
-            elif ":" in line and not line.startswith(":"):
-                name, _, value = line.partition(":")
-                current[name] = value.removeprefix(" ")
-    return events
+
+    def enough(stream: Stream) -> bool:
+        assert time.monotonic() < deadline, f"the feed never got there: {stream.events}"
+        return done(stream.events)
+
+    return read_stream(f"{context.queen_url}/events", headers, 30, until=enough).events
 
 
 @when("I read the event feed until its first {n:d} events")
@@ -432,7 +421,7 @@ def step_feed_resumed(context: Any) -> None:
     first, third = context.feed[0], context.first_feed[2]
     assert (first["id"], first["event"]) == (third["id"], third["event"]), (first, third)
     assert all(e["event"] != "snapshot" for e in context.feed)
-    ids = [int(e["id"]) for e in context.feed]
+    ids = [e["id"] for e in context.feed]
     assert ids == list(range(ids[0], ids[0] + len(ids))), f"ids with gaps: {ids}"
 
 
@@ -447,4 +436,4 @@ def step_feed_job(context: Any, state: str) -> None:
 
 @when("I read the event feed with Last-Event-ID {after:d}")
 def step_feed_stale(context: Any, after: int) -> None:
-    context.feed = _read_feed(context, lambda events: len(events) >= 1, after=str(after))
+    context.feed = _read_feed(context, lambda events: len(events) >= 1, after=after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,14 @@ class Stream:
         return [e["data"] for e in self.of_type("narration")]
 
 
-def read_stream(url: str, headers: dict[str, str] | None = None, timeout: float = 300) -> Stream:
-    """Read an SSE stream to its end, parsing events by hand so the wire format is checked."""
+def read_stream(
+    url: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 300,
+    until: Callable[[Stream], bool] | None = None,
+) -> Stream:
+    """Read an SSE stream to its end (or until ``until`` says enough, for a stream that
+    never ends), parsing events by hand so the wire format is checked."""
     stream = Stream()
     current: dict[str, Any] = {}
     with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(10, read=timeout)) as r:
@@ -44,6 +51,8 @@ def read_stream(url: str, headers: dict[str, str] | None = None, timeout: float 
                         current["data"] = json.loads(current["data"])
                     current["at"] = time.monotonic()
                     stream.events.append(current)
+                    if until is not None and until(stream):
+                        break
                 current = {}
                 continue
             key, _, value = line.partition(":")
