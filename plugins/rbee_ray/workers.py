@@ -55,16 +55,19 @@ class RayProcess:
     async def _follow(self, path: Path) -> None:
         """Feed the worker's stdout file to ``stdout`` until the worker exits."""
         assert self.stdout is not None
+        pause = 0.05  # quick while it starts up; a loaded worker says little: look less often
         with open(path, "rb") as out:  # noqa: ASYNC230 (a local file, read as it grows)
             while True:
                 data = out.read(1 << 16)
                 if data:
                     self.stdout.feed_data(data)
+                    pause = 0.05
                 elif self._exited.done():
                     self.stdout.feed_eof()
                     return
                 else:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 1.0)
 
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
