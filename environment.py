@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from steps.support import processes
+from steps.support.failures import FailureReport
 
 
 def before_all(context: Any) -> None:
@@ -29,6 +31,16 @@ def before_all(context: Any) -> None:
     )
     Path(models).mkdir(parents=True, exist_ok=True)
     context.models_dir = models
+    context.failures = FailureReport()
+
+
+def after_all(context: Any) -> None:
+    # Printed before behave's own summary, past behave's capture: the tail of a CI log
+    # then says what failed.
+    if report := context.failures.render():
+        out = sys.__stdout__ or sys.stdout
+        out.write(report + "\n\n")
+        out.flush()
 
 
 def before_scenario(context: Any, scenario: Any) -> None:
@@ -49,6 +61,12 @@ def before_scenario(context: Any, scenario: Any) -> None:
     context.queen_url = f"http://127.0.0.1:{context.port}"
     context.started = []  # processes this scenario started, stopped after it
     context.cleanups = []  # then these run, last first (a second machine's teardown)
+    context.failed_step = None
+
+
+def after_step(context: Any, step: Any) -> None:
+    if step.status == "failed":
+        context.failed_step = step
 
 
 def after_scenario(context: Any, scenario: Any) -> None:
@@ -60,4 +78,11 @@ def after_scenario(context: Any, scenario: Any) -> None:
     if scenario.status == "passed":
         shutil.rmtree(context.home, ignore_errors=True)
     else:
+        step = context.failed_step
+        context.failures.add(
+            str(scenario.location),
+            f"{step.keyword} {step.name}" if step else "(a hook)",
+            (step.error_message if step else None) or str(scenario.status),
+            context.home,
+        )
         print(f"  state dir kept for inspection: {context.home}")
