@@ -60,7 +60,9 @@ def before_scenario(context: Any, scenario: Any) -> None:
     context.port = processes.free_port()
     context.queen_url = f"http://127.0.0.1:{context.port}"
     context.started = []  # processes this scenario started, stopped after it
-    context.cleanups = []  # then these run, last first (a second machine's teardown)
+    # Then these run, last first (a second machine's teardown, a browser): before the state
+    # dir is deleted, unlike behave's add_cleanup, so that nothing they write outlives it.
+    context.cleanups = []
     context.failed_step = None
 
 

@@ -21,7 +21,7 @@ WAIT = 120  # seconds: a first job starts a hive and a worker on a busy 2-core m
 def _browser(context: Any) -> Browser:
     if getattr(context, "browser", None) is None:
         context.browser = Browser(context.queen_url, context.home, context.scenario.name)
-        context.add_cleanup(context.browser.close)
+        context.cleanups.append(context.browser.close)
     browser: Browser = context.browser
     return browser
 

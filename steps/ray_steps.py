@@ -45,7 +45,7 @@ def _hive(context: Any, node: int) -> str:
 @given("a Ray cluster of {n:d} node with 1 CPU")
 def step_cluster(context: Any, n: int) -> None:
     cluster = context.ray = RayCluster(context.home, context.env)
-    context.add_cleanup(cluster.close)
+    context.cleanups.append(cluster.close)
     cluster.start_head(num_cpus=1, memory=NODE_MEMORY)
     assert cluster.head_id is not None
     context.ray_nodes = [cluster.head_id]
