@@ -63,12 +63,6 @@ def before_scenario(context: Any, scenario: Any) -> None:
     # Then these run, last first (a second machine's teardown, a browser): before the state
     # dir is deleted, unlike behave's add_cleanup, so that nothing they write outlives it.
     context.cleanups = []
-    context.failed_step = None
-
-
-def after_step(context: Any, step: Any) -> None:
-    if step.status == "failed":
-        context.failed_step = step
 
 
 def after_scenario(context: Any, scenario: Any) -> None:
@@ -80,7 +74,7 @@ def after_scenario(context: Any, scenario: Any) -> None:
     if scenario.status == "passed":
         shutil.rmtree(context.home, ignore_errors=True)
     else:
-        step = context.failed_step
+        step = next((s for s in scenario.all_steps if s.status == "failed"), None)
         context.failures.add(
             str(scenario.location),
             f"{step.keyword} {step.name}" if step else "(a hook)",

@@ -27,7 +27,10 @@ class FailureReport:
         lines += [f"  | {_cut(line)}" for line in error.strip().splitlines()[-ERROR_LINES:]]
         for log in _newest_logs(state_dir):
             lines.append(f"  log {log.relative_to(state_dir)} (last {LOG_LINES} lines):")
-            tail = log.read_text(errors="replace").splitlines()[-LOG_LINES:]
+            try:
+                tail = log.read_text(errors="replace").splitlines()[-LOG_LINES:]
+            except OSError as exc:  # a process still running may have removed it
+                tail = [f"(unreadable: {exc})"]
             lines += [f"  | {_cut(line)}" for line in tail]
         lines.append(f"  state dir kept for inspection: {state_dir}")
         self.entries.append("\n".join(lines))
