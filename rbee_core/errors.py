@@ -17,6 +17,10 @@ invalid_request      400    InvalidRequest     a malformed body or field (``fiel
 unauthorized         401    -                  no or a wrong API key (rbee_http.auth)
 bad_host             403    -                  a Host header that is not loopback on a
                                                loopback daemon (rbee_http.auth)
+hive_identity        403    HiveIdentity       a hive report without that hive's secret, or
+                                               a URL that does not prove it is the hive
+worker_identity      403    WorkerIdentity     a worker heartbeat without that worker's
+                                               token
 unknown_model        404    UnknownModel       no model has this name (``known`` lists them)
 unknown_job          404    UnknownJob         no job has this id
 unknown_worker       404    UnknownWorker      no worker has this id
@@ -62,6 +66,7 @@ __all__ = [
     "DeviceTooSmall",
     "HiveConflict",
     "HiveError",
+    "HiveIdentity",
     "HiveUnreachable",
     "InternalError",
     "InvalidRequest",
@@ -76,6 +81,7 @@ __all__ = [
     "UnknownModel",
     "UnknownWorker",
     "WorkerFailed",
+    "WorkerIdentity",
     "WorkerLost",
 ]
 
@@ -202,6 +208,21 @@ class HiveConflict(RbeeError):
     status = 409
 
 
+class HiveIdentity(RbeeError):
+    """A report for a hive without that hive's secret, or a hive URL that does not prove it
+    is the hive registering (rbee_core.peer_identity)."""
+
+    code = "hive_identity"
+    status = 403
+
+
+class WorkerIdentity(RbeeError):
+    """A worker heartbeat without the token its hive gave that worker."""
+
+    code = "worker_identity"
+    status = 403
+
+
 class InternalError(RbeeError):
     """A bug: something raised what nothing expected."""
 
@@ -288,6 +309,8 @@ STATUS: dict[str, int] = {
             UnknownHive,
             ModelInUse,
             HiveConflict,
+            HiveIdentity,
+            WorkerIdentity,
             InternalError,
             HiveUnreachable,
             WorkerLost,
