@@ -9,6 +9,7 @@ https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 from __future__ import annotations
 
 import math
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,16 @@ from typing import BinaryIO
 
 from rbee_core.errors import ModelUnavailable
 
-__all__ = ["FILE_TYPES", "GGUFHeader", "read_gguf_header"]
+__all__ = [
+    "FILE_TYPES",
+    "MAX_ARRAY_ITEMS",
+    "MAX_DIMS",
+    "MAX_KEYS",
+    "MAX_STRING_BYTES",
+    "MAX_TENSORS",
+    "GGUFHeader",
+    "read_gguf_header",
+]
 
 _MAGIC = b"GGUF"
 # Value types: the struct format of each fixed-size scalar (8 = string, 9 = array).
@@ -76,9 +86,26 @@ class GGUFHeader:
         return self.arch("block_count") * kv_heads * (key + value) * element_size
 
 
+# Bounds on what a header may claim, far above any real model's (a 256k-token vocabulary,
+# a 100 KB chat template, a few thousand tensors of at most 4 dimensions): a hostile or
+# damaged file is refused with its reason instead of making the reader allocate or loop.
+MAX_STRING_BYTES = 8 << 20
+MAX_ARRAY_ITEMS = 1 << 24
+MAX_KEYS = 1 << 16
+MAX_TENSORS = 1 << 20
+MAX_DIMS = 8
+
+
+def _bounded(count: int, limit: int, what: str) -> int:
+    if count > limit:
+        raise ValueError(f"{what} is {count}, over the limit of {limit}")
+    return count
+
+
 class _Reader:
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO, size: int) -> None:
         self._f = f
+        self._size = size
 
     def take(self, fmt: str) -> tuple[int | float | bool, ...]:
         size = struct.calcsize("<" + fmt)
@@ -88,11 +115,17 @@ class _Reader:
         return tuple(struct.unpack("<" + fmt, data))
 
     def skip(self, n: int) -> None:
+        if self._f.tell() + n > self._size:
+            raise EOFError
         self._f.seek(n, 1)
 
     def string(self) -> str:
         (n,) = self.take("Q")
-        return self._f.read(int(n)).decode("utf-8", errors="replace")
+        _bounded(int(n), MAX_STRING_BYTES, "a string's length")
+        data = self._f.read(int(n))
+        if len(data) != n:
+            raise EOFError
+        return data.decode("utf-8", errors="replace")
 
     def value(self, kind: int) -> Scalar | None:
         if kind == _STRING:
@@ -103,12 +136,13 @@ class _Reader:
 
     def skip_array(self) -> int:
         kind, n = (int(x) for x in self.take("IQ"))
+        _bounded(n, MAX_ARRAY_ITEMS, "an array's item count")
         if kind in _SCALARS:
             self.skip(n * struct.calcsize("<" + _SCALARS[kind]))
         elif kind == _STRING:
             for _ in range(n):
                 (length,) = self.take("Q")
-                self.skip(int(length))
+                self.skip(_bounded(int(length), MAX_STRING_BYTES, "a string's length"))
         else:  # arrays of arrays: no model rbee knows has them
             raise ValueError(f"unsupported GGUF array of type {kind}")
         return n
@@ -120,10 +154,12 @@ def read_gguf_header(path: Path) -> GGUFHeader:
         with open(path, "rb") as f:
             if f.read(4) != _MAGIC:
                 raise ModelUnavailable(f"{path} is not a GGUF file (no GGUF magic number)")
-            r = _Reader(f)
+            r = _Reader(f, os.fstat(f.fileno()).st_size)
             version, tensors, keys = (int(x) for x in r.take("IQQ"))
             if version < 2:
                 raise ModelUnavailable(f"{path} is GGUF version {version}; rbee reads 2 and up")
+            _bounded(tensors, MAX_TENSORS, "the tensor count")
+            _bounded(keys, MAX_KEYS, "the metadata key count")
             metadata: dict[str, Scalar] = {}
             arrays: dict[str, int] = {}
             for _ in range(keys):
@@ -139,11 +175,11 @@ def read_gguf_header(path: Path) -> GGUFHeader:
             for _ in range(tensors):
                 r.string()  # name
                 (dims,) = r.take("I")
-                shape = r.take("Q" * int(dims))
+                shape = r.take("Q" * _bounded(int(dims), MAX_DIMS, "a tensor's dimension count"))
                 r.skip(4 + 8)  # type, offset
                 parameters += math.prod(int(d) for d in shape)
     except (EOFError, ValueError, struct.error) as exc:
-        why = exc or "it ends early"
+        why = str(exc) or "it ends early"
         raise ModelUnavailable(f"{path} is not a readable GGUF file: {why}") from None
     except OSError as exc:
         raise ModelUnavailable(f"cannot read {path}: {exc.strerror or exc}") from exc
