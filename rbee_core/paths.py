@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rbee_core.private_files import private_dir
+
 __all__ = ["cache_dir", "config_dir", "data_dir", "logs_dir", "models_dir", "state_dir"]
 
 
@@ -49,7 +51,6 @@ def models_dir() -> Path:
 
 
 def logs_dir() -> Path:
-    """Daemon logs (queen, workers): ``<state_dir>/logs``, created on demand."""
-    path = state_dir() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Daemon logs (queen, workers): ``<state_dir>/logs``, created on demand, private (0700
+    in a 0700 state dir: logs quote prompts and paths)."""
+    return private_dir(private_dir(state_dir()) / "logs")

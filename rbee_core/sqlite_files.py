@@ -8,6 +8,9 @@ moved aside with its ``-wal`` and ``-shm`` (kept for whoever wants to look into 
 name SQLite still opens), a warning names both paths, and the program starts with a fresh
 one. Errors that are not damage (a locked file, a full disk, no permission) are left to the
 caller: moving the file aside would lose good records.
+
+They hold prompts, answers and paths: each file (and its ``-wal``/``-shm``) is mode 0600 in
+a folder of mode 0700 (``rbee_core.private_files``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from rbee_core.private_files import create_private, private_dir, tighten
 
 __all__ = ["DAMAGED", "is_damage", "move_aside", "open_sqlite"]
 
@@ -55,6 +60,16 @@ def move_aside(path: Path) -> Path:
     return target
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to ``path``, which is made 0600 first: SQLite gives its ``-wal`` and
+    ``-shm`` the main file's mode, so all three are private (those of an older rbee are
+    tightened too)."""
+    create_private(path)
+    for suffix in ("-wal", "-shm"):
+        tighten(path.with_name(path.name + suffix))
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
 def open_sqlite(
     path: Path,
     setup: Callable[[sqlite3.Connection], None],
@@ -70,8 +85,8 @@ def open_sqlite(
     the warning, which is logged (the daemons log to stderr; without a handler, logging's
     last resort prints warnings there too).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    private_dir(path.parent)
+    db = _connect(path)
     try:
         setup(db)
         return db, None
@@ -97,7 +112,7 @@ def open_sqlite(
         moved,
         lost,
     )
-    fresh = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    fresh = _connect(path)
     try:
         setup(fresh)
     except BaseException:

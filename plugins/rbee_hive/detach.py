@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rbee_core.private_files import PRIVATE_FILE_MODE, private_dir
+
 __all__ = ["detach"]
 
 LOG_HEAD = 20  # lines of the child's log shown with a failure
@@ -61,7 +63,7 @@ def detach(log: Path, timeout: float = 30.0) -> Callable[[str | None, str], None
     """Fork. The parent never returns (see ``_wait_for_child``); the child, in a session of
     its own with its output in ``log``, gets the function that reports whether it joined:
     ``(None, what)`` when it joined, else ``(reason, "")``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log.parent)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid:
@@ -69,7 +71,8 @@ def detach(log: Path, timeout: float = 30.0) -> Callable[[str | None, str], None
         _wait_for_child(pid, read_fd, log, timeout)
     os.close(read_fd)
     os.setsid()  # an ssh session's end must not hang it up
-    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    os.fchmod(out, PRIVATE_FILE_MODE)  # a log an older rbee made
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out, 1)

@@ -23,6 +23,8 @@ from rbee_core.messages import WorkerHeartbeat, WorkerInfo, WorkerReady, WorkerS
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.paths import logs_dir
+from rbee_core.peer_identity import WORKER_TOKEN_ENV, new_secret
+from rbee_core.private_files import open_private
 
 __all__ = ["Launch", "ProcessHandle", "WorkerFailed", "WorkerProcess", "spawn_worker"]
 
@@ -56,7 +58,7 @@ async def _child(
     argv: list[str], env: dict[str, str], log_path: Path, device: str, reserved: int, emit: Emit
 ) -> ProcessHandle:
     """The default launcher: a child process of the hive."""
-    with open(log_path, "ab") as stderr:  # noqa: ASYNC230 (local file, opened once)
+    with open_private(log_path) as stderr:
         return await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -84,6 +86,8 @@ class WorkerProcess:
     reserved: int = 0  # bytes the hive set aside for it: weights, runtime, full KV cache
     busy: bool = False
     jobs_served: int = 0
+    # Given to it at its start (its environment); its heartbeats must carry it.
+    token: str = field(default="", repr=False)
     last_heartbeat: float = field(default_factory=time.time)
     idle_since: float = field(default_factory=time.time)
     _watch: asyncio.Task[None] | None = None
@@ -216,7 +220,8 @@ async def spawn_worker(
     process (a child of the hive by default)."""
     worker_id = f"worker-{os.getpid()}-{next(_ids)}"
     log_path = logs_dir() / f"{worker_id}.log"
-    env = dict(os.environ)
+    token = new_secret()
+    env = {**os.environ, WORKER_TOKEN_ENV: token}  # never argv: ps shows every argv
     if kv_tokens is not None:
         env["RBEE_KV_CACHE"] = f"{kv_tokens} tokens"
     argv = [
@@ -243,7 +248,7 @@ async def spawn_worker(
         host,
         *(["--advertise-host", advertise_host] if advertise_host else []),
     ]
-    log_path.write_bytes(b"")
+    open_private(log_path, truncate=True).close()
     process = await (launch or _child)(argv, env, log_path, device, reserved, emit)
     assert process.stdout is not None
     try:
@@ -277,6 +282,7 @@ async def spawn_worker(
         slots=ready.slots,
         quantization=ready.quantization,
         reserved=reserved,
+        token=token,
     )
     worker._watch = asyncio.create_task(_drain(worker, process.stdout))
     return worker

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from rbee_core.paths import state_dir
+from rbee_core.private_files import create_private, private_dir
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.infer import job_fields, run_job, sampling_options
 from rbee_keeper.queen_lifecycle import ensure_queen
@@ -126,7 +127,8 @@ def _line_editing(interactive: bool) -> Iterator[Callable[[str], str]]:
         yield read_terminal
     finally:
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            create_private(path)  # what was asked is for its asker only
             readline.write_history_file(path)
 
 

@@ -15,6 +15,7 @@ import click
 
 from rbee_core.addresses import is_loopback_host
 from rbee_core.paths import logs_dir
+from rbee_core.private_files import open_private
 from rbee_keeper.client import QueenClient
 from rbee_keeper.context import Keeper
 
@@ -58,7 +59,7 @@ def start_queen(keeper: Keeper, client: QueenClient, timeout: float) -> subproce
     log_path = logs_dir() / f"queen-{port}.log"
     keeper.narrate("queen_wake", "queen is asleep, waking queen.")
     logged = log_path.stat().st_size if log_path.exists() else 0
-    with open(log_path, "ab") as log:
+    with open_private(log_path) as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "rbee_queen", "--host", host, "--port", str(port)],
             stdin=subprocess.DEVNULL,

@@ -11,6 +11,8 @@ from typing import Any
 
 import ray
 
+from rbee_core.private_files import open_private, private_dir
+
 __all__ = ["ProcessActor"]
 
 PR_SET_PDEATHSIG = 1
@@ -29,8 +31,8 @@ class ProcessActor:
     def __init__(self, argv: list[str], env: dict[str, str], stdout: str, stderr: str) -> None:
         # Started in __init__: the actor's main thread, which lives as long as the actor
         # (PR_SET_PDEATHSIG follows the thread that started the process).
-        Path(stdout).parent.mkdir(parents=True, exist_ok=True)
-        with open(stdout, "ab") as out, open(stderr, "ab") as err:
+        private_dir(Path(stdout).parent)
+        with open_private(Path(stdout)) as out, open_private(Path(stderr)) as err:
             self.process = subprocess.Popen(
                 argv,
                 env=env,

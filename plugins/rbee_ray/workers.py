@@ -20,6 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rbee_core.errors import WorkerFailed
 from rbee_core.narration import Narration
+from rbee_core.private_files import open_private
 from rbee_core.units import human_bytes
 from rbee_hive.workers import Emit
 from rbee_ray.actors import ProcessActor
@@ -98,7 +99,7 @@ def launcher(address: str, node: str) -> object:
         ask = _ask(cpus, gpus, reserved)
         where = f"Ray node {node[:8]}"
         stdout = log_path.with_suffix(".out")
-        stdout.write_bytes(b"")
+        open_private(stdout, truncate=True).close()
         if gpus:  # Ray hands the actor its GPU; the worker uses the one rbee placed it on
             env = {**env, "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
         actor = ProcessActor.options(  # type: ignore[attr-defined]
