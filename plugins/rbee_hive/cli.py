@@ -3,8 +3,9 @@ starts the workers the queen asks for.
 
     rbee-hive --queen-url http://QUEEN:8500 --host 0.0.0.0 --port 8600
 
-Listening beyond loopback needs the cluster's API key in RBEE_API_KEY: the hive sends it to
-the queen, asks it of every caller, and its workers share it.
+Listening beyond loopback needs the cluster's API key, in RBEE_API_KEY or a file given with
+--api-key-file: the hive sends it to the queen, asks it of every caller, and its workers
+share it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from rbee_core.addresses import is_unspecified
+from rbee_core.credentials import API_KEY_FILE_HELP, use_key_file
 from rbee_core.paths import logs_dir
 from rbee_core.plugins import create_plugin_manager, model_catalog
+from rbee_core.private_files import restrict_umask
 from rbee_core.units import parse_size
 from rbee_hive.detach import detach
 from rbee_hive.hive import Hive
@@ -60,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="address to bind, and for its workers (default 127.0.0.1; for a queen on "
         "another machine, this machine's LAN address or 0.0.0.0, with RBEE_API_KEY set)",
     )
+    p.add_argument("--api-key-file", metavar="PATH", help=API_KEY_FILE_HELP)
     p.add_argument(
         "--advertise-url",
         help="the URL the queen reaches this hive at (default: the bound address, or for "
@@ -105,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.api_key_file:
+        use_key_file(args.api_key_file, "rbee-hive")
+    restrict_umask()
     refusal = open_bind_refusal("rbee-hive", args.host)
     if refusal:
         print(refusal, file=sys.stderr)

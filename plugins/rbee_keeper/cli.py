@@ -11,6 +11,7 @@ and its parents), where ``queen_url_option``'s default and ``Keeper.queen_url`` 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ import click
 import pluggy
 
 from rbee_core import __version__
+from rbee_core.credentials import API_KEY_ENV, KeyFileError, read_key_file
 from rbee_core.plugins import create_plugin_manager
 from rbee_keeper.context import QUEEN_URL_META, TERMINAL, Keeper
 from rbee_keeper.terminal import TerminalSink
@@ -35,6 +37,14 @@ def _set_quiet(ctx: click.Context, _: click.Parameter, quiet: bool) -> None:
 def _keep_queen_url(ctx: click.Context, _: click.Parameter, url: str | None) -> None:
     if url is not None:  # the innermost one typed wins: it is parsed last
         ctx.meta[QUEEN_URL_META] = url
+
+
+def _use_key_file(_ctx: click.Context, _: click.Parameter, path: str | None) -> None:
+    if path is not None:  # in the environment, where every call and started queen reads it
+        try:
+            os.environ[API_KEY_ENV] = read_key_file(path)
+        except KeyFileError as exc:
+            raise click.BadParameter(str(exc)) from None
 
 
 def _quiet_option() -> click.Option:
@@ -84,6 +94,14 @@ def add_common_options(cli: click.Group) -> None:
 def build_cli() -> tuple[click.Group, Keeper]:
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="rbee-keeper")
+    @click.option(
+        "--api-key-file",
+        metavar="PATH",
+        expose_value=False,
+        callback=_use_key_file,
+        help="Read the cluster's API key from the first line of PATH (a file only you can "
+        "read); the default is $RBEE_API_KEY. Goes before the command.",
+    )
     def cli() -> None:
         """rbee: the machines you own as one LLM inference cluster.
 

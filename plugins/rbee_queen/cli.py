@@ -13,8 +13,10 @@ import os
 import sys
 from typing import Any
 
+from rbee_core.credentials import CMDLINE_KEY_WARNING, reexec_without_key, use_key_file
 from rbee_core.errors import RbeeError
 from rbee_core.plugins import create_plugin_manager
+from rbee_core.private_files import restrict_umask
 from rbee_http.auth import API_KEY_ENV, open_bind_refusal
 from rbee_http.server import PortInUse, bind, serve, url_of
 
@@ -36,10 +38,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds of silence before a hive is unreachable (default 3 heartbeats + 1)",
     )
-    p.add_argument(
+    key = p.add_mutually_exclusive_group()
+    key.add_argument(
+        "--api-key-file",
+        metavar="PATH",
+        help="require 'Authorization: Bearer KEY' on every route but /health, KEY being the "
+        "first line of PATH (mode 600; or set RBEE_API_KEY); needed to listen on anything "
+        "but loopback",
+    )
+    key.add_argument(
         "--api-key",
-        help="require 'Authorization: Bearer KEY' on every route but /health (also read from "
-        "RBEE_API_KEY); needed to listen on anything but loopback",
+        metavar="KEY",
+        help="the same with KEY itself (deprecated: every local user sees it in ps while "
+        "the queen starts; use --api-key-file or RBEE_API_KEY)",
     )
     p.add_argument(
         "--job-retention",
@@ -77,10 +88,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.api_key:
+        print(f"queen-rbee: {CMDLINE_KEY_WARNING}", file=sys.stderr, flush=True)
+        if argv is None:  # started from a command line: start again without the key on it
+            reexec_without_key(args.api_key)
+        os.environ[API_KEY_ENV] = args.api_key  # the hives and workers it starts share it
+    elif args.api_key_file:
+        use_key_file(args.api_key_file, "queen-rbee")
+    restrict_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if args.api_key:
-        os.environ[API_KEY_ENV] = args.api_key  # the hives and workers it starts share it
     if args.ray:
         if importlib.util.find_spec("ray") is None:
             print(
@@ -89,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             sys.exit(2)
         os.environ[RAY_ADDRESS_ENV] = args.ray  # read by the rbee_ray plugin
-    refusal = open_bind_refusal("queen-rbee", args.host, "Set --api-key or RBEE_API_KEY.")
+    refusal = open_bind_refusal(
+        "queen-rbee", args.host, "Set RBEE_API_KEY or pass --api-key-file PATH."
+    )
     if refusal:
         print(refusal, file=sys.stderr)
         sys.exit(2)

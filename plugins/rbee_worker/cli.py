@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from rbee_core.addresses import is_unspecified, with_host
+from rbee_core.credentials import API_KEY_FILE_HELP, use_key_file
 from rbee_core.errors import RbeeError
 from rbee_core.messages import WorkerHeartbeat, WorkerReady
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
+from rbee_core.private_files import restrict_umask
 from rbee_http.auth import auth_headers, open_bind_refusal
 from rbee_http.lifecycle import exit_with_parent
 from rbee_http.server import PortInUse, bind, serve, url_of
@@ -53,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hive-url", default="", help="the hive to send heartbeats to")
     p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
     p.add_argument(
+        "--api-key-file",
+        metavar="PATH",
+        help=API_KEY_FILE_HELP + " (a hive gives its workers its own key)",
+    )
+    p.add_argument(
         "--standalone",
         action="store_true",
         help="keep running when the process that started this worker exits",
@@ -83,6 +90,9 @@ def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runn
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.api_key_file:
+        use_key_file(args.api_key_file, ACTOR)
+    restrict_umask()
     refusal = open_bind_refusal("llm-worker-rbee", args.host)
     if refusal:
         announce("error", message=refusal)
