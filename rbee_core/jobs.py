@@ -15,7 +15,19 @@ from rbee_core.event_log import EventLog
 from rbee_core.events import Event, EventType
 from rbee_core.response_format import KINDS, ResponseFormat
 
-__all__ = ["JOB_BODY_SCHEMA", "LIMITS", "Job", "JobRequest", "JobState", "new_job_id"]
+__all__ = [
+    "JOB_BODY_SCHEMA",
+    "LIMITS",
+    "MAX_CONVERSATION_CHARS",
+    "MAX_MESSAGES",
+    "MAX_MODEL_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_STOP_CHARS",
+    "Job",
+    "JobRequest",
+    "JobState",
+    "new_job_id",
+]
 
 LIMITS: dict[str, tuple[float, float]] = {
     "max_tokens": (1, 4096),
@@ -26,7 +38,15 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 MAX_PROMPT_CHARS = 200_000
 MAX_STOP_SEQUENCES = 8
+# Every stop string is searched for after each token: a long one costs every token.
+MAX_STOP_CHARS = 256
 MAX_EMBED_INPUTS = 256
+# A conversation is kept with its job (memory, then the job store) and rendered whole by
+# the chat template: its size is bounded itself, not only through the 1 MiB body.
+MAX_MESSAGES = 1024
+MAX_CONVERSATION_CHARS = 512 * 1024
+MAX_MODEL_CHARS = 4096  # a model reference: a name, a path, a URL
+MAX_NAME_CHARS = 256  # a hive, a device, a backend
 ROLES = ("system", "user", "assistant")
 
 
@@ -36,13 +56,15 @@ def _range(kind: str, name: str, **extra: Any) -> dict[str, Any]:
 
 
 _TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+_NAME: dict[str, Any] = {**_TEXT, "maxLength": MAX_NAME_CHARS}
+_STOP: dict[str, Any] = {**_TEXT, "maxLength": MAX_STOP_CHARS}
 JOB_BODY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["model"],
     "anyOf": [{"required": ["prompt"]}, {"required": ["embed"]}],
     "additionalProperties": False,
     "properties": {
-        "model": _TEXT,
+        "model": {**_TEXT, "maxLength": MAX_MODEL_CHARS},
         "prompt": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         "max_tokens": _range("integer", "max_tokens"),
         "temperature": _range("number", "temperature"),
@@ -50,24 +72,26 @@ JOB_BODY_SCHEMA: dict[str, Any] = {
         "top_k": _range("integer", "top_k"),
         "seed": _range("integer", "seed"),
         "stop": {
-            "oneOf": [_TEXT, {"type": "array", "items": _TEXT, "maxItems": MAX_STOP_SEQUENCES}]
+            "oneOf": [_STOP, {"type": "array", "items": _STOP, "maxItems": MAX_STOP_SEQUENCES}]
         },
         "raw": {"type": "boolean"},
         "messages": {
             "type": "array",
             "minItems": 1,
+            "maxItems": MAX_MESSAGES,
             "items": {
                 "type": "object",
                 "required": ["role", "content"],
                 "properties": {
                     "role": {"type": "string", "enum": list(ROLES)},
-                    "content": {"type": "string"},
+                    # Their contents together: at most MAX_CONVERSATION_CHARS.
+                    "content": {"type": "string", "maxLength": MAX_CONVERSATION_CHARS},
                 },
             },
         },
-        "hive": _TEXT,
-        "device": _TEXT,
-        "backend": _TEXT,
+        "hive": _NAME,
+        "device": _NAME,
+        "backend": _NAME,
         "keep_alive": {"oneOf": [{"type": "number", "exclusiveMinimum": 0.0}, {"const": -1}]},
         "timeout": {"type": "number", "exclusiveMinimum": 0.0},
         "embed": {
@@ -189,6 +213,11 @@ class JobRequest:
                 raise InvalidRequest(f"{name} must be a string, got {value!r}", field=name)
             if not value.strip():
                 raise InvalidRequest(f"{name} must not be empty", field=name)
+        if len(payload["model"]) > MAX_MODEL_CHARS:
+            raise InvalidRequest(
+                f"model is too long: {len(payload['model'])} characters, at most {MAX_MODEL_CHARS}",
+                field="model",
+            )
         if len(payload["prompt"]) > MAX_PROMPT_CHARS:
             raise InvalidRequest(
                 f"prompt is too long: {len(payload['prompt'])} characters, "
@@ -217,6 +246,11 @@ class JobRequest:
             if value is not None:
                 if not isinstance(value, str) or not value.strip():
                     raise InvalidRequest(f"{name} must be a non-empty string", field=name)
+                if len(value) > MAX_NAME_CHARS:
+                    raise InvalidRequest(
+                        f"{name} is too long: {len(value)} characters, at most {MAX_NAME_CHARS}",
+                        field=name,
+                    )
                 kwargs[name] = value.strip()
         if payload.get("timeout") is not None:
             limit = payload["timeout"]
@@ -270,7 +304,14 @@ class JobRequest:
 def _messages(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list) or not value:
         raise InvalidRequest("messages must be a non-empty list", field="messages")
+    if len(value) > MAX_MESSAGES:
+        raise InvalidRequest(
+            f"messages has {len(value)} messages, at most {MAX_MESSAGES}",
+            field="messages",
+            maximum=MAX_MESSAGES,
+        )
     out = []
+    total = 0
     for i, item in enumerate(value):
         if (
             not isinstance(item, dict)
@@ -281,6 +322,14 @@ def _messages(value: Any) -> tuple[tuple[str, str], ...]:
                 f"messages[{i}] must be an object with a role ({', '.join(ROLES)}) "
                 "and a string content",
                 field="messages",
+            )
+        total += len(item["content"])
+        if total > MAX_CONVERSATION_CHARS:
+            raise InvalidRequest(
+                f"messages are too long: more than {MAX_CONVERSATION_CHARS} characters of "
+                "content together",
+                field="messages",
+                maximum=MAX_CONVERSATION_CHARS,
             )
         out.append((item["role"], item["content"]))
     return tuple(out)
@@ -307,6 +356,14 @@ def _stop_sequences(value: Any) -> tuple[str, ...]:
         raise InvalidRequest("stop must be a non-empty string or a list of them", field="stop")
     if len(items) > MAX_STOP_SEQUENCES:
         raise InvalidRequest(f"stop takes at most {MAX_STOP_SEQUENCES} sequences", field="stop")
+    for i, stop in enumerate(items):
+        if len(stop) > MAX_STOP_CHARS:
+            raise InvalidRequest(
+                f"{'stop' if isinstance(value, str) else f'stop[{i}]'} is {len(stop)} "
+                f"characters, at most {MAX_STOP_CHARS}",
+                field="stop",
+                maximum=MAX_STOP_CHARS,
+            )
     return tuple(items)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import JobRequest
+from rbee_core.jobs import MAX_MESSAGES, JobRequest
 from rbee_openai.errors import OpenAIError
 from rbee_openai.tools import Tools, parse_tools, render_messages
 
@@ -157,6 +157,10 @@ def parse_chat(body: Any) -> OpenAIRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise OpenAIError("messages must be a non-empty list", "messages")
+    if len(messages) > MAX_MESSAGES:  # before any is looked at (the job checks it again)
+        raise OpenAIError(
+            f"messages has {len(messages)} messages, at most {MAX_MESSAGES}", "messages"
+        )
     checked = [_message(m, i) for i, m in enumerate(messages)]
     tools = parse_tools(body)
     conversation = render_messages(checked, tools)

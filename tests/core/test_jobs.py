@@ -493,3 +493,70 @@ def test_the_body_schema_declares_exactly_the_requests_fields_and_limits() -> No
     assert set(properties) == set(JobRequest.__dataclass_fields__)
     for name, (low, high) in LIMITS.items():
         assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high)
+
+
+# -- caps on what a client sends ------------------------------------------------------------
+
+
+def test_too_many_messages_are_refused_naming_the_cap() -> None:
+    from rbee_core.jobs import MAX_MESSAGES
+
+    messages = [{"role": "user", "content": "hi"}] * (MAX_MESSAGES + 1)
+    with pytest.raises(InvalidRequest, match=f"at most {MAX_MESSAGES}") as err:
+        JobRequest.from_json({"model": "m", "prompt": "hi", "messages": messages})
+    assert err.value.field == "messages"
+    ok = JobRequest.from_json({"model": "m", "prompt": "hi", "messages": messages[1:]})
+    assert len(ok.messages) == MAX_MESSAGES
+
+
+def test_messages_too_long_together_are_refused_naming_the_cap() -> None:
+    from rbee_core.jobs import MAX_CONVERSATION_CHARS
+
+    half = "x" * (MAX_CONVERSATION_CHARS // 2)
+    fits = [{"role": "user", "content": half}, {"role": "assistant", "content": half}]
+    JobRequest.from_json({"model": "m", "prompt": "hi", "messages": fits})
+    over = [*fits, {"role": "user", "content": "y"}]
+    with pytest.raises(InvalidRequest, match=f"{MAX_CONVERSATION_CHARS} characters") as err:
+        JobRequest.from_json({"model": "m", "prompt": "hi", "messages": over})
+    assert err.value.field == "messages"
+
+
+def test_a_long_stop_string_is_refused_naming_the_cap() -> None:
+    from rbee_core.jobs import MAX_STOP_CHARS
+
+    JobRequest.from_json({"model": "m", "prompt": "hi", "stop": ["s" * MAX_STOP_CHARS]})
+    with pytest.raises(InvalidRequest, match=r"stop\[1\] is 257 characters, at most 256") as e:
+        JobRequest.from_json({"model": "m", "prompt": "hi", "stop": ["a", "s" * 257]})
+    assert e.value.field == "stop"
+    with pytest.raises(InvalidRequest, match=r"^stop is 257 characters"):
+        JobRequest.from_json({"model": "m", "prompt": "hi", "stop": "s" * 257})
+
+
+@pytest.mark.parametrize(("name", "cap"), [("model", 4096), ("hive", 256), ("device", 256)])
+def test_long_names_are_refused_naming_the_cap(name: str, cap: int) -> None:
+    body = {"model": "m", "prompt": "hi", name: "n" * (cap + 1)}
+    message = f"{name} is too long: {cap + 1} characters, at most {cap}"
+    with pytest.raises(InvalidRequest, match=message):
+        JobRequest.from_json(body)
+
+
+def test_the_body_schema_declares_the_caps() -> None:
+    from rbee_core.jobs import (
+        JOB_BODY_SCHEMA,
+        MAX_CONVERSATION_CHARS,
+        MAX_MESSAGES,
+        MAX_MODEL_CHARS,
+        MAX_NAME_CHARS,
+        MAX_STOP_CHARS,
+    )
+
+    properties = JOB_BODY_SCHEMA["properties"]
+    assert properties["messages"]["maxItems"] == MAX_MESSAGES
+    assert properties["messages"]["items"]["properties"]["content"]["maxLength"] == (
+        MAX_CONVERSATION_CHARS
+    )
+    one, many = properties["stop"]["oneOf"]
+    assert one["maxLength"] == many["items"]["maxLength"] == MAX_STOP_CHARS
+    assert properties["model"]["maxLength"] == MAX_MODEL_CHARS
+    for name in ("hive", "device", "backend"):
+        assert properties[name]["maxLength"] == MAX_NAME_CHARS

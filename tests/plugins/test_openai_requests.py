@@ -133,3 +133,19 @@ def test_response_format_reaches_the_job_and_a_bad_one_names_the_parameter() -> 
         chat(response_format={"type": "yaml"})
     assert caught.value.param == "response_format"
     assert "type must be one of" in str(caught.value)
+
+
+def test_chat_refuses_too_many_messages_before_reading_them() -> None:
+    from rbee_core.jobs import MAX_MESSAGES
+
+    body = {"model": "m", "messages": [None] * (MAX_MESSAGES + 1)}  # none would pass either
+    with pytest.raises(OpenAIError, match=f"at most {MAX_MESSAGES}") as err:
+        parse_chat(body)
+    assert err.value.param == "messages"
+
+
+def test_chat_refuses_a_long_stop_string_naming_stop() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": ["s" * 300]}
+    with pytest.raises(OpenAIError, match="at most 256") as err:
+        parse_chat(body)
+    assert err.value.param == "stop"
