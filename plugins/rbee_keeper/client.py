@@ -16,6 +16,7 @@ import click
 
 from rbee_core.credentials import auth_headers
 from rbee_core.events import DONE
+from rbee_core.terminal_text import printable
 
 if TYPE_CHECKING:
     import httpx
@@ -30,9 +31,9 @@ class QueenUnreachable(click.ClickException):
 def _error_message(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
-        return str(error["message"])
+        return printable(str(error["message"]))
     except (ValueError, KeyError, TypeError):
-        return f"the queen answered HTTP {response.status_code}: {response.text[:200]}"
+        return printable(f"the queen answered HTTP {response.status_code}: {response.text[:200]}")
 
 
 class QueenClient:
@@ -90,7 +91,7 @@ class QueenClient:
         return self._call("DELETE", path)
 
     def shutdown(self) -> None:
-        self._call("POST", "/shutdown")
+        self._call("POST", "/shutdown", json={})  # every POST must be JSON (docs/api.md)
 
     def events(
         self,

@@ -11,6 +11,7 @@ import click
 import pluggy
 
 from rbee_core.narration import Narration
+from rbee_core.terminal_text import printable
 
 __all__ = [
     "ACTOR",
@@ -77,7 +78,7 @@ class Keeper:
             elif event == "end":
                 return data
             elif event == "error":
-                raise click.ClickException(str(data.get("message")))
+                raise click.ClickException(printable(str(data.get("message"))))
         raise click.ClickException("the operation ended without a result")
 
 

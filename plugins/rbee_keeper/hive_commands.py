@@ -16,6 +16,7 @@ from rbee_core.units import human_bytes
 from rbee_keeper.client import QueenClient, fetch_list
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.tables import Column, render_table
+from rbee_keeper.terminal import echo
 
 __all__ = ["hive", "worker"]
 
@@ -45,18 +46,16 @@ def list_hives(queen_url: str, as_json: bool) -> None:
     if hives is None:
         return
     if not hives:
-        click.echo("no hives yet (the queen starts one on this machine for the first job)")
+        echo("no hives yet (the queen starts one on this machine for the first job)")
     for h in hives:
-        click.echo(
-            f"{h['name']}  {h['state']}  {h['url']}  last heartbeat {_ago(h['last_heartbeat'])}"
-        )
-        click.echo(f"  devices: {_devices(h['devices']) or 'unknown yet'}")
-        click.echo(f"  models:  {', '.join(h['models']) or 'none'}")
-        click.echo(f"  workers: {', '.join(w['id'] for w in h['workers']) or 'none'}")
+        echo(f"{h['name']}  {h['state']}  {h['url']}  last heartbeat {_ago(h['last_heartbeat'])}")
+        echo(f"  devices: {_devices(h['devices']) or 'unknown yet'}")
+        echo(f"  models:  {', '.join(h['models']) or 'none'}")
+        echo(f"  workers: {', '.join(w['id'] for w in h['workers']) or 'none'}")
         if h.get("labels"):
-            click.echo("  labels:  " + ", ".join(f"{k}={v}" for k, v in h["labels"].items()))
+            echo("  labels:  " + ", ".join(f"{k}={v}" for k, v in h["labels"].items()))
         if h.get("problem"):
-            click.echo(f"  problem: {h['problem']}")
+            echo(f"  problem: {h['problem']}")
 
 
 ssh_option = click.option(
@@ -178,7 +177,7 @@ def start(
                 raise click.UsageError(f"{option} goes with --ssh HOST")
         with QueenClient(queen_url) as client:
             record = client.post("/hives", {})
-        click.echo(
+        echo(
             f"hive {record['name']} is {record['state']} at {record['url']}: "
             f"{_devices(record['devices'])}"
         )
@@ -195,7 +194,7 @@ def start(
         if health is None:
             raise click.ClickException(
                 f"no queen answers at {queen_url}; start one that {host} can reach, e.g. "
-                f"`queen-rbee --host 0.0.0.0 --api-key KEY`"
+                f"`queen-rbee --host 0.0.0.0 --api-key-file PATH`"
             )
         target = hive_queen_url or _queen_for(host, queen_url, str(health.get("url", "")))
         script = remote_hive.start_script(
@@ -219,7 +218,7 @@ def start(
             )
         keeper.narrate("hive_started", done.stdout.strip())
         record = _wait_ready(client, name, 30.0)
-    click.echo(f"hive {name} is ready at {record['url']}: {_devices(record['devices'])}")
+    echo(f"hive {name} is ready at {record['url']}: {_devices(record['devices'])}")
 
 
 def _queen_for(host: str, queen_url: str, listening: str) -> str | None:
@@ -234,7 +233,7 @@ def _queen_for(host: str, queen_url: str, listening: str) -> str | None:
         click.echo(
             f"warning: the queen listens on {where} only, which a hive on {host} cannot "
             "reach; restart it on an address the hive reaches, e.g. `queen-rbee --host "
-            "0.0.0.0 --api-key KEY`, or pass --hive-queen-url",
+            "0.0.0.0 --api-key-file PATH`, or pass --hive-queen-url",
             err=True,
         )
         return queen_url

@@ -3,6 +3,10 @@
 The prompt is an argument, or stdin when it is piped in (``echo hi | rbee-keeper infer``,
 ``cat notes.txt | rbee-keeper infer "Summarise this."``). What streams a job to the terminal
 (``follow``, ``run_job``) is shared with ``rbee-keeper chat`` and ``jobs attach``.
+
+Tokens go to stdout as the model wrote them when stdout is a pipe or a file (``infer ... >
+answer.txt`` keeps the exact answer); on a terminal, without escape sequences and control
+characters but newline and tab, so no answer can rewrite the screen.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import click
 
 from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+from rbee_core.terminal_text import printable
 from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import ensure_queen
 
@@ -307,9 +312,12 @@ def follow(keeper: Keeper, client: Any, submitted: dict[str, str], *, verbose: b
     out but for progress (a download's bar), and so is the summary at its end.
     """
     parts: list[str] = []
+    # On a terminal the model's escape sequences and control characters are not printed
+    # (a model can be steered to write them); to a pipe or file the answer stays exact.
+    shown = printable if sys.stdout.isatty() else str
     for event, data in job_events(keeper, client, submitted, verbose):
         if event == "token":
-            sys.stdout.write(data["text"])
+            sys.stdout.write(shown(data["text"]))
             sys.stdout.flush()
             parts.append(data["text"])
         elif event == "narration":
@@ -332,7 +340,7 @@ def follow(keeper: Keeper, client: Any, submitted: dict[str, str], *, verbose: b
             if parts:
                 sys.stdout.write("\n")
                 sys.stdout.flush()
-            raise click.ClickException(f"the job failed: {data.get('message')}")
+            raise click.ClickException(printable(f"the job failed: {data.get('message')}"))
     raise click.ClickException("the job's stream ended without an end event")
 
 
@@ -348,5 +356,5 @@ def follow_as_json(keeper: Keeper, client: Any, submitted: dict[str, str]) -> No
                 raise click.ClickException(f"the job was {data.get('outcome')}")
             return
         if event == "error":
-            raise click.ClickException(f"the job failed: {data.get('message')}")
+            raise click.ClickException(printable(f"the job failed: {data.get('message')}"))
     raise click.ClickException("the job's stream ended without an end event")

@@ -11,6 +11,7 @@ from rbee_core.units import human_bytes
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
 from rbee_keeper.queen_lifecycle import queen_session
 from rbee_keeper.tables import Column, render_table
+from rbee_keeper.terminal import echo
 
 __all__ = ["model"]
 
@@ -59,7 +60,7 @@ def list_models(keeper: Keeper, queen_url: str, as_json: bool) -> None:
         return
     rows = answer["models"]
     if not rows:
-        click.echo(f"no models yet; known names: {', '.join(answer['known'])}")
+        echo(f"no models yet; known names: {', '.join(answer['known'])}")
         return
     table = [
         (
@@ -77,7 +78,7 @@ def list_models(keeper: Keeper, queen_url: str, as_json: bool) -> None:
         click.echo(line)
     for r in rows:
         if r["problem"]:
-            click.echo(f"warning: {r['name']}: {r['problem']}", err=True)
+            echo(f"warning: {r['name']}: {r['problem']}", err=True)
 
 
 @model.command()
@@ -89,7 +90,7 @@ def download(keeper: Keeper, model_ref: str, queen_url: str) -> None:
     with queen_session(keeper, queen_url) as client:
         events = client.stream("POST", "/models/download", {"model": model_ref})
         info = keeper.run_operation(events)["model"]
-    click.echo(f"{info['name']}: {info['state']}, {_size(info.get('size'))}, {info.get('path')}")
+    echo(f"{info['name']}: {info['state']}, {_size(info.get('size'))}, {info.get('path')}")
 
 
 @model.command()
@@ -101,7 +102,7 @@ def info(keeper: Keeper, model_ref: str, queen_url: str) -> None:
     with queen_session(keeper, queen_url) as client:
         answer = client.get(f"/models/info?{_query(model_ref)}")
     for key, value in answer.items():
-        click.echo(f"{key}: {_size(value) if key == 'size' else value}")
+        echo(f"{key}: {_size(value) if key == 'size' else value}")
 
 
 @model.command()
@@ -112,4 +113,4 @@ def rm(keeper: Keeper, model_ref: str, queen_url: str) -> None:
     """Remove MODEL from the catalog and delete the files rbee downloaded for it."""
     with queen_session(keeper, queen_url) as client:
         entry = client.delete(f"/models?{_query(model_ref)}")
-    click.echo(f"removed {entry['name']} ({_size(entry['size'])})")
+    echo(f"removed {entry['name']} ({_size(entry['size'])})")

@@ -4,13 +4,17 @@ Worker ids, model references and paths can be far longer than a column: padding 
 (``f"{x:<16}"``) pushes every later column out of line. Here a cell is shortened in the
 middle instead, keeping the head and the tail, because that is where the telling part
 of a name is (``hf:author/…/model-q4_k_m.gguf``); a path keeps its file name whole when
-it can. ``--json`` output is never shortened: it is for programs, which want the whole.
+it can. ``--json`` output is never shortened: it is for programs, which want the whole. Cells come
+from peers (hive names, labels, model names): they are printed without escape sequences or
+control characters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from rbee_core.terminal_text import printable
 
 __all__ = ["Column", "render_table", "shorten_middle"]
 
@@ -57,7 +61,9 @@ def render_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> li
     between columns, no trailing blanks."""
     cells = [
         [
-            shorten_middle(str(v), c.max_width) if c.max_width is not None else str(v)
+            shorten_middle(printable(str(v)), c.max_width)
+            if c.max_width is not None
+            else printable(str(v))
             for c, v in zip(columns, row, strict=True)
         ]
         for row in rows

@@ -1,5 +1,6 @@
 """Narration on the terminal: every narration the keeper sees goes to stderr, so stdout
-carries only the answer (``rbee-keeper infer ... > answer.txt``).
+carries only the answer (``rbee-keeper infer ... > answer.txt``). Narration is printed
+without escape sequences or control characters (``rbee_core.terminal_text``).
 
 Narration that carries progress (a download) is drawn as a progress bar when stderr is a
 terminal, and printed as plain lines (already at a sane rate) when it is not.
@@ -12,8 +13,16 @@ from typing import Any
 
 from rbee_core import hookimpl
 from rbee_core.narration import Narration
+from rbee_core.terminal_text import printable
 
-__all__ = ["TerminalSink"]
+__all__ = ["TerminalSink", "echo"]
+
+
+def echo(text: str, err: bool = False) -> None:
+    """``click.echo`` for a line with words of peers in it (names, labels, paths)."""
+    import click
+
+    click.echo(printable(text), err=err)
 
 
 class TerminalSink:
@@ -30,7 +39,9 @@ class TerminalSink:
         if narration.progress is not None and self.bars:
             self._draw(narration.progress)
             return
-        line = f"[{narration.actor}] {narration.message}"
+        # Peers write narration (a file name decoded from a URL, a hive's label): no escape
+        # sequence of theirs reaches the terminal, nor a log of it.
+        line = printable(f"[{narration.actor}] {narration.message}")
         if self._progress is not None:
             if narration.action.startswith("download_"):
                 self._close()

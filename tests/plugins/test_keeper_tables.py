@@ -82,3 +82,12 @@ def test_worker_list_stays_aligned_with_a_long_model_path(
         column = lines[0].index(title)
         assert lines[1][column - 2 : column] == "  " and lines[1][column] != " "
         assert lines[2][column - 2 : column] == "  " and lines[2][column] != " "
+
+
+def test_cells_from_peers_reach_the_terminal_without_escape_sequences() -> None:
+    lines = render_table(
+        [Column("NAME", max_width=20), Column("LABEL")],
+        [("hive\x1b[2J", "k=\x1b]0;pwned\x07v\r")],
+    )
+    assert lines[1].split() == ["hive", "k=v"]
+    assert not any(ch in "".join(lines) for ch in "\x1b\x07\r")
