@@ -11,3 +11,10 @@ Feature: The HTTP API survives fuzzing
     When schemathesis fuzzes the queen's API from its OpenAPI schema for 60 seconds
     Then schemathesis found no server error
     And the queen is still healthy
+
+  Scenario: Fuzzing a keyed queen's API with the key finds no server error
+    Given the cluster's API key is "fuzz-key"
+    And a queen is running with --max-queue 0
+    When schemathesis fuzzes the queen's API from its OpenAPI schema for 60 seconds
+    Then schemathesis found no server error
+    And the queen is still healthy

@@ -14,6 +14,9 @@ EXCLUDED = r"^/(shutdown|hives|workers$|models/download)"
 
 @when("schemathesis fuzzes the queen's API from its OpenAPI schema for {seconds:d} seconds")
 def step_fuzz(context: Any, seconds: int) -> None:
+    # With a key, every request carries it, so the fuzzer reaches the handlers, not the 401.
+    key = context.env.get("RBEE_API_KEY")
+    auth = ["--header", f"Authorization: Bearer {key}"] if key else []
     context.fuzz = subprocess.run(
         [
             *processes.command("st"),
@@ -32,6 +35,7 @@ def step_fuzz(context: Any, seconds: int) -> None:
             "examples,coverage,fuzzing",
             "-w",
             "1",
+            *auth,
         ],
         env=context.env,
         capture_output=True,
