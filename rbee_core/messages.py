@@ -4,15 +4,32 @@ A hive builds these and the queen reads them (a worker's ``ready`` line and hear
 its hive the same way), so each is a frozen dataclass with ``to_json`` for the sender and
 ``from_json`` for the receiver; the JSON forms are the ones docs/api.md documents. Receivers
 ignore keys they do not know, so a newer process can add one without breaking an older peer.
+
+What a hive sends the queen is held in the queen's memory and shown to every client, so its
+lists and strings are capped (the ``MAX_`` constants, docs/api.md): a report over a cap is an
+``InvalidRequest`` naming the field and the cap, never truncated silently.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Self
 
+from rbee_core.errors import InvalidRequest
+
 __all__ = [
+    "HIVE_NAME_RULE",
+    "MAX_BACKENDS",
+    "MAX_DEVICES",
+    "MAX_HIVE_MODELS",
+    "MAX_HIVE_WORKERS",
+    "MAX_LABELS",
+    "MAX_LABEL_KEY",
+    "MAX_LABEL_VALUE",
+    "MAX_MODEL_NAME",
+    "MAX_PEER_STRING",
     "Device",
     "FinishReason",
     "HiveCapabilities",
@@ -23,7 +40,20 @@ __all__ = [
     "WorkerInfo",
     "WorkerReady",
     "WorkerState",
+    "check_hive_name",
 ]
+
+HIVE_NAME_RULE = "1 to 64 letters, digits, '.', '_' or '-'"
+_HIVE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_HIVE_MODELS = 1_000  # model names in one hive's report
+MAX_MODEL_NAME = 512  # characters of one model name
+MAX_HIVE_WORKERS = 256  # workers in one hive's report
+MAX_DEVICES = 64  # devices of one hive
+MAX_BACKENDS = 64  # backends of one hive, and formats of one backend
+MAX_LABELS = 32  # labels of one hive
+MAX_LABEL_KEY = 64  # characters of a label's key
+MAX_LABEL_VALUE = 256  # characters of a label's value
+MAX_PEER_STRING = 2_048  # characters of any other string a peer reports (a URL, an id)
 
 
 class HiveState(StrEnum):
@@ -52,6 +82,93 @@ class FinishReason(StrEnum):
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in data.items() if k in names}
+
+
+def check_hive_name(name: object, field_name: str = "name") -> str:
+    """``name`` if it is a valid hive name (``HIVE_NAME_RULE``), else ``InvalidRequest``."""
+    if not isinstance(name, str) or not _HIVE_NAME.fullmatch(name):
+        shown = repr(name)[:80]
+        raise InvalidRequest(
+            f"{field_name} must be a hive name: {HIVE_NAME_RULE}; got {shown}", field=field_name
+        )
+    return name
+
+
+def _list(data: dict[str, Any], key: str, cap: int, field_name: str | None = None) -> list[Any]:
+    value = data.get(key)
+    field_name = field_name or key
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{key} must be a list", field=field_name)
+    if len(value) > cap:
+        raise InvalidRequest(
+            f"{key}: at most {cap:,} items, got {len(value):,}", field=field_name, maximum=cap
+        )
+    return value
+
+
+def _string(value: object, where: str, field_name: str, cap: int = MAX_PEER_STRING) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where} must be a string", field=field_name)
+    if len(value) > cap:
+        raise InvalidRequest(
+            f"{where}: at most {cap:,} characters, got {len(value):,}",
+            field=field_name,
+            maximum=cap,
+        )
+    return value
+
+
+def _names(data: dict[str, Any], key: str, cap: int, length: int) -> list[str]:
+    return [_string(v, f"{key}[{i}]", key, length) for i, v in enumerate(_list(data, key, cap))]
+
+
+def _number(value: object, where: str, field_name: str, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequest(f"{where} must be a number", field=field_name)
+
+
+def _peer_workers(data: dict[str, Any]) -> list[WorkerInfo]:
+    """The ``workers`` a hive reports, checked: a malformed one is a 400, not a crash
+    later in the queen."""
+    found = []
+    for i, w in enumerate(_list(data, "workers", MAX_HIVE_WORKERS)):
+        where = f"workers[{i}]"
+        if not isinstance(w, dict):
+            raise InvalidRequest(f"{where} must be an object", field="workers")
+        for key in ("id", "hive", "model", "device", "url"):
+            _string(w.get(key), f"{where}.{key}", "workers")
+        for key in ("backend", "quantization", "state"):
+            _string(w.get(key, ""), f"{where}.{key}", "workers")
+        for key in ("slots", "jobs_served", "reserved"):
+            _number(w.get(key, 0), f"{where}.{key}", "workers")
+        for key in ("pid", "memory", "keep_alive", "idle_since"):
+            _number(w.get(key), f"{where}.{key}", "workers", optional=True)
+        if w.get("state", "idle") not in tuple(WorkerState):
+            raise InvalidRequest(f"{where}.state must be idle or busy", field="workers")
+        found.append(WorkerInfo.from_json(w))
+    return found
+
+
+def _labels(data: dict[str, Any]) -> dict[str, str]:
+    labels = data.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidRequest("labels must be an object", field="labels")
+    if len(labels) > MAX_LABELS:
+        raise InvalidRequest(
+            f"labels: at most {MAX_LABELS} labels, got {len(labels)}",
+            field="labels",
+            maximum=MAX_LABELS,
+        )
+    return {
+        _string(k, "a label's key", "labels", MAX_LABEL_KEY): _string(
+            str(v), f"label {k!r}", "labels", MAX_LABEL_VALUE
+        )
+        for k, v in labels.items()
+    }
 
 
 class _Message:
@@ -136,10 +253,25 @@ class WorkerInfo(_Message):
 
 @dataclass(frozen=True, slots=True)
 class HiveRegistration(_Message):
-    """``POST /hives/register``: a hive joins the queen at ``url``."""
+    """``POST /hives/register``: a hive joins the queen at ``url``; ``nonce`` is what it
+    proves holding from that URL (rbee_core.peer_identity)."""
 
     name: str
     url: str
+    nonce: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        name = check_hive_name(data.get("name"))
+        url = _string(data.get("url"), "url", "url")
+        nonce = data.get("nonce")
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 256:
+            raise InvalidRequest(
+                "nonce is required: 16 to 256 random characters the hive proves holding "
+                "from its URL (GET /identity)",
+                field="nonce",
+            )
+        return cls(name=name, url=url, nonce=nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +286,10 @@ class HiveHeartbeat(_Message):
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
         return cls(
-            name=data["name"],
-            url=data["url"],
-            workers=[WorkerInfo.from_json(w) for w in data.get("workers") or []],
-            models=list(data.get("models") or []),
+            name=check_hive_name(data.get("name")),
+            url=_string(data.get("url"), "url", "url"),
+            workers=_peer_workers(data),
+            models=_names(data, "models", MAX_HIVE_MODELS, MAX_MODEL_NAME),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -184,14 +316,37 @@ class HiveCapabilities(_Message):
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
+        devices = []
+        for i, d in enumerate(_list(data, "devices", MAX_DEVICES)):
+            if not isinstance(d, dict):
+                raise InvalidRequest(f"devices[{i}] must be an object", field="devices")
+            for key in ("id", "name"):
+                _string(d.get(key), f"devices[{i}].{key}", "devices", MAX_MODEL_NAME)
+            for key in ("total_memory", "free_memory"):
+                _number(d.get(key), f"devices[{i}].{key}", "devices")
+            _number(d.get("cores"), f"devices[{i}].cores", "devices", optional=True)
+            devices.append(Device.from_json(d))
+        backends = data.get("backends") or {}
+        if not isinstance(backends, dict) or len(backends) > MAX_BACKENDS:
+            raise InvalidRequest(
+                f"backends must be an object of at most {MAX_BACKENDS} backends",
+                field="backends",
+                maximum=MAX_BACKENDS,
+            )
         return cls(
-            name=data["name"],
-            url=data["url"],
-            devices=[Device.from_json(d) for d in data.get("devices") or []],
-            backends={k: list(v) for k, v in (data.get("backends") or {}).items()},
-            models=list(data.get("models") or []),
-            workers=[WorkerInfo.from_json(w) for w in data.get("workers") or []],
-            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            name=check_hive_name(data.get("name")),
+            url=_string(data.get("url"), "url", "url"),
+            devices=devices,
+            backends={
+                _string(k, "a backend's name", "backends", MAX_MODEL_NAME): [
+                    _string(f, f"backends[{k!r}][{i}]", "backends", MAX_MODEL_NAME)
+                    for i, f in enumerate(_list(backends, k, MAX_BACKENDS, "backends"))
+                ]
+                for k in backends
+            },
+            models=_names(data, "models", MAX_HIVE_MODELS, MAX_MODEL_NAME),
+            workers=_peer_workers(data),
+            labels=_labels(data),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
 from typing import Any
@@ -22,7 +23,10 @@ from litestar.datastructures import State
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.credentials import API_KEY_FILE_HELP, use_key_file
+from rbee_core.errors import InvalidRequest
+from rbee_core.messages import check_hive_name
 from rbee_core.paths import logs_dir
+from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_ENV
 from rbee_core.plugins import create_plugin_manager, model_catalog
 from rbee_core.private_files import restrict_umask
 from rbee_core.units import parse_size
@@ -122,6 +126,10 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--advertise-url {args.advertise_url!r} is not an http:// URL")
         if is_unspecified(host):
             parser.error(f"--advertise-url {args.advertise_url!r}: nobody can dial {host}")
+    try:
+        check_hive_name(args.name, "--name")
+    except InvalidRequest as exc:
+        parser.error(exc.message)
     if args.detach and not args.queen_url:
         parser.error("--detach reports joining a queen: give --queen-url")
     if args.exit_with_parent:
@@ -156,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         on_joined=on_joined,
         labels=dict(args.label),
         launch=pm.hook.rbee_worker_launcher(),
+        # Taken out of the environment: its workers must not inherit it.
+        launch_token=os.environ.pop(HIVE_LAUNCH_TOKEN_ENV, None),
     )
     server: dict[str, Any] = {}
 

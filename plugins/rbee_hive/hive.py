@@ -1,10 +1,11 @@
 """A hive: one machine's devices, model catalog and the workers it started.
 
 It registers with the queen, then heartbeats: every interval it tells the queen it is alive
-and what it runs. Workers heartbeat to it the same way; a worker that falls silent is
-stopped, and one idle for longer than its keep-alive is stopped to free memory (a pinned
-one, keep-alive -1, never). A worker a job needs that does not fit makes room by unloading
-idle workers (eviction.py).
+and what it runs, with the secret the queen issued it at registration
+(rbee_core.peer_identity). Workers heartbeat to it the same way, each with the token it was
+started with; a worker that falls silent is stopped, and one idle for longer than its
+keep-alive is stopped to free memory (a pinned one, keep-alive -1, never). A worker a job
+needs that does not fit makes room by unloading idle workers (eviction.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ import httpx
 
 from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.backends import Backend, Footprint
-from rbee_core.errors import DeviceTooSmall, InvalidRequest, RbeeError, UnknownWorker
+from rbee_core.errors import (
+    DeviceTooSmall,
+    HiveIdentity,
+    InvalidRequest,
+    RbeeError,
+    UnknownWorker,
+    WorkerIdentity,
+)
 from rbee_core.kv_cache import kv_cache_size
 from rbee_core.messages import (
     HiveCapabilities,
@@ -34,6 +42,14 @@ from rbee_core.messages import (
 )
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
+from rbee_core.peer_identity import (
+    HIVE_LAUNCH_TOKEN_HEADER,
+    HIVE_TOKEN_HEADER,
+    MAX_CHALLENGE,
+    new_secret,
+    proof,
+    same_secret,
+)
 from rbee_core.units import human_bytes
 from rbee_hive.address import local_address_towards
 from rbee_hive.devices import Device, available_memory, detect_devices
@@ -81,8 +97,14 @@ class Hive:
         on_joined: Callable[[str | None], None] | None = None,
         labels: dict[str, str] | None = None,
         launch: Launch | None = None,
+        launch_token: str | None = None,
     ) -> None:
         self.name = name
+        # Given by the queen that started this hive (its environment): lets it take its
+        # name back from another port.
+        self.launch_token = launch_token
+        self._nonce: str | None = None  # while registering: what it proves holding
+        self._secret: str | None = None  # issued by the queen; sent with every report
         self.labels = labels or {}
         self.launch = launch  # how its workers' processes start (hookspec rbee_worker_launcher)
         # Where this machine's own processes (its workers) reach the hive: a wildcard bind
@@ -344,10 +366,32 @@ class Hive:
         task.add_done_callback(started)
         return task
 
-    def worker_heartbeat(self, worker_id: str, beat: WorkerHeartbeat) -> None:
+    def identity(self, challenge: str) -> dict[str, str]:
+        """``GET /identity``: the proof that this hive holds the nonce of the registration
+        under way (rbee_core.peer_identity); refused when none is."""
+        if not challenge or len(challenge) > MAX_CHALLENGE:
+            raise InvalidRequest(
+                f"challenge must be 1 to {MAX_CHALLENGE} characters", field="challenge"
+            )
+        nonce = self._nonce
+        if nonce is None:
+            raise HiveIdentity(
+                f"hive {self.name} is not registering now; it proves who it is only to the "
+                "queen it is joining, while it joins",
+                hive=self.name,
+            )
+        return {"name": self.name, "proof": proof(nonce, self.name, challenge)}
+
+    def worker_heartbeat(self, worker_id: str, beat: WorkerHeartbeat, token: str | None) -> None:
         worker = self.workers.get(worker_id)
         if worker is None:
             raise UnknownWorker(worker_id, f"hive {self.name}")
+        if not same_secret(token, worker.token):
+            raise WorkerIdentity(
+                f"refused a heartbeat for worker {worker_id} without the token hive "
+                f"{self.name} gave it at its start",
+                worker=worker_id,
+            )
         was_busy = worker.busy
         worker.heard(beat)
         if was_busy and not worker.busy:
@@ -416,29 +460,54 @@ class Hive:
             report, self.on_joined = self.on_joined, None
             report(error)
 
+    async def _register(self) -> None:
+        """Join the queen: it calls back ``GET /identity`` while this request is under way,
+        and answers the secret this hive's reports carry."""
+        self.url = await self._advertised_url()
+        self._nonce = new_secret()
+        headers = {HIVE_LAUNCH_TOKEN_HEADER: self.launch_token} if self.launch_token else {}
+        try:
+            answer = await self._post(
+                "/hives/register",
+                HiveRegistration(self.name, self.url, self._nonce).to_json(),
+                headers,
+            )
+        finally:
+            self._nonce = None
+        secret = answer.get("secret") if isinstance(answer, dict) else None
+        if not isinstance(secret, str) or not secret:
+            raise RbeeError(f"the queen at {self.queen_url} answered no secret to /hives/register")
+        self._secret = secret
+        log.info("joined the queen at %s as %s (%s)", self.queen_url, self.name, self.url)
+
     async def _heartbeat_queen(self) -> None:
         registered = False
         while True:
             try:
                 if not registered:
-                    self.url = await self._advertised_url()
-                    await self._post(
-                        "/hives/register", HiveRegistration(self.name, self.url).to_json()
-                    )
-                    log.info(
-                        "joined the queen at %s as %s (%s)", self.queen_url, self.name, self.url
-                    )
+                    await self._register()
                     registered = True
                     self._joined(None)
                 beat = HiveHeartbeat(
                     self.name, self.url, self.worker_list(), [e.name for e in self.store.entries()]
                 )
                 answer = await self.http.post(
-                    f"{self.queen_url}/hives/heartbeat", json=beat.to_json()
+                    f"{self.queen_url}/hives/heartbeat",
+                    json=beat.to_json(),
+                    headers={HIVE_TOKEN_HEADER: self._secret or ""},
                 )
                 if answer.status_code == 404:  # the queen restarted and forgot us
                     registered = False
                     continue
+                if answer.status_code == 403:  # another registration replaced our secret
+                    registered = False
+                if answer.status_code != 200:
+                    log.warning(
+                        "the queen at %s refused a heartbeat (HTTP %s): %s",
+                        self.queen_url,
+                        answer.status_code,
+                        answer.text[:500],
+                    )
             except (httpx.HTTPError, RbeeError) as exc:
                 why = exc.message if isinstance(exc, RbeeError) else f"{exc!r}"
                 log.warning("heartbeat to the queen at %s failed: %s", self.queen_url, why)
@@ -446,9 +515,11 @@ class Hive:
                 registered = False
             await asyncio.sleep(self.heartbeat)
 
-    async def _post(self, path: str, body: dict[str, Any]) -> None:
+    async def _post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> Any:
         try:
-            answer = await self.http.post(f"{self.queen_url}{path}", json=body)
+            answer = await self.http.post(f"{self.queen_url}{path}", json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise RbeeError(f"cannot reach the queen at {self.queen_url}: {exc!r}") from exc
         if answer.status_code >= 400:
@@ -461,6 +532,10 @@ class Hive:
             refusal = RbeeError.from_dict(said, status=answer.status_code)  # its code kept
             refusal.message = f"the queen at {self.queen_url} refused {path}: {refusal.message}"
             raise refusal
+        try:
+            return answer.json()
+        except ValueError:
+            return None
 
     async def stop_all(self) -> None:
         """Stop every worker this hive started (cascading shutdown)."""

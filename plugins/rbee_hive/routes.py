@@ -21,6 +21,7 @@ from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.messages import WorkerHeartbeat
 from rbee_core.narration import Narration
+from rbee_core.peer_identity import WORKER_TOKEN_HEADER
 from rbee_core.plugins import backend_for, backends
 from rbee_hive.hive import Hive
 from rbee_http.sse import read_json, sse_response
@@ -71,6 +72,19 @@ def _stream(state: State, work: Work) -> Stream:
 async def health(state: State) -> dict[str, Any]:
     hive: Hive = state.hive
     return {"status": "ok", "name": hive.name, "pid": os.getpid()}
+
+
+ChallengeParam = Annotated[
+    str, QueryParameter(name="challenge", description="random text the queen chose")
+]
+
+
+@get("/identity")
+async def identity(state: State, challenge: ChallengeParam = "") -> dict[str, str]:
+    """``?challenge=C``: this hive's proof that it holds the nonce of the registration it
+    has under way (rbee_core.peer_identity), which the queen checks before taking its URL."""
+    hive: Hive = state.hive
+    return hive.identity(challenge)
 
 
 @get("/capabilities")
@@ -154,10 +168,14 @@ async def stop_worker(worker_id: FromPath[str], state: State) -> dict[str, Any]:
 async def worker_heartbeat(
     worker_id: FromPath[str], request: Request[Any, Any, Any], state: State
 ) -> dict[str, str]:
+    """From the worker itself, with the token its hive gave it (``X-Rbee-Worker-Token``):
+    403 ``worker_identity`` without it."""
     hive: Hive = state.hive
     body = await read_json(request)
     hive.worker_heartbeat(
-        worker_id, WorkerHeartbeat.from_json(body if isinstance(body, dict) else {})
+        worker_id,
+        WorkerHeartbeat.from_json(body if isinstance(body, dict) else {}),
+        request.headers.get(WORKER_TOKEN_HEADER),
     )
     return {"status": "ok"}
 
@@ -209,6 +227,7 @@ async def shutdown(state: State) -> dict[str, str]:
 
 HIVE_ROUTES = [
     health,
+    identity,
     capabilities,
     list_workers,
     spawn_worker,

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from rbee_core.errors import HiveError, HiveUnreachable, RbeeError
+from rbee_core.addresses import is_unspecified
+from rbee_core.errors import HiveError, HiveIdentity, HiveUnreachable, InvalidRequest, RbeeError
 from rbee_core.messages import HiveCapabilities, HiveState, WorkerInfo
 from rbee_core.narration import Narration
+from rbee_core.peer_identity import new_secret, proof, same_secret
 from rbee_core.slots import Slots
 from rbee_http.auth import auth_headers
 from rbee_queen import hive_client
@@ -89,6 +95,9 @@ class Fleet:
         self.hives = HiveRegistry(hive_timeout or 3 * heartbeat + 1)
         self.workers: dict[str, WorkerRef] = {}
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # hives started here
+        # The launch token of the hive the queen last started under each name (its local
+        # hive, a Ray node's): that hive may take its name back from another URL.
+        self._launch_tokens: dict[str, str] = {}
         self._local_lock = asyncio.Lock()
         # Where hives come from when the queen must not start its own (a plugin that keeps
         # hives on a cluster's nodes says so, e.g. "the Ray cluster at 10.0.0.1:6379").
@@ -120,7 +129,8 @@ class Fleet:
                 tell("hive_none", "No hives found.")
             tell("hive_add", "Adding local pc to hive catalog.")
             tell("hive_wake", "waking up the bee hive at localhost")
-            process = await spawn_local_hive(self.url, LOCAL_HIVE, self.heartbeat)
+            token = self.launch_token(LOCAL_HIVE)
+            process = await spawn_local_hive(self.url, LOCAL_HIVE, self.heartbeat, token)
             self._processes[LOCAL_HIVE] = process
             try:
                 record = await self._wait_registered(LOCAL_HIVE, process)
@@ -180,21 +190,75 @@ class Fleet:
 
     # -- hives joining ------------------------------------------------------------------
 
-    async def check_reachable(self, name: str, url: str) -> None:
-        """Refuse a hive whose URL does not answer as that hive: a job for it would fail,
-        or run on whatever else answers there."""
-        why = None
+    def launch_token(self, name: str) -> str:
+        """A new launch token for a hive the queen starts under ``name`` (in its
+        environment, ``HIVE_LAUNCH_TOKEN_ENV``); the one before stops counting."""
+        token = self._launch_tokens[name] = new_secret()
+        return token
+
+    def launched(self, name: str, token: str | None) -> bool:
+        """Whether ``token`` is the launch token of the hive last started as ``name``."""
+        return same_secret(token, self._launch_tokens.get(name))
+
+    async def check_not_queen(self, url: str) -> None:
+        """Refuse the queen's own URL as a hive's: the queen would send itself jobs. It is
+        the queen's when it has the queen's port and a host that reaches the queen: one of
+        the queen's addresses, or for a queen bound to every address, any of this
+        machine's."""
+        own = urlsplit(self.url)
         try:
-            health = await hive_client.call(self.http, "GET", f"{url}/health", timeout=5.0)
-        except RbeeError as exc:
-            why = exc.message.removeprefix(f"cannot reach the hive at {url}/health: ")
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return  # not a URL the queen could dial: the identity check says so
+        if own.port is None or port != own.port or not parts.hostname or not own.hostname:
+            return
+        hive_addresses = await _addresses(parts.hostname, port)
+        if is_unspecified(own.hostname):
+            mine = any(_is_local(a) for a in hive_addresses)
         else:
-            if isinstance(health, dict) and health.get("name") not in (None, name):
-                why = f"hive {health.get('name')!r} answers there"
-        if why is not None:
+            mine = bool(hive_addresses & await _addresses(own.hostname, port))
+        if mine:
+            raise InvalidRequest(
+                f"url {url!r} is the queen's own address ({self.url}); a hive must give "
+                "the URL of its own server",
+                field="url",
+            )
+
+    async def check_identity(self, name: str, url: str, nonce: str) -> None:
+        """Refuse a hive whose URL does not answer as that hive, holding the nonce it
+        registered with: a job for it would fail, or run on whatever else answers there
+        (another hive, the queen, a server that is no hive at all)."""
+        challenge = secrets.token_urlsafe(16)
+        try:
+            answer = await hive_client.call(
+                self.http, "GET", f"{url}/identity", params={"challenge": challenge}, timeout=5.0
+            )
+        except HiveUnreachable as exc:
+            why = exc.message.removeprefix(f"cannot reach the hive at {url}/identity: ")
             raise HiveUnreachable(
                 f"the queen cannot reach hive {name} at {url}: {why}. Start the hive with "
                 "--advertise-url set to an address the queen can reach",
+                hive=name,
+            ) from None
+        except RbeeError as exc:
+            raise HiveIdentity(
+                f"the queen cannot take {url} as hive {name}: it answered GET /identity "
+                f"with {exc.code}: {exc.message}",
+                hive=name,
+            ) from None
+        said = answer.get("name") if isinstance(answer, dict) else None
+        if said != name:
+            who = f"hive {said!r}" if isinstance(said, str) else "no hive"
+            raise HiveIdentity(
+                f"the queen cannot take {url} as hive {name}: {who} answers there", hive=name
+            )
+        given = answer.get("proof")
+        if not (isinstance(given, str) and same_secret(given, proof(nonce, name, challenge))):
+            raise HiveIdentity(
+                f"the queen cannot take {url} as hive {name}: the hive there did not prove "
+                "it is the one registering (its answer to the queen's challenge does not "
+                "match the nonce of this registration)",
                 hive=name,
             )
 
@@ -215,9 +279,13 @@ class Fleet:
 
     async def learn(self, record: HiveRecord) -> None:
         """Ask a hive for its capabilities; it is ready once the queen knows them."""
-        caps = HiveCapabilities.from_json(
-            await hive_client.call(self.http, "GET", f"{record.url}/capabilities")
-        )
+        answer = await hive_client.call(self.http, "GET", f"{record.url}/capabilities")
+        try:
+            caps = HiveCapabilities.from_json(answer if isinstance(answer, dict) else {})
+        except InvalidRequest as exc:  # the hive's fault, not the asker's
+            raise HiveError(
+                f"hive {record.name} reported bad capabilities: {exc.message}"
+            ) from None
         record.devices = caps.devices
         record.backends = caps.backends
         record.models = caps.models
@@ -301,8 +369,10 @@ class Fleet:
         """Ask a hive to stop (it stops its workers); wait for it if the queen started it."""
         record = self.hives.get(name)
         with contextlib.suppress(RbeeError):
-            await hive_client.call(self.http, "POST", f"{record.url}/shutdown")
+            # An empty JSON body: every POST to a daemon must be JSON (rbee_http.auth).
+            await hive_client.call(self.http, "POST", f"{record.url}/shutdown", json={})
         process = self._processes.pop(name, None)
+        self._launch_tokens.pop(name, None)
         if process is not None:
             try:
                 await asyncio.wait_for(process.wait(), 15)
@@ -320,3 +390,28 @@ class Fleet:
             *(self.stop_hive(n) for n in list(self._processes)), return_exceptions=True
         )
         await self.http.aclose()
+
+
+async def _addresses(host: str, port: int) -> set[str]:
+    """The IP addresses ``host`` resolves to (none if it does not resolve within 5 s)."""
+    try:
+        found = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), 5.0
+        )
+    except (OSError, TimeoutError, UnicodeError):
+        return set()
+    return {str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in found}
+
+
+def _is_local(address: str) -> bool:
+    """Whether ``address`` is one of this machine's: loopback, or one it can bind."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True

@@ -13,7 +13,8 @@ from litestar.response import Stream
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.errors import InvalidRequest, UnknownWorker
-from rbee_core.messages import HiveHeartbeat, HiveState
+from rbee_core.messages import HiveHeartbeat, HiveRegistration, HiveState
+from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_HEADER, HIVE_TOKEN_HEADER
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
 from rbee_queen.dependencies import QueenDep
@@ -47,21 +48,28 @@ def _name_and_url(body: Any) -> tuple[str, str]:
 
 @post("/hives/register", status_code=200)
 async def register(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, Any]:
-    """A hive joins: ``{"name", "url"}``, once its URL answers as that hive. Answers the
-    heartbeat interval it must keep."""
-    name, url = _name_and_url(await read_json(request))
-    queen.hives.check_free(name, url)  # before dialling anything
-    await queen.fleet.check_reachable(name, url)
-    record = queen.hives.register(name, url)
-    return {"name": record.name, "heartbeat": queen.heartbeat}
+    """A hive joins: ``{"name", "url", "nonce"}``, once its URL answers as that hive, holding
+    ``nonce`` (rbee_core.peer_identity). Answers the heartbeat interval it must keep and
+    the secret its reports must carry (``X-Rbee-Hive-Token``)."""
+    body = await read_json(request)
+    name, url = _name_and_url(body)
+    joining = HiveRegistration.from_json(body)
+    launched = queen.fleet.launched(name, request.headers.get(HIVE_LAUNCH_TOKEN_HEADER))
+    queen.hives.check_free(name, url, launched)  # before dialling anything
+    await queen.fleet.check_not_queen(url)
+    await queen.fleet.check_identity(name, url, joining.nonce)
+    record = queen.hives.register(name, url, launched)
+    return {"name": record.name, "heartbeat": queen.heartbeat, "secret": record.secret}
 
 
 @post("/hives/heartbeat", status_code=200)
 async def heartbeat(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, str]:
-    """A hive is alive: ``{"name", "url", "workers", "models"}``; 404 if it never registered."""
+    """A hive is alive: ``{"name", "url", "workers", "models"}`` with its secret in the
+    ``X-Rbee-Hive-Token`` header; 404 if it never registered, 403 without its secret."""
     body = await read_json(request)
     _name_and_url(body)
-    record = queen.hives.heartbeat(HiveHeartbeat.from_json(body))
+    beat = HiveHeartbeat.from_json(body)  # capped and checked before anything is believed
+    record = queen.hives.heartbeat(beat, request.headers.get(HIVE_TOKEN_HEADER))
     if record.state == HiveState.JOINING and not record.devices and not record.learning:
         record.learning = True  # a hive that joined on its own: ask what it has, once
         queen.keep(asyncio.create_task(queen.fleet.learn_later(record)))

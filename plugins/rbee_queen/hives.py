@@ -3,6 +3,10 @@
 A hive is ``joining`` from registration to its first heartbeat, then ``ready``; a hive that
 misses its heartbeats for ``timeout`` seconds is ``unreachable`` and gets no new job until it
 speaks again.
+
+A name is bound to the URL it registered from and to the secret the queen issued then
+(rbee_core.peer_identity): a heartbeat without that secret is refused, so holding the API
+key is not enough to speak for a hive (and be sent its jobs' prompts).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rbee_core.errors import HiveConflict, UnknownHive
+from rbee_core.errors import HiveConflict, HiveIdentity, UnknownHive
 from rbee_core.messages import Device, HiveHeartbeat, HiveState, WorkerInfo
+from rbee_core.peer_identity import HIVE_TOKEN_HEADER, new_secret, same_secret
 
 __all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
 
@@ -35,6 +40,8 @@ class HiveRecord:
     problem: str | None = None  # why the queen cannot use it now, if it knows
     learning: bool = False  # the queen is asking it for its capabilities
     first_heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
+    # Issued at registration, answered to the hive once, asked on its every report.
+    secret: str = field(default_factory=new_secret, repr=False)
 
     @property
     def ready(self) -> bool:
@@ -96,19 +103,33 @@ class HiveRegistry:
         except KeyError:
             raise UnknownHive(name, self.names()) from None
 
-    def check_free(self, name: str, url: str) -> None:
-        """Refuse a second hive under a name a live hive already has."""
+    def check_free(self, name: str, url: str, launched: bool = False) -> None:
+        """Refuse a hive under a name another URL has, live or not: a name stays bound to
+        its URL until the hive is stopped (``DELETE /hives/{name}``) or the queen restarts.
+        The same URL may register again (a hive restarting there; it proves the URL is its
+        own, ``Fleet.check_identity``), and so may the hive the queen itself last started
+        under that name (``launched``: it showed the launch token the queen gave it), which
+        can come back on another port."""
         current = self.hives.get(name)
-        if current is not None and current.url != url and current.state != HiveState.UNREACHABLE:
+        if current is None or current.url == url or launched:
+            return
+        if current.state == HiveState.UNREACHABLE:
             raise HiveConflict(
-                f"a hive named {name!r} is already registered from {current.url}; "
-                "stop it first, or give this one another --name",
+                f"hive {name!r} is registered from {current.url}, now unreachable; its name "
+                "stays bound to that URL (a hive restarting there takes it back): stop it "
+                f"first (rbee-keeper hive stop {name}), or give this one another --name",
                 hive=name,
             )
+        raise HiveConflict(
+            f"a hive named {name!r} is already registered from {current.url}; "
+            "stop it first, or give this one another --name",
+            hive=name,
+        )
 
-    def register(self, name: str, url: str) -> HiveRecord:
-        """Add a hive, or take back one that restarted (see ``check_free``)."""
-        self.check_free(name, url)
+    def register(self, name: str, url: str, launched: bool = False) -> HiveRecord:
+        """Add a hive, or take back one that restarted (see ``check_free``), with a new
+        secret: the old one stops working."""
+        self.check_free(name, url, launched)
         current = self.hives.get(name)
         record = HiveRecord(name, url)
         if current is not None:
@@ -117,10 +138,29 @@ class HiveRegistry:
         self.hives[name] = record
         return record
 
-    def heartbeat(self, beat: HiveHeartbeat) -> HiveRecord:
-        record = self.hives.get(beat.name)
+    def check_secret(self, name: str, secret: str | None) -> HiveRecord:
+        """The hive ``name`` if ``secret`` is the one it was issued, else ``HiveIdentity``
+        (``UnknownHive`` if it never registered: it then registers again)."""
+        record = self.hives.get(name)
         if record is None:
-            raise UnknownHive(beat.name, self.names())
+            raise UnknownHive(name, self.names())
+        if not same_secret(secret, record.secret):
+            raise HiveIdentity(
+                f"refused a report for hive {name!r} without the secret the queen issued it "
+                f"when it registered ({HIVE_TOKEN_HEADER} header); a hive that lost it "
+                "registers again",
+                hive=name,
+            )
+        return record
+
+    def heartbeat(self, beat: HiveHeartbeat, secret: str | None) -> HiveRecord:
+        record = self.check_secret(beat.name, secret)
+        if beat.url != record.url:
+            raise HiveIdentity(
+                f"hive {beat.name!r} registered from {record.url}, not {beat.url}; "
+                "a hive that moved registers again",
+                hive=beat.name,
+            )
         record.last_heartbeat = time.time()
         record.workers = list(beat.workers)
         record.models = list(beat.models)

@@ -21,6 +21,7 @@ from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from rbee_core.paths import logs_dir
+from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_ENV
 from rbee_queen.orchestrator import Queen
 from rbee_ray.actors import ProcessActor
 from rbee_ray.connection import connect
@@ -120,7 +121,13 @@ class NodeWatcher:
             "--label",
             f"ray_node={node_id}",
         ]
-        env = {**os.environ, NODE_ENV: node_id, ADDRESS_ENV: self.gcs}
+        # The launch token lets the hive take its name back if it restarts on a new port.
+        env = {
+            **os.environ,
+            NODE_ENV: node_id,
+            ADDRESS_ENV: self.gcs,
+            HIVE_LAUNCH_TOKEN_ENV: self.queen.fleet.launch_token(name),
+        }
         logs = logs_dir()
         log.info("Ray node %s (%s) joined: starting hive %s there", node_id, host, name)
         actor = ProcessActor.options(  # type: ignore[attr-defined]

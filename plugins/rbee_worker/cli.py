@@ -20,6 +20,7 @@ from rbee_core.errors import RbeeError
 from rbee_core.messages import WorkerHeartbeat, WorkerReady
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
+from rbee_core.peer_identity import WORKER_TOKEN_ENV, WORKER_TOKEN_HEADER
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
 from rbee_core.private_files import restrict_umask
 from rbee_http.auth import auth_headers, open_bind_refusal
@@ -68,11 +69,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runner) -> None:
-    """Tell the hive every ``interval`` seconds that this worker lives, and how busy it is."""
+    """Tell the hive every ``interval`` seconds that this worker lives, and how busy it is,
+    with the token the hive gave this worker (its environment, taken out of it here)."""
     import httpx
 
+    headers = auth_headers() | {WORKER_TOKEN_HEADER: os.environ.pop(WORKER_TOKEN_ENV, "")}
+
     def beat() -> None:
-        with httpx.Client(timeout=5.0, headers=auth_headers()) as http:
+        with httpx.Client(timeout=5.0, headers=headers) as http:
             while True:
                 beat = WorkerHeartbeat(
                     busy=runner.busy,

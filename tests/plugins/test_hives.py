@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from rbee_core.errors import InvalidRequest
+from rbee_core.errors import HiveIdentity, InvalidRequest
 from rbee_core.jobs import Job, JobRequest
-from rbee_core.messages import Device, HiveHeartbeat, WorkerInfo
+from rbee_core.messages import Device, HiveHeartbeat, HiveState, WorkerInfo
 from rbee_core.plugins import create_plugin_manager
 from rbee_keeper.remote_hive import start_script
 from rbee_keeper.ssh import SSH_COMMAND_ENV, Ssh
@@ -86,26 +86,64 @@ def test_register_heartbeat_ready() -> None:
     assert record.state == "joining" and not record.first_heartbeat.is_set()
     record.devices = [CPU]
     worker = WorkerInfo("w1", "alpha", "m", "cpu", "http://127.0.0.1:2")
-    registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1", [worker], ["m"]))
+    beat = HiveHeartbeat("alpha", "http://127.0.0.1:1", [worker], ["m"])
+    registry.heartbeat(beat, record.secret)
     assert record.state == "ready" and record.first_heartbeat.is_set()
     assert record.workers == [worker] and record.models == ["m"]
 
 
 def test_a_name_taken_by_a_live_hive_is_refused_but_a_restart_is_not() -> None:
     registry = HiveRegistry(timeout=5)
-    registry.register("alpha", "http://127.0.0.1:1")
+    first = registry.register("alpha", "http://127.0.0.1:1")
     with pytest.raises(HiveConflict, match=r"already registered from http://127\.0\.0\.1:1"):
         registry.register("alpha", "http://127.0.0.1:2")
+    again = registry.register("alpha", "http://127.0.0.1:1")  # it restarted there
+    assert again.url == "http://127.0.0.1:1" and again.secret != first.secret
+    with pytest.raises(HiveIdentity):  # the old secret stopped working
+        registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1"), first.secret)
+    registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1"), again.secret)
+
+
+def test_an_unreachable_hives_name_stays_bound_to_its_url_but_for_the_hive_the_queen_started() -> (
+    None
+):
+    registry = HiveRegistry(timeout=5)
+    registry.register("alpha", "http://127.0.0.1:1")
+    registry.get("alpha").state = HiveState.UNREACHABLE
+    with pytest.raises(HiveConflict, match="its name stays bound to that URL") as caught:
+        registry.register("alpha", "http://127.0.0.1:2")  # whoever waited for it to die
+    assert "rbee-keeper hive stop alpha" in caught.value.message
     assert registry.register("alpha", "http://127.0.0.1:1").url == "http://127.0.0.1:1"
-    registry.get("alpha").state = "unreachable"  # the machine came back on another port
-    assert registry.register("alpha", "http://127.0.0.1:2").url == "http://127.0.0.1:2"
+    # The hive the queen started itself came back on another port, with its launch token.
+    registry.get("alpha").state = HiveState.UNREACHABLE
+    moved = registry.register("alpha", "http://127.0.0.1:2", launched=True)
+    assert moved.url == "http://127.0.0.1:2"
+
+
+def test_a_heartbeat_without_the_hives_secret_changes_nothing() -> None:
+    registry = HiveRegistry(timeout=5)
+    record = registry.register("alpha", "http://127.0.0.1:1")
+    forged = HiveHeartbeat(
+        "alpha",
+        "http://127.0.0.1:1",
+        [WorkerInfo("evil", "alpha", "m", "cpu", "http://127.0.0.1:9")],
+        ["stolen"],
+    )
+    for secret in (None, "", "guess", record.secret[:-1]):
+        with pytest.raises(HiveIdentity, match="without the secret") as caught:
+            registry.heartbeat(forged, secret)
+        assert caught.value.status == 403 and caught.value.code == "hive_identity"
+    with pytest.raises(HiveIdentity, match=r"registered from http://127\.0\.0\.1:1"):
+        registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:9"), record.secret)
+    assert record.workers == [] and record.models == [] and record.last_heartbeat is None
+    assert "secret" not in record.to_json() and record.secret not in repr(record)
 
 
 def test_unknown_hive_names_the_known_ones() -> None:
     registry = HiveRegistry(timeout=5)
     registry.register("alpha", "http://127.0.0.1:1")
     with pytest.raises(UnknownHive, match="no hive named 'ghost'; hives: alpha"):
-        registry.heartbeat(HiveHeartbeat("ghost", "http://127.0.0.1:9"))
+        registry.heartbeat(HiveHeartbeat("ghost", "http://127.0.0.1:9"), None)
     with pytest.raises(UnknownHive) as info:
         registry.get("ghost")
     assert info.value.status == 404
@@ -115,7 +153,7 @@ def test_silent_hives_are_found_after_the_timeout() -> None:
     registry = HiveRegistry(timeout=1.0)
     record = registry.register("alpha", "http://127.0.0.1:1")
     record.devices = [CPU]
-    registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1"))
+    registry.heartbeat(HiveHeartbeat("alpha", "http://127.0.0.1:1"), record.secret)
     assert registry.silent() == []
     record.last_heartbeat = time.time() - 2
     assert registry.silent() == [record]

@@ -27,7 +27,9 @@ from litestar.response import ServerSentEventMessage
 from rbee_core import create_plugin_manager
 from rbee_core.errors import DeviceTooSmall, WorkerFailed
 from rbee_core.events import DONE
+from rbee_core.messages import HiveState
 from rbee_core.narration import Narration
+from rbee_core.peer_identity import HIVE_TOKEN_HEADER, new_secret, proof
 from rbee_queen.app import create_app
 from rbee_queen.orchestrator import Queen
 
@@ -149,6 +151,8 @@ class FakeHive:
     failure: dict[str, Any] | None = None
     spawns: list[dict[str, Any]] = field(default_factory=list)
     answers: bool = True  # False: it is gone (its connections are refused)
+    nonce: str | None = None  # while it registers (rbee_core.peer_identity)
+    secret: str = ""  # what the queen issued it
 
     @property
     def host(self) -> str:
@@ -164,6 +168,10 @@ class FakeHive:
         route = (request.method, request.url.path)
         if route == ("GET", "/health"):
             return httpx.Response(200, json={"status": "ok", "name": self.name, "pid": 4242})
+        if route == ("GET", "/identity") and self.nonce is not None:
+            challenge = request.url.params["challenge"]
+            said = {"name": self.name, "proof": proof(self.nonce, self.name, challenge)}
+            return httpx.Response(200, json=said)
         if route == ("GET", "/capabilities"):
             return httpx.Response(
                 200,
@@ -207,9 +215,12 @@ class Cluster:
         its capabilities."""
         self.hives[hive.host] = hive
         self.hives[hive.worker.host] = hive
-        joining = {"name": hive.name, "url": hive.url}
+        hive.nonce = new_secret()
+        joining = {"name": hive.name, "url": hive.url, "nonce": hive.nonce}
         answer = await self.client.post("/hives/register", json=joining)
+        hive.nonce = None
         assert answer.status_code == 200, answer.text
+        hive.secret = answer.json()["secret"]
         await self.heartbeat(hive)
         async with asyncio.timeout(5):
             # The queen asks for the hive's capabilities in a task of its own.
@@ -218,7 +229,8 @@ class Cluster:
 
     async def heartbeat(self, hive: FakeHive) -> None:
         beat = {"name": hive.name, "url": hive.url, "workers": [], "models": []}
-        answer = await self.client.post("/hives/heartbeat", json=beat)
+        headers = {HIVE_TOKEN_HEADER: hive.secret}
+        answer = await self.client.post("/hives/heartbeat", json=beat, headers=headers)
         assert answer.status_code == 200, answer.text
 
     async def submit(self, **fields: Any) -> str:
@@ -463,3 +475,116 @@ async def test_a_job_on_a_hive_that_stops_heartbeating_fails_with_hive_unreachab
     assert (error["hive"], error["worker"]) == ("alpha", "worker-4242-1")
     assert "alpha" in error["message"] and "worker-4242-1" in error["message"]
     assert c.queen.hives.get("alpha").state == "unreachable"
+
+
+# -- a hive is who it says (rbee_core.peer_identity) --------------------------------------
+
+
+async def _register(c: Cluster, hive: FakeHive, nonce: str, **headers: str) -> httpx.Response:
+    body = {"name": hive.name, "url": hive.url, "nonce": nonce}
+    return await c.client.post("/hives/register", json=body, headers=headers)
+
+
+@in_cluster()
+async def test_a_heartbeat_without_the_hives_secret_is_refused_and_changes_nothing(
+    c: Cluster,
+) -> None:
+    hive = FakeHive("alpha", [CPU], FakeWorker("worker-4242-1", "worker-1.test"))
+    await c.join(hive)
+    record = c.queen.hives.get("alpha")
+    evil = {"id": "w-evil", "hive": "alpha", "model": MODEL, "device": "cpu", "url": "http://x:9"}
+    forged = {"name": "alpha", "url": hive.url, "workers": [evil], "models": ["stolen"]}
+    for headers in ({}, {HIVE_TOKEN_HEADER: "guess"}, {HIVE_TOKEN_HEADER: hive.secret + "x"}):
+        answer = await c.client.post("/hives/heartbeat", json=forged, headers=headers)
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"]["code"] == "hive_identity"
+        assert "X-Rbee-Hive-Token" in answer.json()["error"]["message"]
+    assert record.workers == [] and record.models == [] and "w-evil" not in c.queen.workers
+    await c.heartbeat(hive)  # its own still count
+
+
+@in_cluster()
+async def test_a_url_is_taken_as_a_hive_only_once_the_hive_there_proves_the_nonce(
+    c: Cluster,
+) -> None:
+    hive = FakeHive("alpha", [CPU], FakeWorker("worker-4242-1", "worker-1.test"))
+    await c.join(hive)
+    secret = hive.secret
+    # A key holder registers alpha's own URL again, to be issued a secret: alpha is not
+    # registering, so it proves nothing.
+    answer = await _register(c, hive, new_secret())
+    assert answer.status_code == 403, answer.text
+    assert "answered GET /identity with not_found" in answer.json()["error"]["message"]
+    # ... nor while it is: the key holder's nonce is not the one alpha holds.
+    hive.nonce = new_secret()
+    answer = await _register(c, hive, new_secret())
+    assert answer.status_code == 403, answer.text
+    assert "did not prove" in answer.json()["error"]["message"]
+    # Another name at alpha's URL: alpha answers there.
+    body = {"name": "impostor", "url": hive.url, "nonce": hive.nonce}
+    answer = await c.client.post("/hives/register", json=body)
+    assert answer.status_code == 403 and "hive 'alpha' answers there" in answer.text
+    assert c.queen.hives.find("impostor") is None
+    assert c.queen.hives.get("alpha").secret == secret and c.queen.hives.get("alpha").ready
+    # alpha itself restarting at its URL: a new secret, and the old one stops working.
+    answer = await _register(c, hive, hive.nonce)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["secret"] != secret
+    old = {"name": "alpha", "url": hive.url}
+    answer = await c.client.post("/hives/heartbeat", json=old, headers={HIVE_TOKEN_HEADER: secret})
+    assert answer.status_code == 403
+
+
+@in_cluster()
+async def test_the_queens_own_url_is_never_a_hive(c: Cluster) -> None:
+    for url in ("http://127.0.0.1:8500", "http://localhost:8500/"):
+        body = {"name": "evil", "url": url, "nonce": new_secret()}
+        answer = await c.client.post("/hives/register", json=body)
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["field"] == "url" and "is the queen's own address" in error["message"]
+    assert c.queen.hives.find("evil") is None
+
+
+@in_cluster()
+async def test_an_unreachable_hives_name_is_kept_from_another_url_but_for_the_queens_own_hive(
+    c: Cluster,
+) -> None:
+    from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_HEADER
+
+    hive = FakeHive("alpha", [CPU], FakeWorker("worker-4242-1", "worker-1.test"))
+    await c.join(hive)
+    c.queen.hives.get("alpha").state = HiveState.UNREACHABLE
+    moved = FakeHive("alpha2", [CPU], FakeWorker("worker-4242-2", "worker-2.test"))
+    moved.name = "alpha"  # the same name, served at alpha2.test
+    moved_url = "http://alpha2.test:8600"
+    c.hives["alpha2.test"] = moved
+    moved.nonce = new_secret()
+    body = {"name": "alpha", "url": moved_url, "nonce": moved.nonce}
+    answer = await c.client.post("/hives/register", json=body)
+    assert answer.status_code == 409, answer.text
+    assert "its name stays bound to that URL" in answer.json()["error"]["message"]
+    # The hive the queen started as alpha, back on another port, shows its launch token.
+    token = c.queen.fleet.launch_token("alpha")
+    answer = await c.client.post(
+        "/hives/register", json=body, headers={HIVE_LAUNCH_TOKEN_HEADER: "guess"}
+    )
+    assert answer.status_code == 409, answer.text
+    answer = await c.client.post(
+        "/hives/register", json=body, headers={HIVE_LAUNCH_TOKEN_HEADER: token}
+    )
+    assert answer.status_code == 200, answer.text
+    assert c.queen.hives.get("alpha").url == moved_url
+
+
+@in_cluster()
+async def test_a_heartbeat_over_a_cap_is_refused_naming_the_field(c: Cluster) -> None:
+    hive = FakeHive("alpha", [CPU], FakeWorker("worker-4242-1", "worker-1.test"))
+    await c.join(hive)
+    beat = {"name": "alpha", "url": hive.url, "models": ["m"] * 1001}
+    headers = {HIVE_TOKEN_HEADER: hive.secret}
+    answer = await c.client.post("/hives/heartbeat", json=beat, headers=headers)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["field"], error["maximum"]) == ("models", 1000), error
+    assert c.queen.hives.get("alpha").models == []
