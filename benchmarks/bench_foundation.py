@@ -196,7 +196,7 @@ def stop_process(process: subprocess.Popen[bytes], url: str | None = None) -> No
     """Ask politely (POST /shutdown), then SIGTERM, then SIGKILL."""
     if process.poll() is None and url is not None:
         with contextlib.suppress(httpx.HTTPError):
-            httpx.post(f"{url}/shutdown", timeout=5.0)
+            httpx.post(f"{url}/shutdown", json={}, timeout=5.0)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(20)
     if process.poll() is None:

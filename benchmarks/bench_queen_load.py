@@ -84,7 +84,7 @@ def start_timed(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, floa
 
 def stop(queen: subprocess.Popen[bytes], url: str) -> None:
     try:
-        httpx.post(f"{url}/shutdown", timeout=10)
+        httpx.post(f"{url}/shutdown", json={}, timeout=10)
         queen.wait(60)
     except (httpx.HTTPError, subprocess.TimeoutExpired):
         queen.kill()

@@ -17,6 +17,9 @@ invalid_request      400    InvalidRequest     a malformed body or field (``fiel
 unauthorized         401    -                  no or a wrong API key (rbee_http.auth)
 bad_host             403    -                  a Host header that is not loopback on a
                                                loopback daemon (rbee_http.auth)
+cross_origin         403    -                  a state-changing request from another web
+                                               page: its Origin or Sec-Fetch-Site
+                                               (rbee_http.auth)
 hive_identity        403    HiveIdentity       a hive report without that hive's secret, or
                                                a URL that does not prove it is the hive
 worker_identity      403    WorkerIdentity     a worker heartbeat without that worker's
@@ -31,6 +34,8 @@ http_error           4xx    -                  another HTTP error of the web fra
                                                413 for a body over 1 MiB (rbee_http.errors)
 model_in_use         409    ModelInUse         removing a model a worker has loaded
 hive_conflict        409    HiveConflict       a live hive already has this name elsewhere
+bad_content_type     415    -                  a POST or a body not declared
+                                               application/json (rbee_http.auth)
 queue_full           429    QueueFull          too many jobs wait for the model
                                                (``retry_after``)
 rbee_error           500    RbeeError          an error of no more precise kind
@@ -292,6 +297,8 @@ class DeviceTooSmall(RbeeError):
 STATUS: dict[str, int] = {
     "unauthorized": 401,
     "bad_host": 403,
+    "cross_origin": 403,
+    "bad_content_type": 415,
     "not_found": 404,
     "method_not_allowed": 405,
     "inference_failed": 500,

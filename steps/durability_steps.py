@@ -56,7 +56,7 @@ def step_run_markov_jobs(context: Any, n: int, tokens: int) -> None:
 
 @when("I stop the queen")
 def step_stop_queen(context: Any) -> None:
-    httpx.post(f"{context.queen_url}/shutdown", headers=auth(context), timeout=10)
+    httpx.post(f"{context.queen_url}/shutdown", json={}, headers=auth(context), timeout=10)
     context.queen.wait(60)
 
 

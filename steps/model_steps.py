@@ -158,7 +158,7 @@ def step_cut_model(context: Any, name: str) -> None:
 
 @when("I restart the queen")
 def step_restart_queen(context: Any) -> None:
-    httpx.post(f"{context.queen_url}/shutdown")
+    httpx.post(f"{context.queen_url}/shutdown", json={})
     context.queen.wait(30)
     context.execute_steps("Given a queen is running")
 

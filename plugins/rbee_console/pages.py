@@ -40,15 +40,22 @@ HEADERS = {
 
 
 @cache
-def _read(name: str) -> bytes | None:
-    path = files("rbee_console") / "static" / name
-    return path.read_bytes() if path.is_file() else None
+def _files() -> dict[str, bytes]:
+    """Every file the console has, read once: a request looks its name up here and keeps
+    nothing of its own (a name that is not here is a 404, whatever it is)."""
+    static = files("rbee_console") / "static"
+    return {
+        item.name: item.read_bytes()
+        for item in static.iterdir()
+        if item.is_file() and NAME.fullmatch(item.name)
+    }
 
 
 def _file(name: str) -> Response[bytes]:
-    body = _read(name) if NAME.fullmatch(name) else None
+    body = _files().get(name)
     if body is None:
-        raise NotFoundException(f"the console has no file {name!r}")
+        shown = name if len(name) <= 80 else name[:80] + "..."
+        raise NotFoundException(f"the console has no file {shown!r}")
     return Response(body, media_type=TYPES[name.rsplit(".", 1)[1]], headers=HEADERS)
 
 

@@ -24,6 +24,7 @@ from rbee_core.narration import Narration
 from rbee_core.peer_identity import WORKER_TOKEN_HEADER
 from rbee_core.plugins import backend_for, backends
 from rbee_hive.hive import Hive
+from rbee_http.auth import authorized
 from rbee_http.sse import read_json, sse_response
 
 __all__ = ["HIVE_ROUTES"]
@@ -69,7 +70,9 @@ def _stream(state: State, work: Work) -> Stream:
 
 
 @get("/health")
-async def health(state: State) -> dict[str, Any]:
+async def health(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+    if not authorized(request):  # public: alive, and nothing more, without the key
+        return {"status": "ok"}
     hive: Hive = state.hive
     return {"status": "ok", "name": hive.name, "pid": os.getpid()}
 

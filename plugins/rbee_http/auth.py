@@ -1,19 +1,31 @@
-"""Who may talk to an rbee daemon: an API key, and a Host check against DNS rebinding.
+"""Who may talk to an rbee daemon: an API key, a Host check against DNS rebinding, and no
+state change a web page could forge.
 
 - With ``RBEE_API_KEY`` set, every route but ``/health`` and those marked
   ``opt={"public": True}`` (files that hold no data, such as the console's page) needs
   ``Authorization: Bearer <key>``, compared in constant time. Queens, hives and workers share
   the key: each sends it on the calls it makes, each asks for it on the calls it answers.
+  ``/health`` tells a caller without the key only that the daemon is alive (``authorized``).
 - A daemon bound to loopback answers only requests whose ``Host`` is a loopback name, so a web
   page on a rebinding domain cannot reach it through the user's browser.
+- A request that changes state (POST, PUT, PATCH, DELETE), keyed daemon or not, is refused
+  when a browser says it comes from another page: an ``Origin`` that is not the daemon's own
+  (the scheme and ``Host`` it was addressed with), or ``Sec-Fetch-Site`` ``cross-site`` or
+  ``same-site`` (another port of the same host is same-site). And its body must be declared
+  ``application/json`` (a POST's always, even an empty one): a page can send text/plain,
+  form or multipart bodies, or none, to any address without a CORS preflight, but never
+  JSON, so nothing a page forges reaches a handler even from a browser that sends neither
+  header.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
+from litestar.connection import ASGIConnection
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -22,14 +34,20 @@ from rbee_core.credentials import API_KEY_ENV, api_key, auth_headers
 
 __all__ = [
     "API_KEY_ENV",
+    "JSON_TYPE",
     "Guard",
     "api_key",
     "auth_headers",
+    "authorized",
     "is_loopback_host",
     "open_bind_refusal",
 ]
 
 OPEN_PATHS = {"/health"}
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON_TYPE = "application/json"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_AUTHORIZED = "rbee.authorized"  # the Guard's verdict on the key, in the request's scope
 
 
 def open_bind_refusal(program: str, host: str, how: str = "Set RBEE_API_KEY.") -> str | None:
@@ -42,6 +60,12 @@ def open_bind_refusal(program: str, host: str, how: str = "Set RBEE_API_KEY.") -
         f"{program}: refusing to listen on {host} without an API key: anyone who can reach it "
         f"could run jobs. {how}"
     )
+
+
+def authorized(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the caller showed the API key, or none is needed: what a public route may
+    tell it. False for a request the Guard did not see."""
+    return bool(cast("dict[str, Any]", connection.scope).get(_AUTHORIZED))
 
 
 def _hostname(raw: str) -> str:
@@ -65,25 +89,99 @@ class Guard(ASGIMiddleware):
                 403,
                 "bad_host",
                 f"this daemon listens on loopback only; a "
-                f"request for host {host!r} is refused (DNS rebinding)",
+                f"request for host {_short(host)} is refused (DNS rebinding)",
             )
             return
-        if self.key is not None and not _public(scope):
-            given = headers.get("authorization", b"")
-            if not hmac.compare_digest(given, b"Bearer " + self.key):
-                await _refuse(
-                    send,
-                    401,
-                    "unauthorized",
-                    "a valid 'Authorization: Bearer <API key>' header is required (RBEE_API_KEY)",
-                )
-                return
+        changing = scope.get("method") in STATE_CHANGING  # a websocket has none
+        if changing and (why := _cross_origin(scope, headers, host)):
+            await _refuse(send, 403, "cross_origin", why)
+            return
+        given = headers.get("authorization", b"")
+        trusted = self.key is None or hmac.compare_digest(given, b"Bearer " + self.key)
+        if not trusted and not _public(scope):
+            await _refuse(
+                send,
+                401,
+                "unauthorized",
+                "a valid 'Authorization: Bearer <API key>' header is required (RBEE_API_KEY)",
+            )
+            return
+        if changing and (why := _not_json(scope, headers)):
+            await _refuse(send, 415, "bad_content_type", why)
+            return
+        cast("dict[str, Any]", scope)[_AUTHORIZED] = trusted
         await next_app(scope, receive, send)
 
 
 def _public(scope: Scope) -> bool:
     handler = scope.get("route_handler")  # set by the router before any middleware runs
     return scope["path"] in OPEN_PATHS or bool(handler is not None and handler.opt.get("public"))
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the port filled in; None for one that is not."""
+    try:
+        parts = urlsplit(f"//{netloc}")
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return scheme.lower(), parts.hostname, port
+
+
+def _cross_origin(scope: Scope, headers: dict[str, bytes], host: str) -> str | None:
+    """Why a browser's request from another page is refused, or None for one that is not."""
+    site = headers.get("sec-fetch-site", b"").decode("latin-1").strip().lower()
+    raw = headers.get("origin")
+    sent = raw.decode("latin-1").strip() if raw is not None else None
+    if sent is not None:
+        # Behind a TLS proxy on this machine, uvicorn takes the scheme from X-Forwarded-Proto.
+        scheme = str(scope.get("scheme", "http"))
+        own = _origin(scheme, host)
+        parts = urlsplit(sent)  # "null" (a sandboxed frame, a file) has no scheme: refused
+        theirs = None if parts.path or parts.query else _origin(parts.scheme, parts.netloc)
+        if theirs is None or theirs != own:
+            return (
+                f"a request from origin {_short(sent)} may not change anything here: this "
+                f"daemon takes such requests from its own origin "
+                f"({_short(f'{scheme}://{host}')}) only"
+            )
+    if site in ("cross-site", "same-site"):
+        where = f" from origin {_short(sent)}" if sent is not None else ""
+        return (
+            f"a request the browser marks {site} (Sec-Fetch-Site){where} may not change "
+            f"anything here: this daemon takes such requests from its own origin only"
+        )
+    return None
+
+
+def _not_json(scope: Scope, headers: dict[str, bytes]) -> str | None:
+    """Why a state-changing request's body is refused: it is not declared JSON. A DELETE
+    (or PUT, PATCH) without a body needs no type: no page can send those cross-origin
+    without a CORS preflight, which no rbee daemon grants."""
+    raw = headers.get("content-type")
+    if raw is not None and raw.split(b";", 1)[0].strip().lower() == JSON_TYPE.encode():
+        return None
+    method = str(scope.get("method", ""))
+    length = headers.get("content-length", b"").strip()
+    if method != "POST" and "transfer-encoding" not in headers and length in (b"", b"0"):
+        return None
+    sent = "none" if raw is None else _short(raw.decode("latin-1"))
+    return (
+        f"{method} {_cut(scope['path'])} takes a JSON body: send "
+        f"'Content-Type: {JSON_TYPE}' (got {sent})"
+    )
+
+
+def _cut(text: str, limit: int = 100) -> str:
+    """``text`` cut to ``limit`` characters: an error never echoes a whole header or path a
+    client sent."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _short(text: str) -> str:
+    return repr(_cut(text))
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:

@@ -15,6 +15,7 @@ from litestar.response import Stream
 from rbee_core import __version__
 from rbee_core.errors import InvalidRequest
 from rbee_core.jobs import JobRequest, JobState
+from rbee_http.auth import authorized
 from rbee_http.sse import last_event_id, read_json, sse_response
 from rbee_queen.dependencies import QueenDep
 from rbee_queen.job_store import DEFAULT_PAGE, MAX_PAGE
@@ -26,7 +27,9 @@ STATES = [state.value for state in JobState]
 
 
 @get("/health")
-async def health(queen: QueenDep) -> dict[str, Any]:
+async def health(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str, Any]:
+    if not authorized(request):  # public: alive, and nothing more, without the key
+        return {"status": "ok"}
     return {
         "status": "ok",
         "version": __version__,

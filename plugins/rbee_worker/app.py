@@ -21,6 +21,7 @@ from rbee_core.events import EventType, JobEnd
 from rbee_core.jobs import JobRequest, JobState
 from rbee_core.messages import FinishReason
 from rbee_core.narration import Narration
+from rbee_http.auth import authorized
 from rbee_http.errors import error_handlers
 from rbee_http.server import MAX_BODY, guard_for
 from rbee_http.sse import background_stream, read_json
@@ -32,7 +33,9 @@ ACTOR = "llm-worker-rbee"
 
 
 @get("/health")
-async def health(state: State) -> dict[str, Any]:
+async def health(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+    if not authorized(request):  # public: alive, and nothing more, without the key
+        return {"status": "ok"}
     runner: Runner = state.runner
     return {
         "status": "ready",

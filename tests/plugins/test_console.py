@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from rbee_console import pages
 from rbee_console.feed import Feed, brief
 from rbee_core import create_plugin_manager
 from rbee_core.events import EventType
@@ -54,6 +55,16 @@ def test_only_the_console_files_are_served(client: TestClient[Any], name: str) -
     response = client.get(f"/console/{name}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_an_unknown_file_of_any_name_is_a_short_404_that_leaves_nothing_behind(
+    client: TestClient[Any],
+) -> None:
+    for i in range(50):  # a name too long for the file system was a 500, each one cached
+        response = client.get(f"/console/{i}{'a' * 15_000}.js")
+        assert response.status_code == 404, response.text[:300]
+        assert len(response.json()["error"]["message"]) < 200
+    assert pages._files.cache_info().currsize == 1  # the file set, read once; no name kept
 
 
 def test_no_inline_script_or_style_that_the_csp_would_have_to_allow() -> None:

@@ -41,6 +41,9 @@ def api() -> Iterator[Api]:
     assert not queen._tasks
 
 
+JSON = {"Content-Type": "application/json"}  # what every POST must declare (rbee_http.auth)
+
+
 def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
@@ -52,7 +55,7 @@ def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def post_job(api: Api, body: Any) -> Any:
-    return api.client.post("/jobs", content=json.dumps(body))
+    return api.client.post("/jobs", content=json.dumps(body), headers=JSON)
 
 
 def test_health(api: Api) -> None:
@@ -73,14 +76,14 @@ def test_list_jobs_when_empty(api: Api) -> None:
 
 @pytest.mark.parametrize("body", [b"{", b"{'model': 'x'}", b"not json", b'{"a": 1,}', b"\xff\xfe"])
 def test_malformed_json(api: Api, body: bytes) -> None:
-    error = error_of(api.client.post("/jobs", content=body), 400, "invalid_request")
+    error = error_of(api.client.post("/jobs", content=body, headers=JSON), 400, "invalid_request")
     assert "not valid JSON" in error["message"]
     assert "field" not in error
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n"])
 def test_empty_body(api: Api, body: bytes) -> None:
-    error = error_of(api.client.post("/jobs", content=body), 400, "invalid_request")
+    error = error_of(api.client.post("/jobs", content=body, headers=JSON), 400, "invalid_request")
     assert "empty" in error["message"]
     assert "field" not in error
 
@@ -178,10 +181,17 @@ def test_unknown_route_and_wrong_method(api: Api) -> None:
 
 
 def test_shutdown_calls_stop(api: Api) -> None:
-    response = api.client.post("/shutdown")
+    response = api.client.post("/shutdown", json={})
     assert response.status_code == 202
     assert response.json() == {"status": "shutting down"}
     assert api.stops == [True]
+
+
+def test_a_web_page_cannot_stop_the_queen(api: Api) -> None:
+    forged = {"Content-Type": "text/plain", "Origin": "https://evil.example"}
+    error_of(api.client.post("/shutdown", content=b"", headers=forged), 403, "cross_origin")
+    error_of(api.client.post("/shutdown"), 415, "bad_content_type")  # no body, no type
+    assert api.stops == []
 
 
 # A job put straight into the registry (never submitted, so never run) whose log is already
@@ -250,13 +260,13 @@ def test_stream_with_a_bad_last_event_id(api: Api) -> None:
 
 
 def test_too_deeply_nested_json_is_a_bad_request(api: Api) -> None:
-    response = api.client.post("/jobs", content=b"[" * 100_000)
+    response = api.client.post("/jobs", content=b"[" * 100_000, headers=JSON)
     error_of(response, 400, "invalid_request")
 
 
 def test_integer_with_too_many_digits_is_a_bad_request(api: Api) -> None:
     body = b'{"model": "smollm2-135m", "prompt": "hi", "max_tokens": ' + b"9" * 5000 + b"}"
-    error_of(api.client.post("/jobs", content=body), 400, "invalid_request")
+    error_of(api.client.post("/jobs", content=body, headers=JSON), 400, "invalid_request")
 
 
 def test_jobs_are_listed_newest_first_a_page_at_a_time(api: Api) -> None:
