@@ -11,6 +11,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from test_keeper_cli import FakeQueen, run, serving
 
 from rbee_core.credentials import API_KEY_ENV
 from rbee_core.narration import Narration
@@ -100,3 +101,40 @@ def test_the_keeper_reads_its_key_from_a_private_file(
     result = CliRunner().invoke(cli, ["--api-key-file", str(key), "show-key"], obj=keeper)
     assert result.exit_code == 2
     assert "readable by others (mode 644): run chmod 600" in result.output
+
+
+class HostileQueen(FakeQueen):
+    """A queen relaying what a hostile hive registered: escapes in its name and label."""
+
+    def do_GET(self) -> None:
+        if self.path == "/hives":
+            hive = {
+                "name": "evil\x1b[2J",
+                "state": "ready",
+                "url": "http://127.0.0.1:1",
+                "last_heartbeat": None,
+                "devices": [],
+                "models": ["m\x1b]0;title\x07odel"],
+                "workers": [],
+                "labels": {"k": "v\x1bc"},
+            }
+            self._json(200, {"hives": [hive]})
+        elif self.path == "/jobs/bad":
+            self._json(404, {"error": {"code": "unknown_job", "message": "no job 'b\x1b[2Jad'"}})
+        else:
+            super().do_GET()
+
+
+@pytest.fixture
+def hostile() -> Iterator[str]:
+    yield from serving(HostileQueen)
+
+
+def test_hive_list_and_errors_show_a_peers_words_without_escapes(hostile: str) -> None:
+    listed = run("hive", "list", "--queen-url", hostile)
+    assert listed.exit_code == 0, listed.output
+    assert "\x1b" not in listed.output and "\x07" not in listed.output
+    assert "evil  ready" in listed.output and "models:  model" in listed.output
+    assert "labels:  k=v" in listed.output
+    failed = run("jobs", "show", "bad", "--queen-url", hostile)
+    assert failed.exit_code == 1 and "no job 'bad'" in failed.output, failed.output
