@@ -26,7 +26,6 @@ from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.backends import Backend, Footprint
 from rbee_core.errors import (
     DeviceTooSmall,
-    HiveIdentity,
     InvalidRequest,
     RbeeError,
     UnknownWorker,
@@ -366,21 +365,15 @@ class Hive:
         task.add_done_callback(started)
         return task
 
-    def identity(self, challenge: str) -> dict[str, str]:
-        """``GET /identity``: the proof that this hive holds the nonce of the registration
-        under way (rbee_core.peer_identity); refused when none is."""
+    def identity(self, challenge: str) -> dict[str, str | None]:
+        """``GET /identity``: its name, and the proof that it holds the nonce of the
+        registration under way (rbee_core.peer_identity); no proof when none is."""
         if not challenge or len(challenge) > MAX_CHALLENGE:
             raise InvalidRequest(
                 f"challenge must be 1 to {MAX_CHALLENGE} characters", field="challenge"
             )
         nonce = self._nonce
-        if nonce is None:
-            raise HiveIdentity(
-                f"hive {self.name} is not registering now; it proves who it is only to the "
-                "queen it is joining, while it joins",
-                hive=self.name,
-            )
-        return {"name": self.name, "proof": proof(nonce, self.name, challenge)}
+        return {"name": self.name, "proof": proof(nonce, self.name, challenge) if nonce else None}
 
     def worker_heartbeat(self, worker_id: str, beat: WorkerHeartbeat, token: str | None) -> None:
         worker = self.workers.get(worker_id)

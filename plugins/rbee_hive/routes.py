@@ -83,9 +83,10 @@ ChallengeParam = Annotated[
 
 
 @get("/identity")
-async def identity(state: State, challenge: ChallengeParam = "") -> dict[str, str]:
-    """``?challenge=C``: this hive's proof that it holds the nonce of the registration it
-    has under way (rbee_core.peer_identity), which the queen checks before taking its URL."""
+async def identity(state: State, challenge: ChallengeParam = "") -> dict[str, str | None]:
+    """``?challenge=C``: this hive's name and its proof that it holds the nonce of the
+    registration it has under way (rbee_core.peer_identity), which the queen checks before
+    taking its URL; ``proof`` is null while it is not registering."""
     hive: Hive = state.hive
     return hive.identity(challenge)
 

@@ -258,7 +258,7 @@ class Fleet:
             raise HiveIdentity(
                 f"the queen cannot take {url} as hive {name}: the hive there did not prove "
                 "it is the one registering (its answer to the queen's challenge does not "
-                "match the nonce of this registration)",
+                "match the nonce of this registration, or it is not registering now)",
                 hive=name,
             )
 

@@ -511,7 +511,7 @@ async def test_a_url_is_taken_as_a_hive_only_once_the_hive_there_proves_the_nonc
     await c.join(hive)
     secret = hive.secret
     # A key holder registers alpha's own URL again, to be issued a secret: alpha is not
-    # registering, so it proves nothing.
+    # registering, so it proves nothing (this fake has no /identity then).
     answer = await _register(c, hive, new_secret())
     assert answer.status_code == 403, answer.text
     assert "answered GET /identity with not_found" in answer.json()["error"]["message"]
