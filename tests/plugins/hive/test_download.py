@@ -126,7 +126,7 @@ def test_full_download(served: tuple[str, Served], tmp_path: Path) -> None:
     base, state = served
     dest = tmp_path / "models" / "sub" / "tiny.gguf"  # parents are created
     narrate = Recorder()
-    assert fetch(base + PATH, dest, narrate, name="tiny.gguf") == dest
+    assert fetch(base + PATH, dest, narrate, name="tiny.gguf", root=tmp_path) == dest
     assert dest.read_bytes() == DATA
     assert not partial_of(dest).exists()
     assert sorted(p.name for p in dest.parent.iterdir()) == ["tiny.gguf"]
@@ -142,7 +142,7 @@ def test_interrupted_download_keeps_only_the_partial(
     state.cut_after = 2 * MiB
     dest = tmp_path / "models" / "tiny.gguf"
     with pytest.raises(ModelUnavailable, match=r"tiny\.gguf"):
-        fetch(base + PATH, dest, Recorder(), name="tiny.gguf")
+        fetch(base + PATH, dest, Recorder(), name="tiny.gguf", root=tmp_path)
     assert not dest.exists()
     assert [p.name for p in dest.parent.iterdir()] == ["tiny.gguf.partial"]
     partial = partial_of(dest)
@@ -155,12 +155,12 @@ def test_a_second_call_resumes(served: tuple[str, Served], tmp_path: Path) -> No
     state.cut_after = 2 * MiB
     dest = tmp_path / "tiny.gguf"
     with pytest.raises(ModelUnavailable):
-        fetch(base + PATH, dest, Recorder(), name="tiny.gguf")
+        fetch(base + PATH, dest, Recorder(), name="tiny.gguf", root=tmp_path)
     have = partial_of(dest).stat().st_size
     assert have > 0
 
     narrate = Recorder()
-    assert fetch(base + PATH, dest, narrate, name="tiny.gguf") == dest
+    assert fetch(base + PATH, dest, narrate, name="tiny.gguf", root=tmp_path) == dest
     assert state.ranges == [None, f"bytes={have}-"]
     assert dest.read_bytes() == DATA
     assert not partial_of(dest).exists()
@@ -174,7 +174,7 @@ def test_a_whole_partial_completes_on_416(served: tuple[str, Served], tmp_path: 
     dest = tmp_path / "tiny.gguf"
     partial_of(dest).write_bytes(DATA)  # everything arrived, the rename did not happen
     sha = hashlib.sha256(DATA).hexdigest()
-    assert fetch(base + PATH, dest, Recorder(), name="tiny.gguf", sha256=sha) == dest
+    assert fetch(base + PATH, dest, Recorder(), name="tiny.gguf", root=tmp_path, sha256=sha) == dest
     assert state.ranges == [f"bytes={len(DATA)}-"]
     assert dest.read_bytes() == DATA
     assert not partial_of(dest).exists()
@@ -189,7 +189,7 @@ def test_a_partial_longer_than_the_file_is_not_taken_for_a_download(
     base, _ = served
     dest = tmp_path / "tiny.gguf"
     partial_of(dest).write_bytes(DATA + b"stale tail")
-    assert fetch(base + PATH, dest, Recorder(), name="tiny.gguf") == dest
+    assert fetch(base + PATH, dest, Recorder(), name="tiny.gguf", root=tmp_path) == dest
     assert dest.read_bytes() == DATA
     assert not partial_of(dest).exists()
 
@@ -201,7 +201,7 @@ def test_wrong_sha256_is_corrupt_and_the_partial_is_deleted(
     dest = tmp_path / "tiny.gguf"
     narrate = Recorder()
     with pytest.raises(ModelUnavailable, match="corrupt"):
-        fetch(base + PATH, dest, narrate, name="tiny.gguf", sha256="0" * 64)
+        fetch(base + PATH, dest, narrate, name="tiny.gguf", root=tmp_path, sha256="0" * 64)
     assert not dest.exists()
     assert not partial_of(dest).exists()
     assert "download_verify" in narrate.actions()
@@ -211,7 +211,7 @@ def test_right_sha256_in_upper_case(served: tuple[str, Served], tmp_path: Path) 
     base, _ = served
     dest = tmp_path / "tiny.gguf"
     sha = hashlib.sha256(DATA).hexdigest().upper()
-    assert fetch(base + PATH, dest, Recorder(), name="tiny.gguf", sha256=sha) == dest
+    assert fetch(base + PATH, dest, Recorder(), name="tiny.gguf", root=tmp_path, sha256=sha) == dest
     assert sha256_of(dest) == sha.lower()
 
 
@@ -219,7 +219,7 @@ def test_http_error_status(served: tuple[str, Served], tmp_path: Path) -> None:
     base, _ = served
     dest = tmp_path / "missing.gguf"
     with pytest.raises(ModelUnavailable, match="404") as caught:
-        fetch(base + "/nope.gguf", dest, Recorder(), name="missing.gguf")
+        fetch(base + "/nope.gguf", dest, Recorder(), name="missing.gguf", root=tmp_path)
     assert "missing.gguf" in str(caught.value)
     assert not dest.exists()
     assert not partial_of(dest).exists()
@@ -231,7 +231,7 @@ def test_progress_narration(
     monkeypatch.setattr(download, "PROGRESS_EVERY", 0.0)  # one per chunk, not per 0.5 s
     base, _ = served
     narrate = Recorder()
-    fetch(base + PATH, tmp_path / "tiny.gguf", narrate, name="tiny.gguf")
+    fetch(base + PATH, tmp_path / "tiny.gguf", narrate, name="tiny.gguf", root=tmp_path)
     progress = narrate.progress()
     assert len(progress) >= 2
     for p in progress:
@@ -260,7 +260,14 @@ def test_cancel_stops_and_keeps_the_partial(served: tuple[str, Served], tmp_path
             cancel.set()
 
     with pytest.raises(Cancelled):
-        fetch(base + PATH, dest, cancel_after_first_progress, name="tiny.gguf", cancel=cancel)
+        fetch(
+            base + PATH,
+            dest,
+            cancel_after_first_progress,
+            name="tiny.gguf",
+            root=tmp_path,
+            cancel=cancel,
+        )
     assert not dest.exists()
     partial = partial_of(dest)
     assert partial.exists()

@@ -69,7 +69,7 @@ def test_a_download_bigger_than_the_free_space_is_refused_before_it_starts(
     handler.announce = 10**18  # an exabyte: no disk has it free
     dest = tmp_path / "models" / "tiny.gguf"
     with pytest.raises(ModelUnavailable) as caught:
-        fetch(url, dest, quiet, name="tiny.gguf")
+        fetch(url, dest, quiet, name="tiny.gguf", root=tmp_path)
     message = caught.value.message
     assert message.startswith("cannot download tiny.gguf: needs 1000000000.0 GB, ")
     assert f"free at {dest.parent}; free space or set RBEE_MODELS_DIR" in message
@@ -84,7 +84,7 @@ def _fetch_under_a_size_limit(url: str, dest: str, keep: bool, out: Any) -> None
         os.environ[KEEP_PARTIAL_ENV] = "1"
     resource.setrlimit(resource.RLIMIT_FSIZE, (MiB, MiB))
     try:
-        fetch(url, Path(dest), quiet, name="tiny.gguf")
+        fetch(url, Path(dest), quiet, name="tiny.gguf", root=Path(dest).parent)
         out.put("downloaded")
     except ModelUnavailable as exc:
         out.put(exc.message)

@@ -15,7 +15,7 @@ from rbee_core.models import LocalModel, ModelCatalog
 from rbee_core.narration import Narrate, Narration
 from rbee_core.paths import models_dir
 from rbee_hive.catalog import ModelCatalogDB
-from rbee_hive.sources import FileSource
+from rbee_hive.sources import FileSource, UrlSource
 from rbee_hive.store import ModelInUse, ModelStore
 
 CONTENT = b"GGUF fake model"
@@ -269,5 +269,79 @@ def test_remove_frees_the_bytes_of_a_hub_cached_model(tmp_path: Path) -> None:
         store.remove("fake-model", [])
         left = [p for p in models_dir().rglob("*") if p.is_file()]
         assert left == [], f"remove left {left}"
+    finally:
+        store.close()
+
+
+def test_a_file_model_is_never_deleted_whatever_its_path_says(tmp_path: Path) -> None:
+    # The path runs through the models folder and out again: a check on the text would take
+    # it for one of rbee's downloads and delete its folder, the user's other files with it.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "m.gguf").write_bytes(b"my own model")
+    (victim / "notes.txt").write_text("mine")
+    models_dir().mkdir(parents=True)
+    climbing = models_dir() / ".." / ".." / ".." / "victim" / "m.gguf"
+    assert climbing.resolve() == (victim / "m.gguf").resolve()
+    store = make_store(tmp_path, FakeSource())
+    ref = f"file:{climbing}"
+    try:
+        local = asyncio.run(store.ensure(ref, lambda n: None))
+        assert local.path == (victim / "m.gguf").resolve()  # the catalog keeps the real path
+        entry = store.remove(ref, [])
+        assert entry.path == str((victim / "m.gguf").resolve())
+        assert store.entries() == []
+        assert (victim / "m.gguf").read_bytes() == b"my own model"
+        assert (victim / "notes.txt").read_text() == "mine"
+    finally:
+        store.close()
+
+
+def test_a_download_entry_whose_files_lie_outside_is_forgotten_not_deleted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A catalog row that says http but points out of the models folder (a damaged or edited
+    # catalog, a download folder replaced by a link): its files are kept.
+    elsewhere = tmp_path / "elsewhere" / "k"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "x.gguf").write_bytes(CONTENT)
+    store = ModelStore(
+        ModelCatalog([UrlSource("http")]), ModelCatalogDB(tmp_path / "catalog.sqlite")
+    )
+    ref = "http://127.0.0.1:1/x.gguf"
+    try:
+        store.db.add(ref, ref, LocalModel(ref, elsewhere / "x.gguf", "gguf"))
+        models_dir().mkdir(parents=True)
+        (models_dir() / "downloads").symlink_to(elsewhere.parent)
+        linked = "http://127.0.0.1:1/y.gguf"
+        store.db.add(linked, linked, LocalModel("y", models_dir() / "downloads/k/x.gguf", "gguf"))
+        store.remove(ref, [])
+        store.remove(linked, [])
+        assert store.entries() == []
+        assert (elsewhere / "x.gguf").read_bytes() == CONTENT
+        assert "its files kept: refused:" in caplog.text
+    finally:
+        store.close()
+
+
+def test_a_plugin_model_at_the_top_of_the_models_folder_never_takes_the_folder_with_it(
+    tmp_path: Path,
+) -> None:
+    class TopLevelSource(FakeSource):
+        def provision(self, ref: str, narrate: Narrate) -> LocalModel:
+            path = models_dir() / "top.gguf"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(CONTENT)
+            return LocalModel("top", path, "gguf")
+
+    store = make_store(tmp_path, TopLevelSource())
+    try:
+        other = models_dir() / "downloads" / "k" / "other.gguf"
+        other.parent.mkdir(parents=True)
+        other.write_bytes(CONTENT)
+        asyncio.run(store.ensure("fake-model", lambda n: None))
+        store.remove("fake-model", [])
+        assert other.read_bytes() == CONTENT
+        assert (models_dir() / "top.gguf").is_file()
     finally:
         store.close()
