@@ -4,6 +4,7 @@ loading the converted safetensors takes well under a second."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -11,19 +12,25 @@ from pathlib import Path
 from rbee_core.models import LocalModel
 from rbee_core.narration import MODEL_CONVERTED, Narrate
 from rbee_core.paths import models_dir
+from rbee_core.safe_files import owned_path
 
 __all__ = ["converted_path", "ensure_safetensors"]
 
 _COMPLETE = ".complete"
 
 
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def converted_path(model: LocalModel) -> Path:
     """Where the safetensors copy of a GGUF file lives in the model cache.
 
-    Keyed by file name and size, so the same file installed in two environments converts once.
+    Keyed by the file's sha256 (not its name and size, which a replaced file can keep), so
+    a changed file is converted again and the same file in two environments converts once.
     """
-    size = model.path.stat().st_size
-    return models_dir() / "converted" / f"{model.path.stem}-{size}"
+    return models_dir() / "converted" / f"{model.path.stem}-{_sha256(model.path)[:32]}"
 
 
 def ensure_safetensors(model: LocalModel, narrate: Narrate) -> Path:
@@ -35,8 +42,13 @@ def ensure_safetensors(model: LocalModel, narrate: Narrate) -> Path:
     target = converted_path(model)
     if (target / _COMPLETE).exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_suffix(".lock"), "w") as lock:
+    root = target.parent
+
+    def inside(path: Path) -> Path:  # every write and delete stays in the converted folder
+        return owned_path(path, root, what="the models folder's converted copies")
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(inside(target.with_name(target.name + ".lock")), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / _COMPLETE).exists():  # another worker converted it while we waited
             return target
@@ -47,11 +59,11 @@ def ensure_safetensors(model: LocalModel, narrate: Narrate) -> Path:
         )
         started = time.monotonic()
         tmp = target.with_name(target.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(target, ignore_errors=True)
-        _convert(model.path, tmp)
-        (tmp / _COMPLETE).touch()
-        tmp.rename(target)
+        shutil.rmtree(inside(tmp), ignore_errors=True)
+        shutil.rmtree(inside(target), ignore_errors=True)
+        _convert(model.path, inside(tmp))
+        (inside(tmp) / _COMPLETE).touch()
+        inside(tmp).rename(inside(target))
         narrate(
             MODEL_CONVERTED,
             f"converted {model.path.name} in {time.monotonic() - started:.1f} s; "
