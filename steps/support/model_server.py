@@ -18,6 +18,7 @@ class ModelServer:
         self.rate = rate  # bytes per second
         self.die_after: int | None = None  # close the connection after this many bytes
         self.requests: list[str] = []  # the Range header of each GET ("" for none)
+        self.any_path = False  # serve the file at every path (a URL of any shape)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,7 +26,7 @@ class ModelServer:
                 pass
 
             def do_GET(self) -> None:
-                if self.path != f"/{server.path.name}":
+                if not server.any_path and self.path != f"/{server.path.name}":
                     self.send_error(404)
                     return
                 server.requests.append(self.headers.get("Range", ""))
