@@ -21,7 +21,6 @@ state change a web page could forge.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from rbee_core.addresses import is_loopback_host
 from rbee_core.credentials import API_KEY_ENV, api_key, auth_headers
+from rbee_http.errors import send_error
 
 __all__ = [
     "API_KEY_ENV",
@@ -185,14 +185,5 @@ def _short(text: str) -> str:
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    start: Any = {"type": "http.response.start", "status": status, "headers": headers}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
+    extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+    await send_error(send, status, code, message, extra)

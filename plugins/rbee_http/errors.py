@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Send
 
 from rbee_core.errors import RbeeError
 
-__all__ = ["error_handlers"]
+__all__ = ["error_handlers", "send_error"]
 
 log = logging.getLogger("rbee.http")
 
@@ -38,3 +40,23 @@ error_handlers: ExceptionHandlersMap = {
     HTTPException: _http_error,
     Exception: _unexpected,
 }
+
+
+async def send_error(
+    send: Send, status: int, code: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer an error in the same shape from plain ASGI code, where no handler runs (the
+    Guard, the path cap around the app)."""
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    start: Any = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    }
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)

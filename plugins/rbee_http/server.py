@@ -16,7 +16,17 @@ import uvicorn
 
 from rbee_core.addresses import url_for
 
-__all__ = ["MAX_BODY", "PortInUse", "bind", "guard_for", "serve", "stopping", "url_of"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_PATH",
+    "PortInUse",
+    "bind",
+    "bounded",
+    "guard_for",
+    "serve",
+    "stopping",
+    "url_of",
+]
 
 _server: uvicorn.Server | None = None  # the one this process serves (one per daemon)
 
@@ -67,7 +77,7 @@ def serve(
     ``grace`` seconds to finish before the app's shutdown handlers run.
     """
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=int(grace)
+        bounded(app), log_level="warning", lifespan="on", timeout_graceful_shutdown=int(grace)
     )
     global _server
     server = _server = uvicorn.Server(config)
@@ -76,6 +86,28 @@ def serve(
 
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any real job request, far below a memory problem
+MAX_PATH = 1024  # characters: far above any route's path (names and ids are capped shorter)
+
+
+def bounded(app: Any) -> Any:
+    """``app`` behind a cap on the request's path. Litestar's router keeps its last 1,024
+    paths in caches (``lru_cache``), each several times over: paths of 15 KB (all h11 lets
+    through) grew a queen by 30 MB, on public routes too. A longer path matches no route,
+    so it is a 404 before the router sees it."""
+    from rbee_http.errors import send_error
+
+    async def capped(scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "websocket" and len(path) > MAX_PATH:
+            await send({"type": "websocket.close", "code": 1008})  # refused before accepting
+            return
+        if scope["type"] == "http" and len(path) > MAX_PATH:
+            message = f"no route has a path this long ({len(path)} characters; at most {MAX_PATH})"
+            await send_error(send, 404, "not_found", message)
+            return
+        await app(scope, receive, send)
+
+    return capped
 
 
 def guard_for(host: str) -> list[Any]:

@@ -30,7 +30,8 @@ def last_event_id(request: Request[Any, Any, Any]) -> int:
 
 
 async def read_json(request: Request[Any, Any, Any]) -> Any:
-    """The decoded JSON body, or ``InvalidRequest`` that says what is wrong with it."""
+    """The decoded JSON body, or ``InvalidRequest`` that says what is wrong with it. The
+    Guard (rbee_http.auth) has already refused a body not declared ``application/json``."""
     body = await request.body()
     if not body.strip():
         raise InvalidRequest("the request body is empty; send a JSON object")

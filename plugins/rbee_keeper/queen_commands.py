@@ -69,6 +69,9 @@ def status(queen_url: str) -> None:
     if health is None:
         click.echo(f"no queen is running at {queen_url}")
         raise SystemExit(1)
+    if "pid" not in health:  # a keyed queen tells one without the key only that it is up
+        click.echo(f"queen-rbee is running at {queen_url} (set the API key for its details)")
+        return
     click.echo(
         f"queen-rbee {health['version']} is running at {queen_url} "
         f"(pid {health['pid']}, {health['jobs']} jobs)"

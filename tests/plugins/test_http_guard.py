@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from rbee_core import create_plugin_manager
 from rbee_http.auth import Guard, authorized
 from rbee_http.errors import error_handlers
+from rbee_http.server import MAX_PATH, bounded
 from rbee_queen.app import create_app
 from rbee_queen.orchestrator import Queen
 
@@ -48,13 +49,16 @@ async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"status": "ok", "pid": 1} if authorized(request) else {"status": "ok"}
 
 
-def _client(key: str | None = None) -> TestClient[Any]:
-    app = Litestar(
+def _app(key: str | None = None) -> Litestar:
+    return Litestar(
         route_handlers=[change, remove, read, health],
         exception_handlers=error_handlers,
         middleware=[Guard(key, loopback_only=True)],
     )
-    return TestClient(app, base_url=OWN)
+
+
+def _client(key: str | None = None) -> TestClient[Any]:
+    return TestClient(_app(key), base_url=OWN)
 
 
 @pytest.fixture
@@ -230,3 +234,17 @@ def test_a_keyed_queens_health_shows_its_pid_url_and_jobs_only_with_the_key(
         assert client.get("/health").json() == {"status": "ok"}
         full = client.get("/health", headers={"Authorization": "Bearer s3cret"}).json()
         assert {"pid", "url", "jobs", "version"} <= set(full), full
+
+
+def test_a_path_longer_than_any_route_is_a_404_the_router_never_sees() -> None:
+    app = _app()
+    with TestClient(bounded(app), base_url=OWN) as client:
+        for i in range(20):
+            response = client.get(f"/read/{i}" + "a" * 15_000)
+            assert response.status_code == 404
+            error = response.json()["error"]
+            assert error["code"] == "not_found" and str(MAX_PATH) in error["message"], error
+            assert len(response.text) < 300
+        assert client.get("/read").status_code == 200
+    # Nothing of those paths was kept: the router's per-path cache saw only "/read".
+    assert app.asgi_router.handle_routing.cache_info().currsize == 1

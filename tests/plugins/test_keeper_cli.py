@@ -137,3 +137,10 @@ def test_a_remote_hive_needs_the_key(monkeypatch: pytest.MonkeyPatch, queen: str
     result = run("hive", "start", "--ssh", "box", "--queen-url", queen)
     assert result.exit_code == 1
     assert "needs the cluster's API key" in result.output
+
+
+def test_queen_status_says_a_keyed_queen_is_up_when_it_keeps_its_details(queen: str) -> None:
+    # The fake queen's health has no pid, as a keyed queen answers a caller without the key.
+    result = run("queen", "status", "--queen-url", queen)
+    assert result.exit_code == 0, result.output
+    assert f"queen-rbee is running at {queen} (set the API key for its details)" in result.output
