@@ -58,3 +58,19 @@ Feature: Security: files stay in their folders, model references never execute c
       | checking the sha256 of SmolLM2-135M-Instruct.Q4_1.gguf |
       | Download is done                      |
     And the models folder's downloads hold one "SmolLM2-135M-Instruct.Q4_1.gguf" with the default model's bytes
+
+  Scenario: A pinned download changed on disk after it entered the catalog is checked and downloaded again before use
+    Given a host on loopback serves the default model's GGUF file
+    And a queen is running
+    When I run rbee-keeper model download <url>#sha256=<sha256>
+    Then the keeper exits with code 0
+    When the downloaded model file is changed on disk, keeping its size
+    And I run rbee-keeper model download <url>#sha256=<sha256>
+    Then the keeper exits with code 0
+    And stderr shows, in order:
+      | text                                          |
+      | its file was modified after it was downloaded |
+      | its reference pins; downloading it again      |
+      | Download is done                              |
+    And the models folder's downloads hold one "SmolLM2-135M-Instruct.Q4_1.gguf" with the default model's bytes
+    And the catalog lists "<url>#sha256=<sha256>" from source "http" as ready

@@ -63,6 +63,14 @@ class CatalogEntry:
         size = size_of(path)
         if size != self.size:
             return f"its files changed size ({size} bytes, {self.size} when added)"
+        # A file rbee downloaded is last written before its entry is added (the kernel's
+        # clock for mtime never runs ahead of time.time()): a later mtime is a change on
+        # disk that kept the size, which provisioning again checks against a #sha256= pin.
+        if self.source in ("http", "https") and path.is_file():
+            modified = path.stat().st_mtime
+            if modified > self.added_at:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(modified))
+                return f"its file was modified after it was downloaded (at {when})"
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rbee_core.models import LocalModel
@@ -155,5 +156,27 @@ def test_to_json(tmp_path: Path) -> None:
         model.path.unlink()
         assert entry.to_json()["problem"] == entry.problem()
         assert entry.to_json()["problem"] is not None
+    finally:
+        db.close()
+
+
+def test_problem_when_a_download_is_changed_keeping_its_size(tmp_path: Path) -> None:
+    # A pinned download edited in place: the size says nothing, its mtime does; the store
+    # then provisions it again, which checks the pin.
+    db = ModelCatalogDB(tmp_path / "catalog.sqlite")
+    try:
+        model = gguf(tmp_path / "downloads" / "k" / "m.gguf", 1000)
+        entry = db.add("url", f"https://example.com/m.gguf#sha256={'ab' * 32}", model)
+        assert entry.problem() is None
+        with open(model.path, "r+b") as f:
+            f.write(b"X")
+        os.utime(model.path, (entry.added_at + 5, entry.added_at + 5))
+        problem = entry.problem()
+        assert problem is not None
+        assert problem.startswith("its file was modified after it was downloaded (at ")
+        # A user's own file: editing it is the user's business, not a problem.
+        own = db.add("own", f"file:{model.path}", model)
+        os.utime(model.path, (own.added_at + 5, own.added_at + 5))
+        assert own.problem() is None
     finally:
         db.close()
