@@ -13,7 +13,7 @@ from litestar.response import Stream
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.errors import InvalidRequest, UnknownWorker
-from rbee_core.messages import HiveHeartbeat, HiveRegistration, HiveState
+from rbee_core.messages import HiveHeartbeat, HiveRegistration, HiveState, check_hive_name
 from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_HEADER, HIVE_TOKEN_HEADER
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
@@ -53,9 +53,10 @@ async def register(request: Request[Any, Any, Any], queen: QueenDep) -> dict[str
     the secret its reports must carry (``X-Rbee-Hive-Token``)."""
     body = await read_json(request)
     name, url = _name_and_url(body)
-    joining = HiveRegistration.from_json(body)
+    check_hive_name(name)
     launched = queen.fleet.launched(name, request.headers.get(HIVE_LAUNCH_TOKEN_HEADER))
     queen.hives.check_free(name, url, launched)  # before dialling anything
+    joining = HiveRegistration.from_json(body)
     await queen.fleet.check_not_queen(url)
     await queen.fleet.check_identity(name, url, joining.nonce)
     record = queen.hives.register(name, url, launched)
