@@ -116,7 +116,7 @@ class PyPIPackageSource:
                 f.parts[0]
                 for f in dist.files or []
                 if list(f.parts[1:]) == parts
-                and f.parts[0] not in ("..", "")
+                and _plain_relative(f.parts[0])  # never "..", "/" (a RECORD may list such)
                 and not f.parts[0].endswith((".dist-info", ".data", ".egg-info"))
             ),
             key=lambda top: top.lower() != module,

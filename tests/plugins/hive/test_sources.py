@@ -301,7 +301,9 @@ def test_pypi_a_packaged_link_out_of_the_package_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = tmp_path / "site"
-    package = _fake_distribution(site, "rbee_linky", ["rbee_linky/m.gguf", "../outside.gguf"])
+    package = _fake_distribution(
+        site, "rbee_linky", ["rbee_linky/m.gguf", "../outside.gguf", f"{tmp_path}/abs.gguf"]
+    )
     package.mkdir()
     secret = tmp_path / "secret.gguf"
     secret.write_bytes(b"GGUF not the package's")
@@ -313,6 +315,9 @@ def test_pypi_a_packaged_link_out_of_the_package_is_refused(
     # A RECORD row that climbs out of site-packages is never a package's file.
     with pytest.raises(UnknownModel):
         PyPIPackageSource().check("pypi:rbee-linky/outside.gguf")
+    (tmp_path / "abs.gguf").write_bytes(b"GGUF")  # nor one at an absolute path
+    with pytest.raises(UnknownModel):
+        PyPIPackageSource().check(f"pypi:rbee-linky/{str(tmp_path / 'abs.gguf').lstrip('/')}")
 
 
 # --- URL downloads: a safe name inside the models folder, a pin checked before reuse -------
