@@ -16,24 +16,29 @@ from pathlib import Path
 
 from rbee_core.errors import InvalidRequest
 
-__all__ = ["MAX_NAME_BYTES", "owned_path", "remove_owned", "safe_file_name"]
+__all__ = ["FILES_STAY", "MAX_NAME_BYTES", "owned_path", "remove_owned", "safe_file_name"]
 
 MAX_NAME_BYTES = 200
 """Longest base name kept (bytes of UTF-8): file systems allow 255, and ``.partial`` and
 similar suffixes must still fit."""
 
 
-def owned_path(path: Path, root: Path, *, what: str = "the models folder") -> Path:
+FILES_STAY = "files stay in their folders"
+"""The rule a refusal names: rbee writes and deletes files only inside the folders it owns."""
+
+
+def owned_path(
+    path: Path, root: Path, *, what: str = "the models folder", rule: str = FILES_STAY
+) -> Path:
     """``path`` resolved, if it lies strictly inside ``root`` (resolved); else
-    ``InvalidRequest`` naming the rule. ``what`` says in words which folder ``root`` is."""
+    ``InvalidRequest`` naming ``rule``. ``what`` says in words which folder ``root`` is."""
     owned = root.resolve()
     resolved = path.resolve()
     if owned == resolved or owned not in resolved.parents:
         raise InvalidRequest(
-            f"refused: {path} resolves to {resolved}, outside {what} {owned}; rbee writes "
-            "and deletes files only inside the folders it owns",
+            f"refused: {path} resolves to {resolved}, outside {what} {owned} ({rule})",
             "model",
-            rule="files stay in their folders",
+            rule=rule,
         )
     return resolved
 
