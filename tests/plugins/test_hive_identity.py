@@ -148,3 +148,32 @@ def test_a_real_hive_registers_with_the_real_queen_and_its_heartbeats_carry_its_
             await hive.http.aclose()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("queen", "url", "own"),
+    [
+        ("http://127.0.0.1:8500", "http://127.0.0.1:8500", True),
+        ("http://127.0.0.1:8500", "http://localhost:8500/", True),
+        ("http://127.0.0.1:8500", "http://127.0.0.1:8600", False),
+        ("http://127.0.0.1:8500", "http://192.0.2.1:8500", False),  # TEST-NET: not this box
+        ("http://0.0.0.0:8500", "http://127.0.0.1:8500", True),  # every address: any of ours
+        ("http://0.0.0.0:8500", "http://192.0.2.1:8500", False),
+        ("http://127.0.0.1:80", "http://localhost", True),  # the scheme's port
+    ],
+)
+def test_the_queens_own_url_is_known_by_port_and_address(queen: str, url: str, own: bool) -> None:
+    from rbee_queen.fleet import Fleet
+
+    async def check() -> bool:
+        fleet = Fleet(queen, heartbeat=1.0, hive_timeout=None)
+        try:
+            await fleet.check_not_queen(url)
+        except InvalidRequest as exc:
+            assert exc.field == "url" and "is the queen's own address" in exc.message
+            return True
+        finally:
+            await fleet.http.aclose()
+        return False
+
+    assert asyncio.run(check()) is own
