@@ -11,11 +11,11 @@ Feature: Security: browsers cannot forge requests, public routes are bounded
   Scenario: A web page's text/plain posts to a keyless queen are refused and change nothing
     Given a queen is running
     When a page on "https://evil.example" sends these text/plain requests to the queen:
-      | request               | body                                        |
-      | POST /hives/register  | {"name": "evil", "url": "{queen}"}          |
-      | POST /jobs            | {"model": "smollm2-135m", "prompt": "hi"}   |
-      | POST /models/download | {"model": "smollm2-135m"}                   |
-      | POST /shutdown        |                                             |
+      | request               | body                                                              |
+      | POST /hives/register  | {"name": "evil", "url": "{queen}", "nonce": "0123456789abcdef0"}  |
+      | POST /jobs            | {"model": "smollm2-135m", "prompt": "hi"}                         |
+      | POST /models/download | {"model": "smollm2-135m"}                                         |
+      | POST /shutdown        |                                                                   |
     Then every one was refused with 403 "cross_origin" naming "https://evil.example"
     And the queen lists no hive named "evil"
     And the queen has no job

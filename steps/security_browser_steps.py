@@ -107,7 +107,7 @@ def step_forged_registration(context: Any, name: str, kind: str, header: str) ->
         headers[field] = value
     # A JSON text whatever the declared type: a no-cors fetch sends any body with any of
     # the types a page may set without a preflight.
-    body = json.dumps({"name": name, "url": context.queen_url})
+    body = json.dumps({"name": name, "url": context.queen_url, "nonce": "0123456789abcdef0"})
     context.response = httpx.post(
         f"{context.queen_url}/hives/register", content=body.encode(), headers=headers, timeout=30
     )
