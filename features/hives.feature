@@ -108,7 +108,7 @@ Feature: Hives across machines
     And the error's code is "unknown_hive"
 
   Scenario: A hive's memory limit counts what each worker will hold, its KV cache included
-    Given a hive "alpha" with a CPU memory limit of 1GB joins the queen
+    Given a hive "alpha" with a CPU memory limit of 1.5GB joins the queen
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m --backend torch
     Then the keeper exits with code 0
     And stderr shows, in order:
