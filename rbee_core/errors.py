@@ -33,7 +33,7 @@ method_not_allowed   405    -                  wrong method for the route (rbee_
 http_error           4xx    -                  another HTTP error of the web framework, e.g.
                                                413 for a body over 1 MiB (rbee_http.errors)
 model_in_use         409    ModelInUse         removing a model a worker has loaded
-hive_conflict        409    HiveConflict       a live hive already has this name elsewhere
+hive_conflict        409    HiveConflict       this hive name is bound to another URL
 bad_content_type     415    -                  a POST or a body not declared
                                                application/json (rbee_http.auth)
 queue_full           429    QueueFull          too many jobs wait for the model
@@ -207,7 +207,7 @@ class ModelInUse(RbeeError):
 
 
 class HiveConflict(RbeeError):
-    """A live hive already registered this name from another address."""
+    """This hive name is bound to another URL (rbee_queen.hives ``check_free``)."""
 
     code = "hive_conflict"
     status = 409
