@@ -35,7 +35,15 @@ def step_queen_heartbeat(context: Any, seconds: float) -> None:
     context.heartbeat = seconds
 
 
-def _start_hive(context: Any, name: str, *extra: str) -> subprocess.Popen[bytes]:
+def _start_hive(
+    context: Any,
+    name: str,
+    *extra: str,
+    prefix: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start hive ``name``; ``prefix`` goes before its command (e.g. ``taskset -c 0``, which its
+    workers inherit) and ``env_extra`` into its environment (and so its workers')."""
     home = _hive_home(context, name)
     (home / "models").mkdir(parents=True)
     # Its own model dir, with the shared converted copy of the default model linked in (a
@@ -44,9 +52,11 @@ def _start_hive(context: Any, name: str, *extra: str) -> subprocess.Popen[bytes]
     if converted.exists():
         (home / "models" / "converted").symlink_to(converted)
     env = context.env | {"RBEE_HOME": str(home), "RBEE_MODELS_DIR": str(home / "models")}
+    env |= env_extra or {}
     log = open(home / "hive.test.log", "ab")  # noqa: SIM115 (lives with the process)
     process = subprocess.Popen(
         [
+            *prefix,
             *processes.command("rbee-hive"),
             "--queen-url",
             context.queen_url,
