@@ -77,6 +77,9 @@ class Chunk:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     notice: str | None = None
+    # Of ``prompt_tokens``, those taken from the worker's cache (a prefix an earlier job
+    # left there) rather than computed again; 0 for a backend without a prefix cache.
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

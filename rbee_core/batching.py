@@ -56,6 +56,7 @@ class Sequence(Generic[S]):
         self.told_to_wait = False
         self.next_token = -1  # sampled, not yet in the cache
         self.length = 0  # tokens in the cache
+        self.cached_tokens = 0  # prompt tokens found in the cache when it started
 
     @property
     def reserve(self) -> int:
@@ -139,7 +140,7 @@ def text_chunks(
     finally:
         seq.abandon()  # a stop string, or the reader went away: free the batch slot
     finish = finish or seq.finish_reason or FinishReason.CANCELLED
-    yield from stops.closing_chunks(finish, len(seq.prompt), seq.generated)
+    yield from stops.closing_chunks(finish, len(seq.prompt), seq.generated, seq.cached_tokens)
 
 
 class BatchLoop(ABC, Generic[S]):

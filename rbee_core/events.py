@@ -23,7 +23,7 @@ class EventType(StrEnum):
 
     NARRATION = "narration"  # {"actor", "action", "message"}
     TOKEN = "token"  # {"text"}
-    END = "end"  # JobEnd: {"outcome", "finish_reason", "prompt_tokens", "completion_tokens"}
+    END = "end"  # JobEnd: {"outcome", "finish_reason", "prompt_tokens", ...}
     ERROR = "error"  # {"code", "message"}
 
     @property
@@ -58,6 +58,8 @@ class JobEnd:
     finish_reason: str | None = None  # a FinishReason's value
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # Of prompt_tokens, those the worker took from its cache (a prefix an earlier job left).
+    cached_tokens: int | None = None
     # An embedding job's answer: its vectors as little-endian float32, row after row, in
     # base64 (a quarter of the JSON numbers' size; OpenAI's own base64 encoding), and
     # how many numbers make one row.
@@ -71,6 +73,7 @@ class JobEnd:
             finish_reason=data.get("finish_reason"),
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
+            cached_tokens=data.get("cached_tokens"),
             embeddings=data.get("embeddings"),
             dimensions=data.get("dimensions"),
         )

@@ -43,7 +43,11 @@ class StopMatcher:
         return text
 
     def closing_chunks(
-        self, finish_reason: FinishReason | str, prompt_tokens: int, completion_tokens: int
+        self,
+        finish_reason: FinishReason | str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cached_tokens: int = 0,
     ) -> Iterator[Chunk]:
         """The end of a generation: any text still held back (unless a stop string ended it),
         then the one chunk that carries the finish reason and the counts."""
@@ -55,4 +59,5 @@ class StopMatcher:
             finish_reason=finish_reason,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
         )

@@ -116,6 +116,7 @@ class LlamaEngine(BatchLoop[Sampler]):
         del self._cached[slot][keep:]
         self._slot[id(seq)] = slot
         seq.length = keep
+        seq.cached_tokens = keep
         self.cached_tokens += keep
 
     def step(self, joining: list[Sequence]) -> None:

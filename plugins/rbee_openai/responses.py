@@ -22,13 +22,16 @@ def finish_reason(result: dict[str, Any]) -> str:
     return "length" if length else "stop"
 
 
-def usage(result: dict[str, Any]) -> dict[str, int]:
+def usage(result: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage object; ``prompt_tokens_details.cached_tokens`` are the prompt tokens
+    the worker took from its cache (0 from a worker that does not say)."""
     prompt = int(result.get("prompt_tokens", 0))
     completion = int(result.get("completion_tokens", 0))
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": int(result.get("cached_tokens") or 0)},
     }
 
 

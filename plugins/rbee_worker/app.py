@@ -86,6 +86,7 @@ async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> 
                 finish_reason=chunk.finish_reason,
                 prompt_tokens=chunk.prompt_tokens,
                 completion_tokens=chunk.completion_tokens,
+                cached_tokens=chunk.cached_tokens,
             )
             log.append(EventType.END, end.to_json())
 

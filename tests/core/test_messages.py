@@ -68,6 +68,10 @@ def test_a_jobs_end_event_leaves_out_what_it_does_not_know() -> None:
         "completion_tokens": 3,
     }
     assert JobEnd.from_json(cancelled.to_json()) == cancelled
+    # The prompt tokens a worker took from its cache travel with the other counts.
+    done = JobEnd(finish_reason="stop", prompt_tokens=900, completion_tokens=4, cached_tokens=850)
+    assert done.to_json()["cached_tokens"] == 850
+    assert JobEnd.from_json(done.to_json()) == done
 
 
 BEAT: dict[str, Any] = {"name": "h2", "url": "http://10.0.0.2:8600", "workers": [], "models": []}

@@ -64,6 +64,8 @@ def test_greedy_answers_match_alone_whatever_the_batch(engine: BatchEngine) -> N
     seqs = together(engine, PROMPTS, [GREEDY] * len(PROMPTS), 12)
     assert [s.tokens for s in seqs] == alone  # type: ignore[attr-defined]
     assert all(s.finish_reason == "length" and s.generated == 12 for s in seqs)
+    # Every row is prefilled whole (no prefix cache): its end reports no cached tokens.
+    assert all(s.cached_tokens == 0 for s in seqs)
 
 
 def test_seeded_sampling_matches_alone_whatever_the_batch(engine: BatchEngine) -> None:

@@ -30,7 +30,8 @@ def finished(model: str = "m", created_at: float | None = None, text: str = "Hi.
     job.emit(EventType.NARRATION, {"actor": "queen-rbee", "action": "a", "message": "m"})
     job.mark_running("worker-1")
     job.emit(EventType.TOKEN, {"text": text})
-    job.emit(EventType.END, {"outcome": "completed", "finish_reason": "stop"})
+    end = {"prompt_tokens": 50, "completion_tokens": 1, "cached_tokens": 40}
+    job.emit(EventType.END, {"outcome": "completed", "finish_reason": "stop", **end})
     return job
 
 
@@ -45,6 +46,8 @@ def test_a_finished_job_reads_back_whole(store: JobStore) -> None:
     back = store.get(job.id)
     assert back is not None and back is not job
     assert back.summary() == job.summary()
+    # The end event's counts, the prompt tokens taken from the worker's cache among them.
+    assert back.summary()["result"]["cached_tokens"] == 40
     assert [(e.id, e.type, e.data) for e in back.log.events] == [
         (e.id, e.type, e.data) for e in job.log.events
     ]

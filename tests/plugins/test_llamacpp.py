@@ -109,13 +109,16 @@ def test_a_cached_prefix_is_fed_no_more_and_answers_as_fresh(llm: LlamaCppModel)
     again = run(llm, *JOBS[0])
     prompt = len(llm.encode(JOBS[0][0], raw=False))
     assert llm.engine.cached_tokens - before == prompt - 1  # all but the last token
+    # The job's own last chunk says so: the worker reports it in the job's end event.
+    assert again[1].cached_tokens == prompt - 1 and again[1].prompt_tokens == prompt
     assert [again[0], *(run(llm, p, params)[0] for p, params in JOBS[1:])] == expected
     # A conversation's next turn starts from the cache of the last.
     turns = (("user", "Name three colours."), ("assistant", expected[1]), ("user", "One more."))
     params = GenerationParams(temperature=0, messages=turns, max_tokens=20)
     before = llm.engine.cached_tokens
-    assert run(llm, "One more.", params)[0]
-    assert llm.engine.cached_tokens - before > 30
+    text, end = run(llm, "One more.", params)
+    assert text
+    assert llm.engine.cached_tokens - before == end.cached_tokens > 30
 
 
 def test_seeds_repeat_and_differ(llm: LlamaCppModel) -> None:

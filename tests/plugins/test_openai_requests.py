@@ -112,7 +112,12 @@ def test_response_shapes() -> None:
     assert full["object"] == "chat.completion"
     assert full["choices"][0]["message"] == {"role": "assistant", "content": "Paris."}
     assert full["choices"][0]["finish_reason"] == "length"
-    assert full["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert full["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "total_tokens": 5,
+        "prompt_tokens_details": {"cached_tokens": 0},  # a worker that did not say
+    }
     first = shape.chunk(role=True)
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert shape.usage_chunk(job.result)["choices"] == []
@@ -120,7 +125,10 @@ def test_response_shapes() -> None:
     assert text.chunk("a")["object"] == "text_completion"
     assert text.chunk("a")["choices"][0]["text"] == "a"
     assert finish_reason({"finish_reason": "cancelled"}) == "stop"
-    assert usage({}) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert usage({})["total_tokens"] == 0
+    cached = {"prompt_tokens": 900, "completion_tokens": 4, "cached_tokens": 850}
+    assert usage(cached)["prompt_tokens_details"] == {"cached_tokens": 850}
+    assert shape.usage_chunk(cached)["usage"]["prompt_tokens_details"]["cached_tokens"] == 850
 
 
 def test_response_format_reaches_the_job_and_a_bad_one_names_the_parameter() -> None:
