@@ -55,3 +55,27 @@ def test_a_waiter_cancelled_before_its_turn_leaves_the_counts_true() -> None:
 
     slots = asyncio.run(scenario())
     assert (slots.running, slots.waiting) == (0, 0)
+
+
+def test_take_gets_a_free_slot_at_once_or_none_and_give_back_hands_it_on_in_order() -> None:
+    async def scenario() -> list[str]:
+        slots = Slots(2)
+        assert slots.take() and slots.take()
+        assert not slots.take() and (slots.running, slots.full) == (2, True)
+        order: list[str] = []
+
+        async def waiter(name: str) -> None:
+            async with slots.hold():
+                order.append(name)
+
+        tasks = [asyncio.create_task(waiter(n)) for n in "ab"]
+        await asyncio.sleep(0.01)
+        assert slots.waiting == 2
+        slots.give_back()
+        assert not slots.take()  # the freed slot went to the first waiter, not to take
+        slots.give_back()
+        await asyncio.gather(*tasks)
+        assert (slots.running, slots.waiting) == (0, 0)
+        return order
+
+    assert asyncio.run(scenario()) == ["a", "b"]
