@@ -78,12 +78,65 @@ def _parser() -> argparse.ArgumentParser:
         "needs pip install 'rbee[ray]'",
     )
     p.add_argument(
+        "--max-replicas",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="most workers of one model across the hives: the queen starts another (a "
+        "replica, on a hive that does not run the model yet if it can) while every worker "
+        "of a model is busy and jobs wait (default 4)",
+    )
+    p.add_argument(
+        "--replicas",
+        action="append",
+        type=_replicas,
+        default=[],
+        metavar="MODEL=MIN:MAX",
+        help="per model: keep at least MIN workers loaded (never unloaded for being idle "
+        "or for room) and start at most MAX; repeatable (default 0:--max-replicas)",
+    )
+    p.add_argument(
+        "--load-margin",
+        type=_non_negative,
+        default=2,
+        metavar="N",
+        help="a job goes to the worker holding the longest cached prefix of its prompt "
+        "unless that worker runs more than N jobs beyond the least busy one, or a quarter "
+        "of its slots if more (default 2)",
+    )
+    p.add_argument(
         "--shutdown-grace",
         type=float,
         default=30.0,
         help="on SIGTERM, seconds running jobs get to finish before they are cancelled",
     )
     return p
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a whole number >= 0")
+    return value
+
+
+def _replicas(text: str) -> tuple[str, int, int]:
+    from rbee_queen.replicas import parse_replicas
+
+    try:
+        return parse_replicas(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
             job_retention=args.job_retention,
             max_queue=args.max_queue,
             orphan_timeout=args.orphan_timeout,
+            max_replicas=args.max_replicas,
+            replicas={model: (least, most) for model, least, most in args.replicas},
+            load_margin=args.load_margin,
         )
     except (OSError, RbeeError) as exc:  # its state dir or job store cannot be opened
         why = exc.message if isinstance(exc, RbeeError) else str(exc)

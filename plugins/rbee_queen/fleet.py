@@ -26,6 +26,7 @@ from rbee_core.errors import HiveError, HiveIdentity, HiveUnreachable, InvalidRe
 from rbee_core.messages import HiveCapabilities, HiveState, WorkerInfo
 from rbee_core.narration import Narration
 from rbee_core.peer_identity import new_secret, proof, same_secret
+from rbee_core.prefix_index import PrefixIndex
 from rbee_core.slots import Slots
 from rbee_http.auth import auth_headers
 from rbee_queen import hive_client
@@ -43,8 +44,9 @@ Say = Callable[[str, str], None]
 
 @dataclass(eq=False)
 class WorkerRef:
-    """A worker as the queen sees it: where it is, and the jobs running on it or lined up
-    for it. It runs ``slots`` jobs at once (its batch size); the rest wait here."""
+    """A worker as the queen sees it: where it is, and the jobs running on it. It runs
+    ``slots`` jobs at once (its batch size); the queen sends it no more (``queue.take``),
+    the rest wait in their model's line (waiting.py)."""
 
     id: str
     hive: str
@@ -94,6 +96,8 @@ class Fleet:
         self.heartbeat = heartbeat
         self.hives = HiveRegistry(hive_timeout or 3 * heartbeat + 1)
         self.workers: dict[str, WorkerRef] = {}
+        # What each worker likely holds cached, for placement by prefix (forgotten with it).
+        self.index = PrefixIndex()
         self._processes: dict[str, asyncio.subprocess.Process] = {}  # hives started here
         # The launch token of the hive the queen last started under each name (its local
         # hive, a Ray node's): that hive may take its name back from another URL.
@@ -295,10 +299,15 @@ class Fleet:
 
     # -- workers ------------------------------------------------------------------------
 
+    def drop_worker(self, worker_id: str) -> None:
+        """A worker went (stopped, lost, unloaded): forget it, and what it had cached."""
+        self.workers.pop(worker_id, None)
+        self.index.forget(worker_id)
+
     def forget_workers(self, hive: str) -> list[WorkerRef]:
         gone = [w for w in self.workers.values() if w.hive == hive]
         for worker in gone:
-            del self.workers[worker.id]
+            self.drop_worker(worker.id)
         return gone
 
     def sync_workers(self, record: HiveRecord) -> None:
@@ -307,7 +316,7 @@ class Fleet:
         reported = {w.id: w for w in record.workers}
         for worker in [w for w in self.workers.values() if w.hive == record.name]:
             if worker.id not in reported and not worker.queue.load:
-                del self.workers[worker.id]
+                self.drop_worker(worker.id)
         for worker_id, info in reported.items():
             if worker_id not in self.workers:
                 self.workers[worker_id] = WorkerRef.from_info(record.name, info)

@@ -34,11 +34,13 @@ from rbee_core.messages import FinishReason
 from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
+from rbee_queen import scheduler
 from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord, HiveRegistry
 from rbee_queen.job_store import PRUNE_BATCH, JobStore
 from rbee_queen.placement import Placement
 from rbee_queen.relay import Relay
+from rbee_queen.replicas import DEFAULT_MAX_REPLICAS
 from rbee_queen.sinks import JobStreamSink
 from rbee_structured.grammar import check_request
 
@@ -68,6 +70,9 @@ class Queen:
         job_retention: float = 7 * 24 * 3600,
         max_queue: int = 16,
         orphan_timeout: float = 300.0,
+        max_replicas: int = DEFAULT_MAX_REPLICAS,
+        replicas: dict[str, tuple[int, int]] | None = None,
+        load_margin: int | None = None,
     ) -> None:
         self.max_queue = max_queue
         self.orphan_timeout = orphan_timeout
@@ -79,7 +84,11 @@ class Queen:
         self.jobs = JobRegistry(load=self.store.get)
         self.catalog = model_catalog(pm)
         self.fleet = Fleet(url, heartbeat, hive_timeout)
-        self.placement = Placement(self.fleet, pm, self.narrate)
+        if load_margin is not None:
+            scheduler.LOAD_MARGIN = load_margin  # the default policy's, process-wide
+        # Per-model replica bounds, under the catalog's name for each model.
+        bounds = {self._name(m): limits for m, limits in (replicas or {}).items()}
+        self.placement = Placement(self.fleet, pm, self.narrate, self.keep, max_replicas, bounds)
         self.relay = Relay(self.fleet, pm, self.narrate, lambda job: self.store.save(job))
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()

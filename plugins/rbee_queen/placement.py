@@ -1,22 +1,29 @@
 """Placing a job: which hives may take it, which workers and devices there could run it
 (the candidates the ``rbee_schedule`` hook chooses from), and a worker for the choice:
-one already loaded, or a new one the hive starts."""
+one already loaded with a free slot, the model's first one, which the hive starts, or a
+replica of a busy model (replicas.py); jobs wait their turn in their model's line
+(waiting.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pluggy
 
 from rbee_core.errors import NoPlacement
 from rbee_core.jobs import Job, JobState
 from rbee_core.narration import Narration
+from rbee_core.prefix_index import Block, prompt_blocks
 from rbee_core.scheduling import Candidate
 from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord
 from rbee_queen.relay import WorkerGone
+from rbee_queen.replicas import DEFAULT_MAX_REPLICAS, Replicas
+from rbee_queen.waiting import Place, Waiting
 
 __all__ = ["Placement"]
 
@@ -29,10 +36,32 @@ MAX_PLACEMENTS = 4
 
 
 class Placement:
-    def __init__(self, fleet: Fleet, pm: pluggy.PluginManager, say: Say) -> None:
+    """Places each job from its model's line (waiting.py): only the head of a line asks
+    the policy, and takes a slot of the worker chosen for it only when that worker has
+    room; else it waits for a slot to free or a worker to start, and asks again."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        pm: pluggy.PluginManager,
+        say: Say,
+        keep: Callable[[asyncio.Task[Any]], None] | None = None,
+        max_replicas: int = DEFAULT_MAX_REPLICAS,
+        replicas: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         self.fleet = fleet
         self.pm = pm
         self.say = say
+        self.waiting = Waiting(say)
+        self.replicas = Replicas(
+            fleet,
+            say,
+            self._narration_of,
+            self.waiting.poke,
+            keep or _hold,
+            max_replicas,
+            replicas,
+        )
 
     async def hives_for(self, job: Job) -> list[HiveRecord]:
         """The hives that may take ``job``: the one it is pinned to, else every ready one;
@@ -48,44 +77,108 @@ class Placement:
             return [await self.fleet.local_hive(lambda a, m: self.say(job, a, m))]
         return hives.ready()
 
-    def candidates(self, job: Job, name: str, hives: list[HiveRecord]) -> list[Candidate]:
-        """Every loaded worker of model ``name`` and every device that could start one, on
-        ``hives``, within what the job pins (device, backend)."""
+    def candidates(
+        self,
+        job: Job,
+        name: str,
+        hives: list[HiveRecord],
+        blocks: list[Block] | None = None,
+    ) -> list[Candidate]:
+        """Every loaded or starting worker of model ``name`` on ``hives`` (within what the
+        job pins: device, backend), with its load, slots and how much of the job's prompt
+        it likely holds cached; and devices where a new worker could start, only when none
+        of the model exists or a replica may start (``scale_out``), hives that do not run
+        the model first, then the most free memory."""
+        request = job.request
+        backend = request.backend
+        index = self.fleet.index
+        if blocks is None:
+            blocks = prompt_blocks(request.prompt, request.messages)
+        prompt_tokens = index.estimate(blocks)
+        mine = [
+            w
+            for w in self.fleet.workers.values()
+            if w.model == name
+            and request.device in (None, w.device)
+            and backend in (None, w.backend)
+        ]
+        starting = [
+            s
+            for s in self.replicas.starting.get(name, ())
+            if request.device in (None, s.device) and backend in (None, s.backend)
+        ]
         found: list[Candidate] = []
-        backend = job.request.backend
         for record in hives:
             found += [
                 Candidate(
                     record.name,
                     w.device,
                     worker_id=w.id,
-                    model=w.model,
-                    busy=w.queue.load,
+                    # The job's own spelling of the model: the same catalog entry.
+                    model=request.model,
+                    busy=w.queue.running,
                     backend=w.backend,
+                    slots=w.queue.capacity,
+                    prefix_tokens=index.match(w.id, blocks),
+                    prompt_tokens=prompt_tokens,
                 )
-                for w in self.fleet.workers.values()
+                for w in mine
                 if w.hive == record.name
-                and w.model == name
-                and job.request.device in (None, w.device)
-                and backend in (None, w.backend)
             ]
-            if backend is not None and backend not in record.backends:
-                continue  # this hive cannot start a worker of that backend
             found += [
-                Candidate(record.name, d.id, free_memory=d.free_memory, backend=backend)
-                for d in record.devices
-                if job.request.device in (None, d.id)
+                Candidate(
+                    record.name,
+                    s.device,
+                    model=request.model,
+                    backend=s.backend,
+                    prompt_tokens=prompt_tokens,
+                    starting=True,
+                )
+                for s in starting
+                if s.hive == record.name
             ]
-        return found
+        first = not mine and not starting
+        if not (first or self.scale_out(name, mine)):
+            return found
+        taken = {(w.hive, w.device) for w in mine}
+        running = {w.hive for w in mine}
+        devices = [
+            Candidate(
+                record.name,
+                d.id,
+                free_memory=d.free_memory,
+                backend=backend,
+                prompt_tokens=prompt_tokens,
+            )
+            for record in hives
+            if backend is None or backend in record.backends
+            for d in record.devices
+            if request.device in (None, d.id)
+            # A second worker on a device that runs one shares its compute: no gain.
+            and (record.name, d.id) not in taken
+        ]
+        devices.sort(key=lambda c: (c.hive in running, -(c.free_memory or 0)))
+        return found + devices
+
+    def scale_out(self, name: str, workers: list[WorkerRef]) -> bool:
+        """Whether a replica of ``name`` may start: every worker of it is without room,
+        jobs wait for it, and it has fewer than its ``max_replicas`` (none starting)."""
+        return (
+            bool(workers)
+            and all(w.queue.full for w in workers)
+            and self.waiting.count(name) > 0
+            and self.replicas.may_add(name)
+        )
 
     async def run(
         self, job: Job, name: str, relay: Callable[[Job, WorkerRef], Awaitable[None]]
     ) -> None:
-        """Place ``job`` and ``relay`` it to its worker; placed again when the worker went
-        away before the job reached it (``WorkerGone``): an accepted job is never lost to
-        an eviction."""
+        """Place ``job`` and ``relay`` it to its worker, holding one of its slots; placed
+        again, keeping its place in line, when the worker went away before the job reached
+        it (``WorkerGone``): an accepted job is never lost to an eviction."""
+        ticket = self.waiting.ticket()
         for attempt in range(1, MAX_PLACEMENTS + 1):
-            worker = await self.place(job, name)
+            worker = await self.place(job, name, ticket)
             try:
                 await relay(job, worker)
                 return
@@ -94,19 +187,91 @@ class Placement:
                     raise
                 job.state, job.worker, job.started_at = JobState.QUEUED, None, None
                 self.say(job, "replace", f"{gone.message}; placing the job again")
+            finally:
+                worker.queue.give_back()
+                self.waiting.poke(name)
 
-    async def place(self, job: Job, name: str) -> WorkerRef:
-        """A worker for ``job`` (of model ``name``, the catalog's name for it)."""
+    async def place(self, job: Job, name: str, ticket: int | None = None) -> WorkerRef:
+        """A worker for ``job`` (of model ``name``, the catalog's name for it), with one of
+        its slots taken for the job: waits in the model's line until it can."""
+        request = job.request
+        key = (name, request.hive, request.device, request.backend)
+        place = self.waiting.join(key, job, self.waiting.ticket() if ticket is None else ticket)
+        try:
+            if (position := self.waiting.position(place)) > 0:
+                self.waiting.tell(place, position)
+            while True:
+                if self.waiting.is_head(place):
+                    worker = await self._try(job, name, place)
+                    if worker is not None:
+                        return worker
+                await self.waiting.wait(place)
+        finally:
+            self.waiting.leave(place)
+
+    async def _try(self, job: Job, name: str, place: Place) -> WorkerRef | None:
+        """The head of a line asks the policy: a worker with room (its slot taken), or
+        ``None`` to wait (for a full or starting worker, or a replica it started)."""
         hives = await self.hives_for(job)
-        chosen = self.pm.hook.rbee_schedule(job=job, candidates=self.candidates(job, name, hives))
+        workers = self.fleet.workers
+        self.fleet.index.keep_only(workers)
+        blocks = prompt_blocks(job.request.prompt, job.request.messages)
+        candidates = self.candidates(job, name, hives, blocks)
+        chosen = self.pm.hook.rbee_schedule(job=job, candidates=candidates)
         if chosen is None:
             raise NoPlacement(f"no hive can run model {name}: {why_not(job, hives)}")
-        workers = self.fleet.workers
         if chosen.worker_id is not None and chosen.worker_id in workers:
             worker = workers[chosen.worker_id]
-            self.say(job, "worker_reuse", f"the worker {worker.id} already has {name} loaded")
+            if worker.queue.take():
+                self._chosen(job, name, worker, chosen, candidates)
+                return worker
+            self._wait_for(place, name, worker)
+            return None
+        if chosen.starting or chosen.worker_id is not None:
+            self._wait_for(place, name, None)
+            return None
+        record = self.fleet.hives.get(chosen.hive)
+        if any(c.worker_id is not None or c.starting for c in candidates):
+            self.replicas.start(job, name, record, chosen.device, self.waiting.count(name))
+            self._wait_for(place, name, None)
+            return None
+        worker = await self._spawn(job, name, record, chosen)
+        if worker.queue.take():
             return worker
-        where = self.fleet.hives.get(chosen.hive).describe()
+        return None  # another line of the model took its slots first
+
+    def _chosen(
+        self, job: Job, name: str, worker: WorkerRef, chosen: Candidate, others: list[Candidate]
+    ) -> None:
+        """Narrate why ``worker`` got the job: the prefix it holds, or its load."""
+        if chosen.prefix_tokens > 0 and chosen.prefix_tokens >= max(
+            c.prefix_tokens for c in others
+        ):
+            why = (
+                f"holds {chosen.prefix_tokens:,} of this job's {chosen.prompt_tokens:,} "
+                "prompt tokens"
+            )
+        else:
+            why = f"is least busy ({chosen.busy} of {chosen.slots} slots)"
+        self.say(
+            job,
+            "worker_reuse",
+            f"the worker {worker.id} already has {name} loaded; on {worker.hive} it {why}",
+        )
+
+    def _wait_for(self, place: Place, name: str, worker: WorkerRef | None) -> None:
+        """Narrate, once per wait, that the head of a line waits for room."""
+        if place.told == 0:
+            return
+        if worker is not None:
+            why = f"the worker is busy with {worker.queue.running} job(s)"
+        else:
+            why = f"waiting for a worker of {name} to have room"
+        self.waiting.tell(place, 0, why)
+
+    async def _spawn(self, job: Job, name: str, record: HiveRecord, chosen: Candidate) -> WorkerRef:
+        """The model's first worker, started for ``job`` (which waits for it)."""
+        where = record.describe()
         self.say(
             job,
             "schedule",
@@ -115,15 +280,16 @@ class Placement:
         )
         self.say(job, "worker_wait", "we're now waiting for the worker bee to wake up")
         worker = await self.fleet.spawn_worker(
-            self.fleet.hives.get(chosen.hive),
+            record,
             job.request.model,
             chosen.device,
             self._narration_of(job),
-            job.request.keep_alive,
+            self.replicas.keep_alive(name, job.request.keep_alive),
             job.request.backend,
             room_wait=room_wait(job),
         )
         self.say(job, "worker_ready", f"the worker bee is awake: {worker.describe()}")
+        self.waiting.poke(name)
         return worker
 
     def _narration_of(self, job: Job) -> Callable[[Narration], None]:
@@ -133,6 +299,15 @@ class Placement:
             self.pm.hook.rbee_narrate(narration=dataclasses.replace(narration, job_id=job.id))
 
         return relay
+
+
+def _hold(task: asyncio.Task[Any]) -> None:
+    """Keep a background task referenced until it ends (without a queen's ``keep``)."""
+    _held.add(task)
+    task.add_done_callback(_held.discard)
+
+
+_held: set[asyncio.Task[Any]] = set()
 
 
 def why_not(job: Job, hives: list[HiveRecord]) -> str:

@@ -1,10 +1,12 @@
-"""Running a placed job on its worker: wait for one of the worker's slots, send the prompt,
-and relay the worker's stream into the job's, event by event, as the worker wrote it."""
+"""Running a placed job on its worker (placement took one of its slots for it): send the
+prompt, relay the worker's stream into the job's, event by event, as the worker wrote it,
+and record what the worker now holds cached in the prefix index."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pluggy
@@ -14,6 +16,7 @@ from rbee_core.errors import HiveUnreachable, RbeeError, WorkerLost
 from rbee_core.events import DONE, EventType
 from rbee_core.jobs import Job
 from rbee_core.narration import Narration
+from rbee_core.prefix_index import answer_blocks, prompt_blocks
 from rbee_queen import hive_client
 from rbee_queen.fleet import Fleet, WorkerRef
 from rbee_worker.retire import WORKER_RETIRED
@@ -43,19 +46,12 @@ class Relay:
         self.running = running  # the job got its slot (the queen records it)
 
     async def run(self, job: Job, worker: WorkerRef) -> None:
-        if worker.queue.full:
-            self.say(
-                job,
-                "queued",
-                f"the worker is busy with {worker.queue.running} job(s); "
-                f"{worker.queue.waiting} job(s) ahead of this one",
-            )
-        async with worker.queue.hold():
-            job.mark_running(worker.id)
-            self.running(job)
-            self.say(job, "prompt_sent", "we've sent the prompt to the worker")
-            await self._stream_from(job, worker)
-            worker.jobs_served += 1
+        """Run ``job`` on ``worker``, whose slot placement took for it."""
+        job.mark_running(worker.id)
+        self.running(job)
+        self.say(job, "prompt_sent", "we've sent the prompt to the worker")
+        await self._stream_from(job, worker)
+        worker.jobs_served += 1
 
     async def _stream_from(self, job: Job, worker: WorkerRef) -> None:
         body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
@@ -68,7 +64,7 @@ class Relay:
                     answer = await response.aread()
                     refusal = hive_client.error_answer(response, answer, "worker", RbeeError)
                     if refusal.code == WORKER_RETIRED:
-                        self.fleet.workers.pop(worker.id, None)
+                        self.fleet.drop_worker(worker.id)
                         raise WorkerGone(
                             f"worker {worker.describe()} was unloaded before the job reached it",
                             hive=worker.hive,
@@ -80,9 +76,9 @@ class Relay:
                     # After [DONE] the worker ends the body; reading on to its end (not
                     # breaking) hands the connection back to the pool for the next job.
                     if sse.data and sse.data != DONE:  # not a keep-alive comment
-                        self._forward(job, sse.event, sse.data)
+                        self._forward(job, worker, sse.event, sse.data)
         except httpx.ConnectError as exc:  # nothing was sent: the worker stopped before
-            self.fleet.workers.pop(worker.id, None)
+            self.fleet.drop_worker(worker.id)
             raise WorkerGone(
                 f"worker {worker.describe()} is gone (no connection: {exc!r}); the job never "
                 "reached it",
@@ -90,7 +86,7 @@ class Relay:
                 worker=worker.id,
             ) from exc
         except httpx.HTTPError as exc:
-            self.fleet.workers.pop(worker.id, None)
+            self.fleet.drop_worker(worker.id)
             lost = f"lost the connection to worker {worker.describe()}: {exc!r}"
             raise await self._why_lost(worker, lost) from exc
         if not job.log.closed:
@@ -119,7 +115,7 @@ class Relay:
                 pass  # it answered, if not with its health: it lives
         return WorkerLost(lost, hive=worker.hive, worker=worker.id)
 
-    def _forward(self, job: Job, event: str, wire: str) -> None:
+    def _forward(self, job: Job, worker: WorkerRef, event: str, wire: str) -> None:
         """Relay one event of the worker's stream. Parsed once (the job's record keeps its
         text); its JSON goes on to the job's clients as the worker wrote it."""
         data = json.loads(wire)
@@ -128,7 +124,26 @@ class Relay:
         elif event == EventType.END:
             self.say(job, "inference_done", "the worker has finished with the inference")
             job.emit(EventType.END, data)
+            self._remember(job, worker, data)
         elif event == EventType.ERROR:
             job.emit(EventType.ERROR, data)
         elif event == EventType.NARRATION:  # e.g. the job waits for room in the batch
             self.pm.hook.rbee_narrate(narration=Narration.from_json(data, job.id))
+
+    def _remember(self, job: Job, worker: WorkerRef, end: dict[str, Any]) -> None:
+        """The worker now holds the job's prompt in its cache, and, once it answered, its
+        answer too (the next turn of a conversation sends both): record them in the prefix
+        index, with the worker's real count of the prompt's tokens."""
+        request = job.request
+        if request.embed:
+            return  # an embedding caches nothing a later prompt reuses
+        prompt = prompt_blocks(request.prompt, request.messages)
+        chars = sum(b.chars for b in prompt)
+        if end.get("outcome", "completed") == "completed":
+            blocks = answer_blocks(request.prompt, request.messages, job.text)
+        else:
+            blocks = prompt
+        tokens = end.get("prompt_tokens")
+        self.fleet.index.record(
+            worker.id, blocks, chars, tokens if isinstance(tokens, int) else None
+        )
