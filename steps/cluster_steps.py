@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from behave import given
+from behave import given, then, when
 
 from steps.hive_steps import _start_hive, _wait_state
+from steps.support.conversations import run_conversations
+from steps.support.jobs import DEFAULT_MODEL, auth
 
 __all__: list[str] = []
 
@@ -34,3 +36,52 @@ def step_two_pinned_hives(context: Any, first: str, second: str) -> None:
         )
     for name in (first, second):
         _wait_state(context, name, "ready", 60)
+
+
+@when(
+    "{conversations:d} conversations of {turns:d} turns each, every turn carrying the whole "
+    "history, run at once"
+)
+def step_conversations(context: Any, conversations: int, turns: int) -> None:
+    context.conversations = run_conversations(
+        context.queen_url, auth(context), DEFAULT_MODEL, conversations, turns, max_tokens=48
+    )
+
+
+def _table(context: Any) -> str:
+    """Every turn, for a failure's message: where it ran and what it found cached there."""
+    return "\n".join(
+        f"conversation {t.conversation + 1} turn {t.turn + 1}: {t.worker} "
+        f"cached {t.cached_tokens} of {t.prompt_tokens} prompt tokens"
+        for turns in context.conversations
+        for t in turns
+    )
+
+
+@then("the last turn of every conversation had over {tokens:n} prompt tokens")
+def step_last_turn_long(context: Any, tokens: int) -> None:
+    for turns in context.conversations:
+        assert turns[-1].prompt_tokens > tokens, _table(context)
+
+
+@then("both workers served turns")
+def step_both_workers(context: Any) -> None:
+    workers = {t.worker for turns in context.conversations for t in turns}
+    assert len(workers) == 2 and None not in workers, _table(context)
+
+
+@then(
+    "at least {share:d}% of the turns after the first ran where their conversation's "
+    "prefix was cached"
+)
+def step_prefix_cached(context: Any, share: int) -> None:
+    later = [t for turns in context.conversations for t in turns[1:]]
+    # Cached where it ran: most of its prompt came from that worker's cache (the history up
+    # to the last answer); a turn sent elsewhere finds only the chat template's first tokens.
+    hits = [t for t in later if t.cached_tokens >= t.prompt_tokens // 2]
+    assert len(hits) * 100 >= share * len(later), (
+        f"{len(hits)} of {len(later)} later turns ran where their prefix was cached\n"
+        + _table(context)
+    )
+    # The OpenAI answer says the same as the job's record.
+    assert all(t.usage_cached_tokens == t.cached_tokens for t in later), _table(context)
