@@ -95,17 +95,21 @@ class Placement:
         if blocks is None:
             blocks = prompt_blocks(request.prompt, request.messages)
         prompt_tokens = index.estimate(blocks)
+        names = {record.name for record in hives}
         mine = [
             w
             for w in self.fleet.workers.values()
             if w.model == name
+            and w.hive in names
             and request.device in (None, w.device)
             and backend in (None, w.backend)
         ]
         starting = [
             s
             for s in self.replicas.starting.get(name, ())
-            if request.device in (None, s.device) and backend in (None, s.backend)
+            if s.hive in names
+            and request.device in (None, s.device)
+            and backend in (None, s.backend)
         ]
         found: list[Candidate] = []
         for record in hives:

@@ -206,3 +206,19 @@ async def test_load_wins_over_a_prefix_on_a_worker_busier_than_the_margin(c: Clu
     one.release.set()
     for job in hanging:
         assert terminal(await c.stream(job))[0] == "end"
+
+
+@in_cluster()
+async def test_a_job_pinned_to_a_hive_without_a_worker_of_the_model_starts_one_there(
+    c: Cluster,
+) -> None:
+    alpha = FakeHive("alpha", [CPU], SizedWorker("worker-1-1", "worker-a.test"))
+    beta = FakeHive("beta", [CPU], SizedWorker("worker-2-1", "worker-b.test"))
+    await c.join(alpha)
+    await c.join(beta)
+    first = await c.submit(hive="alpha")
+    assert terminal(await c.stream(first))[0] == "end"
+    second = await c.submit(hive="beta")
+    assert terminal(await c.stream(second))[0] == "end"
+    assert (await c.record(second))["worker"] == "worker-2-1"
+    assert len(alpha.spawns) == len(beta.spawns) == 1
