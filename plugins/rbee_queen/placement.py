@@ -256,7 +256,7 @@ class Placement:
                 "prompt tokens"
             )
         else:
-            why = f"is least busy ({chosen.busy} of {chosen.slots} slots)"
+            why = f"is least loaded ({chosen.busy} of {chosen.slots} slots in use)"
         self.say(
             job,
             "worker_reuse",

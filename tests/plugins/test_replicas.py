@@ -177,7 +177,9 @@ async def test_a_conversation_goes_back_to_the_worker_that_holds_its_prefix(c: C
     job = await c.submit(messages=_chat("What is a bee?"))
     read = await c.stream(job)
     assert (await c.record(job))["worker"] == "worker-2-1"  # cold: the least busy
-    assert any("worker-2-1" in m and "is least busy (0 of 4 slots)" in m for m in narration(read))
+    assert any(
+        "worker-2-1" in m and "is least loaded (0 of 4 slots in use)" in m for m in narration(read)
+    )
     first.queue.give_back()
     assert second.queue.take()  # now the other one is busier, within the margin
     nxt = await c.submit(messages=_chat("What is a bee?", "".join(one.tokens), "And a hive?"))
@@ -202,7 +204,9 @@ async def test_load_wins_over_a_prefix_on_a_worker_busier_than_the_margin(c: Clu
     nxt = await c.submit(messages=_chat("What is a bee?", "".join(one.tokens), "And a hive?"))
     read = await c.stream(nxt)
     assert (await c.record(nxt))["worker"] == "worker-2-1"  # 3 > 0 + 2: load wins
-    assert any("worker-2-1" in m and "is least busy (0 of 4 slots)" in m for m in narration(read))
+    assert any(
+        "worker-2-1" in m and "is least loaded (0 of 4 slots in use)" in m for m in narration(read)
+    )
     one.release.set()
     for job in hanging:
         assert terminal(await c.stream(job))[0] == "end"
