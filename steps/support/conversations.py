@@ -1,11 +1,13 @@
 """Multi-turn conversations against a queen, as a chat client sends them: every turn is
 ``POST /v1/chat/completions`` with the whole history so far (a long system message of its
-own, then each user turn and the answer to it). Shared by the prefix-routing spec and
+own, then each user turn and the answer to it), after a pause for its user to read and type
+(each conversation's own, so turns do not arrive in lockstep). Shared by the prefix-routing spec and
 ``benchmarks/bench_cluster.py``: each turn's record says where it ran, how many of its
 prompt tokens were cached there, and how long its first token took."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +16,14 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Turn", "run_conversations", "system_message", "user_message"]
+__all__ = [
+    "Turn",
+    "cached_history",
+    "pause",
+    "run_conversations",
+    "system_message",
+    "user_message",
+]
 
 TOWNS = ("Arlen", "Brisk", "Corvo", "Dunmere", "Elsby", "Fennick", "Galt", "Harrow")
 PLACES = ("bakery", "library", "museum", "market", "harbour", "garden", "theatre", "mill")
@@ -22,8 +31,8 @@ ITEMS = ("rye bread", "old maps", "copper pots", "honey", "wool hats", "lamp oil
 SEASONS = ("spring", "summer", "autumn", "winter")
 
 
-def system_message(conversation: int, facts: int = 36) -> str:
-    """A long system message of this conversation's own (about 700 tokens at 36 facts):
+def system_message(conversation: int, facts: int = 24) -> str:
+    """A long system message of this conversation's own (about 730 tokens at 24 facts):
     no two conversations share more than the chat template's first tokens."""
     town = f"{TOWNS[conversation % len(TOWNS)]}-{conversation}"
     lines = [f"You are the guide of the town of {town}. Answer briefly from these facts."]
@@ -45,6 +54,14 @@ def user_message(conversation: int, turn: int) -> str:
     )
 
 
+def pause(conversation: int, turn: int, think: float) -> float:
+    """Seconds a user thinks before turn ``turn`` (none before the first): from a fifth of
+    ``think`` to all of it, varied across conversations and turns but the same every run."""
+    if turn == 0:
+        return 0.0
+    return think * (1 + (conversation * 7 + turn * 3) % 5) / 5
+
+
 @dataclass
 class Turn:
     """One turn's request as it ran: the job's record and the client's view of it."""
@@ -59,6 +76,14 @@ class Turn:
     ttft: float  # seconds from sending the request to the first token's text
     seconds: float  # the whole turn
     answer: str
+
+
+def cached_history(turns: list[Turn]) -> list[bool]:
+    """For each turn after the first: did it find the whole history it sent last time in the
+    cache where it ran (the previous turn's prompt, at least)? A turn sent to a worker that
+    never saw the conversation finds only the chat template's first tokens there; one sent
+    back to a worker it left finds only the history up to the turn it left at."""
+    return [t.cached_tokens >= prev.prompt_tokens for prev, t in itertools.pairwise(turns)]
 
 
 def _turn(
@@ -109,12 +134,19 @@ def _turn(
 
 
 def _conversation(
-    url: str, headers: dict[str, str], model: str, conversation: int, turns: int, max_tokens: int
+    url: str,
+    headers: dict[str, str],
+    model: str,
+    conversation: int,
+    turns: int,
+    max_tokens: int,
+    think: float,
 ) -> list[Turn]:
     history: list[dict[str, str]] = [{"role": "system", "content": system_message(conversation)}]
     done: list[Turn] = []
     with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
         for turn in range(turns):
+            time.sleep(pause(conversation, turn, think))
             history.append({"role": "user", "content": user_message(conversation, turn)})
             body = {
                 "model": model,
@@ -137,11 +169,13 @@ def run_conversations(
     conversations: int,
     turns: int,
     max_tokens: int = 48,
+    think: float = 3.0,
 ) -> list[list[Turn]]:
-    """``conversations`` at once, each ``turns`` turns one after the other (greedy)."""
+    """``conversations`` at once, each ``turns`` turns one after the other (greedy), its
+    user thinking up to ``think`` seconds before each turn after the first."""
     with ThreadPoolExecutor(conversations) as pool:
         futures = [
-            pool.submit(_conversation, url, headers, model, c, turns, max_tokens)
+            pool.submit(_conversation, url, headers, model, c, turns, max_tokens, think)
             for c in range(conversations)
         ]
         return [f.result() for f in futures]
