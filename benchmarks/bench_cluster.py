@@ -20,7 +20,7 @@ so no setup pays a worker's start inside what is timed.
     each job's record, at least the previous turn's whole prompt). Goal: prefix-aware p50
     <= 0.5x.
 
-    python benchmarks/bench_cluster.py [--repeats 3] [--conversations 8] [--turns 6]
+    python benchmarks/bench_cluster.py [--repeats 2] [--conversations 8] [--turns 6]
         [--tokens 64] [--json out.json]
 """
 
@@ -186,7 +186,7 @@ def multi_turn(url: str, conversations: int, turns: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--repeats", type=int, default=3, help="throughput runs per setup")
+    p.add_argument("--repeats", type=int, default=2, help="throughput runs per setup")
     p.add_argument("--tokens", type=int, default=64, help="new tokens per throughput job")
     p.add_argument("--conversations", type=int, default=8)
     p.add_argument("--turns", type=int, default=6)
