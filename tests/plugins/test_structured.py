@@ -131,3 +131,25 @@ def test_a_schema_that_cannot_be_enforced_is_refused_naming_the_problem(
         compile_schema(json.dumps(schema))
     assert caught.value.field == "response_format"
     assert "\n" not in caught.value.message
+
+
+def test_unbounded_numbers_are_held_to_16_integral_digits() -> None:
+    from rbee_structured.grammar import NUMBER_BOUND, bounded
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "population": {"type": "integer"},
+            "share": {"type": ["number", "null"], "minimum": 0},
+            "cities": {"type": "array", "items": {"$ref": "#/$defs/City"}},
+        },
+        "$defs": {"City": {"type": "object", "properties": {"size": {"type": "number"}}}},
+    }
+    out = bounded(schema)
+    population = out["properties"]["population"]
+    assert (population["minimum"], population["maximum"]) == (-NUMBER_BOUND, NUMBER_BOUND)
+    share = out["properties"]["share"]
+    assert (share["minimum"], share["maximum"]) == (0, NUMBER_BOUND)  # its own bound stays
+    assert out["$defs"]["City"]["properties"]["size"]["maximum"] == NUMBER_BOUND
+    assert "maximum" not in schema["properties"]["population"]  # a copy: the request is kept
+    assert NUMBER_BOUND == 9_999_999_999_999_999
