@@ -56,10 +56,15 @@ def rbee_register_model_sources(register: Callable[[ModelSource], None]) -> None
 def rbee_schedule(job: Job, candidates: list[Candidate]) -> Candidate | None:
     """Choose where ``job`` runs among ``candidates``; the first non-None answer wins.
 
-    ``candidates`` holds the workers that have the job's model loaded and the devices where
-    a new worker could start. Return one of them, or None to leave the choice to the next
-    implementation. The built-in policy is ``trylast``, so any plugin's policy goes first.
-    Called by the queen for each job it places.
+    ``candidates`` holds the workers of the job's model, loaded (with their load: ``busy``
+    of ``slots``, and ``prefix_tokens``, how much of the job's prompt each likely holds
+    cached) or ``starting``, and the devices where a new worker could start; the queen offers
+    devices only where it may start one (no worker of the model yet, or a replica within
+    ``max_replicas``). Return one of them, or None to leave the choice to the next
+    implementation. A worker without room (or a starting one) makes the job wait in its
+    model's line: the queen asks again, with fresh candidates, when a slot frees. The
+    built-in policy is ``trylast``, so any plugin's policy goes first. Called by the queen
+    each time the job at the head of a model's line places (docs/scheduling.md).
     """
 
 
