@@ -190,19 +190,24 @@ def _queen() -> tuple[Queen, list[HiveRecord]]:
 
 def test_candidates_cover_every_hive_and_honour_a_device_pin() -> None:
     queen, hives = _queen()
-    queen.workers["w1"] = WorkerRef("w1", "alpha", "smollm2-135m", "cpu", "http://a:1")
     job = Job(JobRequest(model="smollm2-135m", prompt="hi"))
     found = queen.placement.candidates(job, "smollm2-135m", hives)
-    assert [(c.hive, c.device, c.worker_id) for c in found] == [
-        ("alpha", "cpu", "w1"),
+    # No worker of the model yet: every device of every hive may start one.
+    assert {(c.hive, c.device, c.worker_id) for c in found} == {
         ("alpha", "cpu", None),
         ("beta", "cuda:0", None),
         ("beta", "cpu", None),
-    ]
+    }
     pinned = Job(JobRequest(model="smollm2-135m", prompt="hi", device="cuda:0"))
     assert [
         (c.hive, c.device) for c in queen.placement.candidates(pinned, "smollm2-135m", hives)
     ] == [("beta", "cuda:0")]
+    # A worker with room: the job goes there or waits; no device is offered for another.
+    queen.workers["w1"] = WorkerRef("w1", "alpha", "smollm2-135m", "cpu", "http://a:1")
+    found = queen.placement.candidates(job, "smollm2-135m", hives)
+    assert [(c.hive, c.device, c.worker_id, c.has_room) for c in found] == [
+        ("alpha", "cpu", "w1", True)
+    ]
 
 
 def test_the_default_policy_prefers_the_loaded_worker_then_the_gpu() -> None:
