@@ -3,7 +3,8 @@ state change a web page could forge.
 
 - With ``RBEE_API_KEY`` set, every route but ``/health`` and those marked
   ``opt={"public": True}`` (files that hold no data, such as the console's page) needs
-  ``Authorization: Bearer <key>``, compared in constant time. Queens, hives and workers share
+  ``Authorization: Bearer <key>`` (or ``x-api-key: <key>``, as Anthropic's clients send
+  it), compared in constant time. Queens, hives and workers share
   the key: each sends it on the calls it makes, each asks for it on the calls it answers.
   ``/health`` tells a caller without the key only that the daemon is alive (``authorized``).
 - A daemon bound to loopback answers only requests whose ``Host`` is a loopback name, so a web
@@ -96,14 +97,14 @@ class Guard(ASGIMiddleware):
         if changing and (why := _cross_origin(scope, headers, host)):
             await _refuse(send, 403, "cross_origin", why)
             return
-        given = headers.get("authorization", b"")
-        trusted = self.key is None or hmac.compare_digest(given, b"Bearer " + self.key)
+        trusted = self.key is None or _shows_key(headers, self.key)
         if not trusted and not _public(scope):
             await _refuse(
                 send,
                 401,
                 "unauthorized",
-                "a valid 'Authorization: Bearer <API key>' header is required (RBEE_API_KEY)",
+                "a valid 'Authorization: Bearer <API key>' (or 'x-api-key: <API key>') header "
+                "is required (RBEE_API_KEY)",
             )
             return
         if changing and (why := _not_json(scope, headers)):
@@ -111,6 +112,14 @@ class Guard(ASGIMiddleware):
             return
         cast("dict[str, Any]", scope)[_AUTHORIZED] = trusted
         await next_app(scope, receive, send)
+
+
+def _shows_key(headers: dict[str, bytes], key: bytes) -> bool:
+    """Whether the request carries the key: ``Authorization: Bearer <key>``, or
+    ``x-api-key: <key>`` as Anthropic's clients send it. A page cannot make a browser send
+    either header to another origin without a CORS preflight, which no daemon grants."""
+    bearer = hmac.compare_digest(headers.get("authorization", b""), b"Bearer " + key)
+    return hmac.compare_digest(headers.get("x-api-key", b""), key) or bearer
 
 
 def _public(scope: Scope) -> bool:

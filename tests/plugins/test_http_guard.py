@@ -214,6 +214,28 @@ def test_with_a_key_a_page_is_refused_for_its_origin_and_a_stranger_for_the_key(
         assert client.post("/change", json={}, headers=key).status_code == 200
 
 
+def test_the_key_may_come_as_x_api_key_as_anthropics_clients_send_it() -> None:
+    calls.clear()
+    with _client("s3cret") as client:
+        # What the anthropic client sends: JSON, no Origin, the key in x-api-key.
+        key = {"x-api-key": "s3cret", "anthropic-version": "2023-06-01"}
+        for wrong in ("nope", "", "Bearer s3cret"):
+            response = client.post("/change", json={}, headers={"x-api-key": wrong})
+            _refused(response, 401, "unauthorized", "x-api-key")
+        # The guard against other pages holds for this header as for the other.
+        _refused(
+            client.post("/change", json={}, headers={**key, "Origin": EVIL}), 403, "cross_origin"
+        )
+        response = client.post(
+            "/change", content=b"{}", headers={**key, "Content-Type": "text/plain"}
+        )
+        _refused(response, 415, "bad_content_type")
+        assert client.post("/change", json={}, headers=key).status_code == 200
+        assert client.get("/read", headers=key).status_code == 200
+        assert client.get("/health", headers=key).json() == {"status": "ok", "pid": 1}
+    assert calls == ["change", "read"]
+
+
 def test_a_public_health_tells_only_the_key_holder_more_than_alive() -> None:
     with _client("s3cret") as client:
         assert client.get("/health").json() == {"status": "ok"}
