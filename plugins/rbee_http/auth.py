@@ -103,8 +103,8 @@ class Guard(ASGIMiddleware):
                 send,
                 401,
                 "unauthorized",
-                "a valid 'Authorization: Bearer <API key>' (or 'x-api-key: <API key>') header "
-                "is required (RBEE_API_KEY)",
+                "a valid 'Authorization: Bearer <API key>' header is required (RBEE_API_KEY; "
+                "or 'x-api-key: <API key>')",
             )
             return
         if changing and (why := _not_json(scope, headers)):
