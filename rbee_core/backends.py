@@ -80,6 +80,8 @@ class Chunk:
     # Of ``prompt_tokens``, those taken from the worker's cache (a prefix an earlier job
     # left there) rather than computed again; 0 for a backend without a prefix cache.
     cached_tokens: int = 0
+    # The stop string (one of ``params.stop``) that ended the generation, if one did.
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

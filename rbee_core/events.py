@@ -60,6 +60,9 @@ class JobEnd:
     completion_tokens: int | None = None
     # Of prompt_tokens, those the worker took from its cache (a prefix an earlier job left).
     cached_tokens: int | None = None
+    # The stop string (one of the request's ``stop``) that ended it; None at the end of
+    # sequence, at max_tokens, or from a worker that does not say.
+    stop_sequence: str | None = None
     # An embedding job's answer: its vectors as little-endian float32, row after row, in
     # base64 (a quarter of the JSON numbers' size; OpenAI's own base64 encoding), and
     # how many numbers make one row.
@@ -74,6 +77,7 @@ class JobEnd:
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
             cached_tokens=data.get("cached_tokens"),
+            stop_sequence=data.get("stop_sequence"),
             embeddings=data.get("embeddings"),
             dimensions=data.get("dimensions"),
         )

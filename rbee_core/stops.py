@@ -19,15 +19,17 @@ class StopMatcher:
     def __init__(self, stops: tuple[str, ...]) -> None:
         self._stops = stops
         self._pending = ""
+        self.hit: str | None = None  # the stop string that ended the text, once one did
 
     def feed(self, text: str) -> tuple[str, bool]:
         if not self._stops:
             return text, False
         pending = self._pending + text
-        hits = [pending.find(s) for s in self._stops if s in pending]
+        hits = [(pending.find(s), s) for s in self._stops if s in pending]
         if hits:
             self._pending = ""
-            return pending[: min(hits)], True
+            at, self.hit = min(hits)  # the first to appear ends the text
+            return pending[:at], True
         hold = 0
         for stop in self._stops:
             for n in range(min(len(stop) - 1, len(pending)), 0, -1):
@@ -50,7 +52,8 @@ class StopMatcher:
         cached_tokens: int = 0,
     ) -> Iterator[Chunk]:
         """The end of a generation: any text still held back (unless a stop string ended it),
-        then the one chunk that carries the finish reason and the counts."""
+        then the one chunk that carries the finish reason, the counts, and the stop string
+        that ended it if one did."""
         rest = self.flush()
         if rest and finish_reason != FinishReason.STOP:
             yield Chunk(text=rest)
@@ -60,4 +63,5 @@ class StopMatcher:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cached_tokens=cached_tokens,
+            stop_sequence=self.hit if finish_reason == FinishReason.STOP else None,
         )

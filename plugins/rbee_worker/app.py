@@ -87,6 +87,7 @@ async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> 
                 prompt_tokens=chunk.prompt_tokens,
                 completion_tokens=chunk.completion_tokens,
                 cached_tokens=chunk.cached_tokens,
+                stop_sequence=chunk.stop_sequence,
             )
             log.append(EventType.END, end.to_json())
 

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from rbee_core.messages import FinishReason
 from rbee_core.stops import StopMatcher
 
 
@@ -138,3 +139,19 @@ def test_any_chunking_without_a_stop_loses_nothing(pieces: int) -> None:
         assert "".join(out) + rest == text, chunks
         # Only a possible start of the stop string is ever held back.
         assert rest in ("", "<"), chunks
+
+
+def test_the_stop_string_that_ended_the_text_is_told_in_the_closing_chunk() -> None:
+    matcher = StopMatcher(("###", "END"))
+    assert matcher.feed("one EN") == ("one ", False)
+    assert matcher.feed("D ### two") == ("", True)
+    assert matcher.hit == "END"  # the first to appear, not the first listed
+    closing = list(matcher.closing_chunks(FinishReason.STOP, 3, 2))
+    assert closing[-1].stop_sequence == "END"
+
+
+def test_no_stop_string_is_told_at_the_end_of_sequence_or_at_max_tokens() -> None:
+    matcher = StopMatcher(("END",))
+    assert matcher.feed("no stop here") == ("no stop here", False)
+    assert list(matcher.closing_chunks(FinishReason.STOP, 3, 2))[-1].stop_sequence is None
+    assert list(matcher.closing_chunks(FinishReason.LENGTH, 3, 2))[-1].stop_sequence is None
