@@ -11,6 +11,14 @@ Feature: Structured outputs
     Then the parsed City has a name and a population as an integer
     And the job behind it narrated "the answer is held to JSON schema 'City'"
 
+  Scenario: A small greedy model's constrained answer ends within the tokens it is given
+    Given a queen is running
+    And an OpenAI client pointed at the queen
+    When I ask the OpenAI client to parse a Capital from "What is the capital of France?" in 80 tokens
+    Then the parsed Capital has a country, a city and a population in millions
+    When I post a strict chat completion held to the Capital schema, which does not close its object, in 80 tokens
+    Then the answer is a Capital with no property the schema leaves out, finished with "stop"
+
   Scenario Outline: A job held to a schema answers JSON that validates (<engine>)
     Given workers run on the <engine>
     And a queen is running

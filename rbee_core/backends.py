@@ -58,7 +58,7 @@ class GenerationParams:
             stop=request.stop,
             raw=request.raw,
             messages=request.messages,
-            json_schema=request.response_format.schema if request.response_format else None,
+            json_schema=request.response_format.enforced if request.response_format else None,
         )
 
 

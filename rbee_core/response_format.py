@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rbee_core.errors import InvalidRequest
+from rbee_core.json_schema import closed
 
 __all__ = ["KINDS", "ResponseFormat"]
 
@@ -31,7 +32,8 @@ def _refuse(message: str) -> InvalidRequest:
 @dataclass(frozen=True, slots=True)
 class ResponseFormat:
     """A validated ``response_format``. ``schema`` is the JSON Schema the output must
-    validate against, as canonical JSON text (None for free text)."""
+    validate against, as canonical JSON text (None for free text), as the client sent it;
+    ``enforced`` is what decoding holds the output to."""
 
     kind: str
     name: str = ""
@@ -41,6 +43,14 @@ class ResponseFormat:
     @property
     def constrained(self) -> bool:
         return self.schema is not None
+
+    @property
+    def enforced(self) -> str | None:
+        """The schema decoding holds the output to: under ``strict``, with its objects
+        closed (``rbee_core.json_schema.closed``), as OpenAI's strict mode has them."""
+        if self.schema is None or not self.strict:
+            return self.schema
+        return json.dumps(closed(json.loads(self.schema)), separators=(",", ":"))
 
     def describe(self) -> str:
         """For narration: what the job's output is held to."""

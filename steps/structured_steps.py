@@ -33,6 +33,14 @@ class City(BaseModel):
     population: int
 
 
+class Capital(BaseModel):
+    """The official client's own structured-outputs example."""
+
+    country: str
+    city: str
+    population_millions: float
+
+
 def _read(context: Any, job: dict[str, Any]) -> Stream:
     return read_stream(f"{context.queen_url}{job['sse_url']}", headers=auth(context))
 
@@ -66,6 +74,57 @@ def step_parsed_city(context: Any) -> None:
     assert isinstance(message.parsed, City), context.parsed
     assert message.parsed.name and isinstance(message.parsed.population, int), message
     assert context.parsed.choices[0].finish_reason == "stop", context.parsed
+
+
+@when('I ask the OpenAI client to parse a Capital from "{prompt}" in {tokens:d} tokens')
+def step_parse_capital(context: Any, prompt: str, tokens: int) -> None:
+    context.parsed = context.openai.chat.completions.parse(
+        model=DEFAULT_MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        response_format=Capital,
+        temperature=0,
+        max_tokens=tokens,
+    )
+
+
+@then("the parsed Capital has a country, a city and a population in millions")
+def step_parsed_capital(context: Any) -> None:
+    choice = context.parsed.choices[0]
+    assert isinstance(choice.message.parsed, Capital), context.parsed
+    assert choice.message.parsed.country and choice.message.parsed.city, choice.message
+    assert choice.finish_reason == "stop", context.parsed
+
+
+@when(
+    "I post a strict chat completion held to the Capital schema, which does not close its "
+    "object, in {tokens:d} tokens"
+)
+def step_strict_capital(context: Any, tokens: int) -> None:
+    schema = Capital.model_json_schema()
+    assert "additionalProperties" not in schema  # pydantic's own schema leaves others open
+    body = {
+        "model": DEFAULT_MODEL,
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "temperature": 0,
+        "max_tokens": tokens,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "Capital", "schema": schema, "strict": True},
+        },
+    }
+    context.response = httpx.post(
+        f"{context.queen_url}/v1/chat/completions", json=body, headers=auth(context), timeout=300
+    )
+
+
+@then('the answer is a Capital with no property the schema leaves out, finished with "{reason}"')
+def step_strict_capital_answer(context: Any, reason: str) -> None:
+    assert context.response.status_code == 200, context.response.text
+    choice = context.response.json()["choices"][0]
+    answer = json.loads(choice["message"]["content"])
+    assert set(answer) <= set(Capital.model_fields), answer
+    Capital.model_validate(answer)
+    assert choice["finish_reason"] == reason, choice
 
 
 @then('the job behind it narrated "{text}"')

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from rbee_core.json_schema import closed
 from rbee_openai.errors import OpenAIError
 
 __all__ = ["CallReader", "Tools", "parse_tools", "render_messages"]
@@ -129,7 +130,8 @@ def _call_schema(function: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "name": {"const": function["name"]},
-            "arguments": function.get("parameters") or {"type": "object"},
+            # Arguments follow OpenAI's strict mode: no property the parameters leave out.
+            "arguments": closed(function.get("parameters") or {"type": "object"}),
         },
         "required": ["name", "arguments"],
         "additionalProperties": False,

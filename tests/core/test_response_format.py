@@ -67,3 +67,13 @@ def test_a_job_request_carries_it_and_gives_it_back() -> None:
     assert JobRequest.from_json(request.to_json()) == request
     plain = JobRequest.from_json({"model": "m", "prompt": "p", "response_format": {"type": "text"}})
     assert plain.response_format is None and "response_format" not in plain.to_json()
+
+
+def test_strict_holds_to_the_schema_with_its_objects_closed_and_echoes_it_as_sent() -> None:
+    sent = {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON, "strict": True}}
+    shape = ResponseFormat.from_json(sent)
+    assert shape.enforced is not None
+    assert json.loads(shape.enforced) == PERSON | {"additionalProperties": False}
+    assert shape.to_json() == sent  # the job record keeps what the client sent
+    loose = ResponseFormat.from_json({"type": "json_schema", "json_schema": {"schema": PERSON}})
+    assert loose.enforced == loose.schema  # without strict, JSON Schema's own default

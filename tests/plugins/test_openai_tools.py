@@ -63,6 +63,8 @@ def test_a_named_function_holds_the_answer_to_a_call_of_it() -> None:
     schema = json.loads(shape.schema)
     assert schema["properties"]["name"] == {"const": "get_weather"}
     assert schema["properties"]["arguments"]["required"] == ["city"]
+    # as OpenAI's strict mode: no argument the parameters leave out
+    assert schema["properties"]["arguments"]["additionalProperties"] is False
 
 
 def test_required_allows_any_function_and_several_calls_when_parallel() -> None:

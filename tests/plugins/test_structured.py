@@ -153,3 +153,24 @@ def test_unbounded_numbers_are_held_to_16_integral_digits() -> None:
     assert out["$defs"]["City"]["properties"]["size"]["maximum"] == NUMBER_BOUND
     assert "maximum" not in schema["properties"]["population"]  # a copy: the request is kept
     assert NUMBER_BOUND == 9_999_999_999_999_999
+
+
+def test_unbounded_strings_are_held_to_a_bound_and_described_ones_keep_theirs() -> None:
+    from rbee_structured.grammar import STRING_BOUND, bounded
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "note": {"type": ["string", "null"]},
+            "code": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "short": {"type": "string", "maxLength": 12},
+            "when": {"type": "string", "format": "date"},
+        },
+    }
+    props = bounded(schema)["properties"]
+    assert props["name"]["maxLength"] == STRING_BOUND
+    assert props["note"]["maxLength"] == STRING_BOUND
+    assert props["short"]["maxLength"] == 12
+    assert "maxLength" not in props["code"] and "maxLength" not in props["when"]
+    compile_schema(json.dumps(schema))  # and llguidance takes the bounded schema
