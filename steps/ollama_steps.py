@@ -58,7 +58,8 @@ def step_chat_answer(context: Any, reason: str) -> None:
     assert answer.message.content and answer.message.content == job["text"], (answer, job)
     assert answer.done and answer.done_reason == reason, answer
     assert answer.model == OLLAMA_MODEL, answer
-    assert answer.eval_count == job["tokens"], (answer, job)
+    assert answer.eval_count == job["result"]["completion_tokens"], (answer, job)
+    assert answer.prompt_eval_count == job["result"]["prompt_tokens"], (answer, job)
 
 
 @when('I stream an Ollama chat about "{prompt}"')
@@ -84,8 +85,8 @@ def step_stream_parts(context: Any) -> None:
 def step_stream_counts(context: Any) -> None:
     last = context.ollama_parts[-1]
     job = _newest_job(context)
-    assert last.eval_count == job["tokens"], (last, job)
-    assert last.prompt_eval_count and last.prompt_eval_count > 0, last
+    assert last.eval_count == job["result"]["completion_tokens"], (last, job)
+    assert last.prompt_eval_count == job["result"]["prompt_tokens"] > 0, (last, job)
     wall = (job["finished_at"] - job["created_at"]) * 1e9
     assert last.total_duration and abs(last.total_duration - wall) < 1e6, (last, job)
     assert last.eval_duration and 0 < last.eval_duration <= last.total_duration, last

@@ -6,22 +6,27 @@ rbee's catalog names it by an alias (``smollm2-135m``) or a reference (``pypi:..
 
 - a name rbee knows as it is (an alias, or any reference) stays as it is;
 - ``name:latest`` is ``name``, and ``name:tag`` is ``name-tag``, when that is an alias;
-- anything else stays as given, so rbee's own error names what the user typed.
+- any other ``name:tag`` (its ``name`` no reference scheme rbee knows) is rbee's
+  ``UnknownModel`` (404, naming it and the catalog's names), as Ollama answers a model it
+  does not have, where rbee would take ``name:`` for an unknown scheme (a 400);
+- anything else (a reference) stays as given, for rbee to resolve or refuse itself.
 
 Back, for ``/api/tags`` and ``/api/ps``: an alias ``head-tail`` is ``head:tail`` (and one
-without a ``-`` is ``alias:latest``), which the mapping above takes back to the alias; a
+without a ``-``, or whose ``head`` is a reference scheme, is ``alias:latest``), which the mapping above takes back to the alias; a
 reference is listed as it is.
 """
 
 from __future__ import annotations
 
+from rbee_core.errors import UnknownModel
 from rbee_core.models import ModelCatalog
 
 __all__ = ["to_ollama", "to_rbee"]
 
 
 def to_rbee(name: str, catalog: ModelCatalog) -> str:
-    """The catalog's name for an Ollama model name (see the module's doc)."""
+    """The catalog's name for an Ollama model name (see the module's doc); ``UnknownModel``
+    for an Ollama-style name that names none."""
     name = name.strip()
     if name in catalog.aliases:
         return name
@@ -30,7 +35,9 @@ def to_rbee(name: str, catalog: ModelCatalog) -> str:
     if not sep or not base or "/" in tag or base.lower() in catalog.sources:
         return name
     alias = base if tag == "latest" else f"{base}-{tag}"
-    return alias if alias in catalog.aliases else name
+    if alias not in catalog.aliases:
+        raise UnknownModel(name, catalog.known())
+    return alias
 
 
 def to_ollama(name: str, catalog: ModelCatalog) -> str:
@@ -38,4 +45,7 @@ def to_ollama(name: str, catalog: ModelCatalog) -> str:
     if name not in catalog.aliases:
         return name  # a reference: sent back as it is, it resolves as it is
     head, sep, tail = name.rpartition("-")
-    return f"{head}:{tail}" if sep and head and tail else f"{name}:latest"
+    # "markov-demo" is not "markov:demo": that is a reference of rbee's markov: source.
+    if sep and head and tail and head.lower() not in catalog.sources:
+        return f"{head}:{tail}"
+    return f"{name}:latest"

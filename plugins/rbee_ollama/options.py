@@ -10,13 +10,15 @@ import math
 import re
 from typing import Any
 
-from rbee_core.jobs import LIMITS
 from rbee_ollama.errors import OllamaError
+from rbee_openai.requests import DEFAULT_CHAT_MAX_TOKENS
 
-__all__ = ["UNLOAD_AFTER", "parse_format", "parse_keep_alive", "parse_options"]
+__all__ = ["UNBOUNDED", "UNLOAD_AFTER", "parse_format", "parse_keep_alive", "parse_options"]
 
-# Ollama's num_predict -1 (until the model ends) and -2 (fill the context): rbee's longest.
-LONGEST = int(LIMITS["max_tokens"][1])
+# No num_predict, or Ollama's -1 (until the model ends) and -2 (fill the context): rbee's
+# default answer length for a chat (as /v1/chat/completions'), which any worker's slot
+# holds; done_reason "length" says when an answer stopped there.
+UNBOUNDED = DEFAULT_CHAT_MAX_TOKENS
 SAMPLING = ("temperature", "top_p", "top_k", "seed", "stop")
 # Accepted and ignored: how llama.cpp runs (threads, batch, GPU layers, memory mapping,
 # NUMA), not what it answers; rbee's hive places and sizes workers itself. num_ctx too: the
@@ -93,8 +95,7 @@ def parse_options(options: Any) -> dict[str, Any]:
     fields = {name: options[name] for name in SAMPLING if options.get(name) is not None}
     limit = options.get("num_predict")
     if limit is not None:
-        # -1 (until the model ends) and -2 (fill the context): as long as rbee allows.
-        fields["max_tokens"] = LONGEST if limit in (-1, -2) else limit
+        fields["max_tokens"] = UNBOUNDED if limit in (-1, -2) else limit
     return fields
 
 

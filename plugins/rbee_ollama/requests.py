@@ -16,7 +16,7 @@ from rbee_core.jobs import MAX_MESSAGES, JobRequest
 from rbee_core.models import ModelCatalog
 from rbee_ollama.errors import OllamaError
 from rbee_ollama.names import to_rbee
-from rbee_ollama.options import LONGEST, parse_format, parse_keep_alive, parse_options
+from rbee_ollama.options import UNBOUNDED, parse_format, parse_keep_alive, parse_options
 from rbee_openai.tools import Tools, parse_tools, render_messages
 
 __all__ = [
@@ -69,7 +69,7 @@ def _checked(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _job(body: dict[str, Any], fields: dict[str, Any], catalog: ModelCatalog) -> JobRequest:
-    payload: dict[str, Any] = {"max_tokens": LONGEST, **parse_options(body.get("options"))}
+    payload: dict[str, Any] = {"max_tokens": UNBOUNDED, **parse_options(body.get("options"))}
     payload["model"] = to_rbee(body["model"], catalog)
     keep_alive = parse_keep_alive(body.get("keep_alive"))
     if keep_alive is not None:
