@@ -78,6 +78,16 @@ KEEPALIVE = float(os.environ.get("RBEE_SSE_KEEPALIVE", "15"))
 connections sooner."""
 
 
+class _EventStream(Stream):
+    """A Stream that is ``text/event-stream`` whatever its handler declares: Litestar gives
+    a handler's media type (JSON, unless it says otherwise) precedence over the response's,
+    and a handler that answers JSON or a stream (``"stream": true``) declares JSON."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
+
+
 def event_stream(
     messages: AsyncIterator[bytes | str], headers: dict[str, str] | None = None
 ) -> Stream:
@@ -97,7 +107,7 @@ def event_stream(
                 else message
             )
 
-    return Stream(
+    return _EventStream(
         encoded(),
         media_type="text/event-stream",
         headers={

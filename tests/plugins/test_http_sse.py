@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from litestar import Litestar, Request, post
 from litestar.datastructures import Headers
+from litestar.testing import TestClient
 
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
-from rbee_http.sse import _messages, last_event_id, read_json
+from rbee_http.sse import _messages, event_stream, last_event_id, read_json
 
 
 class FakeRequest:
@@ -176,3 +179,20 @@ def test_an_idle_stream_sends_keep_alive_comments_until_the_next_event() -> None
         {"id": "1", "event": "end", "data": '{"outcome":"completed"}'},
         {"data": "[DONE]"},
     ]
+
+
+def test_an_event_stream_is_text_event_stream_from_a_handler_that_may_answer_json() -> None:
+    async def one() -> AsyncIterator[bytes | str]:
+        yield "x"
+
+    @post("/either", status_code=200)
+    async def either(request: Request[Any, Any, Any]) -> Any:
+        body = await read_json(request)
+        return event_stream(one()) if body.get("stream") else {"answer": "x"}
+
+    with TestClient(Litestar([either])) as client:
+        streamed = client.post("/either", json={"stream": True})
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        assert streamed.text == "data: x\r\n\r\n"
+        answered = client.post("/either", json={})
+        assert answered.headers["content-type"] == "application/json"
