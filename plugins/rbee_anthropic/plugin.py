@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rbee_anthropic.routes import anthropic_router
 from rbee_core import hookimpl
 
 __all__ = ["rbee_queen_routes"]
@@ -11,4 +12,4 @@ __all__ = ["rbee_queen_routes"]
 
 @hookimpl
 def rbee_queen_routes() -> list[Any]:
-    return []
+    return [anthropic_router]
