@@ -213,7 +213,8 @@ def parse_responses(body: Any) -> ResponsesRequest:
     try:
         chat = parse_chat(_chat_body(body))
     except OpenAIError as exc:
-        message = exc.message
+        # Chat's nested tools[i].function.name is the flat tools[i].name here.
+        message = exc.message.replace("].function.", "].")
         for chat_param, param in CHAT_PARAMS.items():
             message = message.replace(chat_param, param)
         raise OpenAIError(message, responses_param(exc.param), exc.status) from None

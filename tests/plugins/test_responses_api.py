@@ -216,6 +216,8 @@ def test_fields_that_change_nothing_are_accepted(extra: dict[str, Any]) -> None:
         ({"tools": [{"type": "web_search"}]}, "tools", "web_search"),
         ({"tools": [{"type": "file_search", "vector_store_ids": []}]}, "tools", "file_search"),
         ({"tools": [WEATHER | {"defer_loading": True}]}, "tools", "defer_loading"),
+        ({"tools": [WEATHER | {"name": "a b"}]}, "tools", "tools[0].name must be"),
+        ({"tools": [WEATHER, WEATHER]}, "tools", "distinct"),
         ({"tools": [WEATHER], "tool_choice": {"type": "web_search_preview"}}, "tool_choice", ""),
         ({"tools": [WEATHER], "tool_choice": {"type": "function", "name": "x"}}, "tool_choice",
          "not among"),
@@ -485,3 +487,26 @@ def test_refusals_are_openai_errors_the_client_raises(api: Api) -> None:
 def test_the_chat_routes_still_answer_beside_it(api: Api) -> None:
     response = api.client.get("/v1/models")
     assert response.status_code == 200 and response.json()["object"] == "list"
+
+
+def test_the_clients_stream_helper_accumulates_the_events(api: Api) -> None:
+    api.tokens = ["Par", "is"]
+    with openai_client(api).responses.stream(model="m", input="Capital?") as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert texts == ["Par", "is"] and final.output_text == "Paris"
+
+
+def test_the_client_streams_a_forced_call(api: Api) -> None:
+    api.tokens = ['{"name": "get_weather", "arguments": {"city": "Paris"}}']
+    with openai_client(api).responses.stream(
+        model="m",
+        input="Weather?",
+        tools=[WEATHER],
+        tool_choice="required",  # type: ignore[list-item]
+    ) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.function_call_arguments.delta"]
+        final = stream.get_final_response()
+    (call,) = final.output
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert "".join(deltas) == call.arguments == '{"city": "Paris"}'
