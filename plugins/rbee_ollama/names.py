@@ -11,9 +11,9 @@ rbee's catalog names it by an alias (``smollm2-135m``) or a reference (``pypi:..
   does not have, where rbee would take ``name:`` for an unknown scheme (a 400);
 - anything else (a reference) stays as given, for rbee to resolve or refuse itself.
 
-Back, for ``/api/tags`` and ``/api/ps``: an alias ``head-tail`` is ``head:tail`` (and one
-without a ``-``, or whose ``head`` is a reference scheme, is ``alias:latest``), which the mapping above takes back to the alias; a
-reference is listed as it is.
+Back, for ``/api/tags`` and ``/api/ps``: an alias ``head-tail`` is ``head:tail``, and one
+without a ``-`` or whose ``head`` is a reference scheme is ``alias:latest``; the mapping
+above takes either back to the alias. A reference is listed as it is.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ queen's routes. No test here runs a model; features/ollama_api.feature does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from litestar.testing import TestClient
@@ -15,6 +16,7 @@ from rbee_ollama.names import to_ollama, to_rbee
 from rbee_ollama.options import UNBOUNDED, UNLOAD_AFTER, parse_keep_alive, parse_options
 from rbee_ollama.requests import parse_chat, parse_embed, parse_embeddings, parse_generate
 from rbee_ollama.responses import Answer, line
+from rbee_ollama.routes import _lines
 
 from rbee_core import create_plugin_manager
 from rbee_core.errors import UnknownModel
@@ -346,3 +348,49 @@ def test_version(client: TestClient[Any]) -> None:
 
 def test_ps_with_nothing_loaded(client: TestClient[Any]) -> None:
     assert client.get("/api/ps").json() == {"models": []}
+
+
+# -- streams -----------------------------------------------------------------------------
+
+
+class _Queen:
+    """What ``_lines`` uses of the queen: the cancel of a job whose client left."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+
+    def request_cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+
+async def _read(lines: Any, count: int | None = None) -> list[dict[str, Any]]:
+    out = []
+    async for raw in lines:
+        out.append(json.loads(raw))
+        if count is not None and len(out) == count:
+            break
+    await lines.aclose()
+    return out
+
+
+def test_a_streamed_call_comes_in_a_part_of_its_own_before_the_last() -> None:
+    tools = parse_tools({"tools": [TOOL], "tool_choice": "required"})
+    job = _finished('{"name": "get_weather", "arguments": {"city": "Paris"}}')
+    queen = _Queen()
+    answer = Answer(job, "smollm2:135m", chat=True, tools=tools)
+    objects = asyncio.run(_read(_lines(cast("Any", queen), answer)))
+    assert [o["done"] for o in objects] == [False, True]
+    (call,) = objects[0]["message"]["tool_calls"]
+    assert call["function"]["arguments"] == {"city": "Paris"}
+    assert objects[1]["done_reason"] == "stop" and objects[1]["message"]["content"] == ""
+    assert queen.cancelled == []  # the job had ended
+
+
+def test_a_client_that_leaves_a_stream_cancels_its_job() -> None:
+    job = Job(JobRequest(model="smollm2-135m", prompt="hi"))
+    job.mark_running("worker-1")
+    job.emit(EventType.TOKEN, {"text": "Once"})
+    queen = _Queen()
+    objects = asyncio.run(_read(_lines(cast("Any", queen), Answer(job, "m", chat=False)), 1))
+    assert objects == [objects[0]] and objects[0]["response"] == "Once"
+    assert queen.cancelled == [job.id]
