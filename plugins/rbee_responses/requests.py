@@ -187,7 +187,7 @@ def _chat_body(body: dict[str, Any]) -> dict[str, Any]:
     return chat | {name: value for name, value in passed.items() if value is not None}
 
 
-def _echo(body: dict[str, Any], chat: OpenAIRequest) -> dict[str, Any]:
+def _echo(body: dict[str, Any]) -> dict[str, Any]:
     """The request fields a Response object repeats, as the client's model types them."""
     form = (body.get("text") or {}).get("format") or {"type": "text"}
     return {
@@ -195,7 +195,7 @@ def _echo(body: dict[str, Any], chat: OpenAIRequest) -> dict[str, Any]:
         "metadata": body.get("metadata"),
         "tools": [{name: t.get(name) for name in TOOL_FIELDS} for t in body.get("tools") or ()],
         "tool_choice": body.get("tool_choice") or "auto",
-        "parallel_tool_calls": chat.tools.parallel if chat.tools else True,
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "text": {"format": form},
         "max_output_tokens": body.get("max_output_tokens"),
         "user": body.get("user"),
@@ -218,4 +218,4 @@ def parse_responses(body: Any) -> ResponsesRequest:
         for chat_param, param in CHAT_PARAMS.items():
             message = message.replace(chat_param, param)
         raise OpenAIError(message, responses_param(exc.param), exc.status) from None
-    return ResponsesRequest(chat, _echo(body, chat))
+    return ResponsesRequest(chat, _echo(body))
