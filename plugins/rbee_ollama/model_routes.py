@@ -199,7 +199,7 @@ async def pull(request: Request[Any, Any, Any], queen: QueenDep) -> Response[Any
     queen.catalog.resolve(name)  # unknown or malformed: a 4xx now, before any stream
     record = await target(queen, None)
     url = f"{record.url}/models/download"
-    if body.get("stream", True) is False:
+    if body.get("stream") is False:
         async for _ in _pull_lines(queen, name, url):
             pass
         return Response({"status": "success"})

@@ -62,10 +62,15 @@ def _checked(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
         raise OllamaError(f'"{model}" does not support thinking: rbee serves no thinking mode')
     if body.get("logprobs") not in (None, False) or body.get("top_logprobs") not in (None, 0):
         raise OllamaError("logprobs and top_logprobs are not supported by rbee")
-    stream = body.get("stream", True)  # Ollama streams unless told not to
-    if not isinstance(stream, bool):
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
         raise OllamaError(f"stream must be true or false, got {stream!r}")
     return body
+
+
+def _streams(body: dict[str, Any]) -> bool:
+    """Ollama streams unless told not to (``stream`` absent or null streams)."""
+    return body.get("stream") is not False
 
 
 def _job(body: dict[str, Any], fields: dict[str, Any], catalog: ModelCatalog) -> JobRequest:
@@ -149,7 +154,7 @@ def parse_chat(body: Any, catalog: ModelCatalog) -> OllamaRequest:
         "messages": conversation,
     }
     job = _job(body, fields, catalog)
-    return OllamaRequest(job, body["model"], body.get("stream", True), tools)
+    return OllamaRequest(job, body["model"], _streams(body), tools)
 
 
 def parse_generate(body: Any, catalog: ModelCatalog) -> OllamaRequest:
@@ -189,7 +194,7 @@ def parse_generate(body: Any, catalog: ModelCatalog) -> OllamaRequest:
             messages.insert(0, {"role": "system", "content": system})
         fields["messages"] = messages
     job = _job(body, fields, catalog)
-    return OllamaRequest(job, body["model"], body.get("stream", True))
+    return OllamaRequest(job, body["model"], _streams(body))
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,6 +196,7 @@ def test_chat_fields_rbee_cannot_honour_are_refused_by_name() -> None:
     refused(lambda: parse_chat({"messages": USER}, CATALOG), '"model" is required')
     refused(lambda: chat(stream="yes"), "stream")
     assert chat(think=False, stream=False, tools=[]).stream is False
+    assert chat(stream=None).stream is True
 
 
 def test_a_tool_round_trip_renders_as_hermes_text() -> None:
