@@ -208,8 +208,6 @@ def parse_responses(body: Any) -> ResponsesRequest:
     if not isinstance(body, dict):
         raise OpenAIError("the request body must be a JSON object")
     _refuse_unknown(body)
-    if "instructions" in body and not isinstance(body["instructions"], str | None):
-        raise OpenAIError("instructions must be a string", "instructions")
     try:
         chat = parse_chat(_chat_body(body))
     except OpenAIError as exc:
