@@ -16,9 +16,6 @@ import pytest
 from litestar.testing import TestClient
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
-from rbee_responses.events import ResponseEvents
-from rbee_responses.objects import ResponseShape
-from rbee_responses.requests import ResponsesRequest, parse_responses
 
 from rbee_core import create_plugin_manager
 from rbee_core.events import EventType
@@ -26,6 +23,9 @@ from rbee_core.jobs import Job, JobRequest
 from rbee_openai.errors import OpenAIError
 from rbee_queen.app import create_app
 from rbee_queen.orchestrator import Queen
+from rbee_responses.events import ResponseEvents
+from rbee_responses.objects import ResponseShape
+from rbee_responses.requests import ResponsesRequest, parse_responses
 
 BASE = {"model": "m", "input": "hi"}
 WEATHER = {
