@@ -14,7 +14,8 @@ import pytest
 from litestar.testing import TestClient
 from rbee_anthropic.errors import AnthropicError, error_type
 from rbee_anthropic.requests import parse_count_tokens, parse_messages
-from rbee_anthropic.responses import message, stop_reason, usage
+from rbee_anthropic.responses import Blocks, message, stop_reason, usage
+from rbee_anthropic.routes import _stream
 
 from rbee_core import create_plugin_manager
 from rbee_core.events import EventType
@@ -435,3 +436,33 @@ def test_error_types_by_status() -> None:
         "timeout_error",
         "overloaded_error",
     ]
+
+
+def test_the_beta_clients_query_and_headers_change_nothing(api: Any) -> None:
+    client, _ = api
+    headers = HEADERS | {"anthropic-beta": "some-feature-2025-01-01"}
+    response = client.post("/v1/messages?beta=true", content=json.dumps(BODY), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["content"] == [{"type": "text", "text": "Hello"}]
+
+
+def test_a_client_that_leaves_a_stream_cancels_its_job() -> None:
+    cancelled: list[str] = []
+
+    class Queen:
+        def request_cancel(self, job_id: str) -> None:
+            cancelled.append(job_id)
+
+    req = parse_messages(BODY | {"stream": True})
+    job = Job(req.job)
+    job.emit(EventType.TOKEN, {"text": "Hel"})
+
+    async def leave_after_the_first_text() -> list[bytes]:
+        stream = _stream(Queen(), Blocks(job), req)  # type: ignore[arg-type]
+        got = [await anext(stream), await anext(stream)]
+        await stream.aclose()  # what the server does when the client goes away
+        return got
+
+    start, text = asyncio.run(leave_after_the_first_text())
+    assert start.startswith(b"event: message_start") and b"text_delta" in text
+    assert cancelled == [job.id]
