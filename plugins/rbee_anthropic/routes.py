@@ -15,10 +15,11 @@ from typing import Any
 
 from litestar import Request, Response, Router, post
 
-from rbee_anthropic.errors import anthropic_error_handlers, job_error
+from rbee_anthropic.errors import anthropic_error_handlers, error_body, job_error
 from rbee_anthropic.requests import MessagesRequest, parse_count_tokens, parse_messages
 from rbee_anthropic.responses import Blocks, message, sse, tool_uses
 from rbee_core.events import EventType
+from rbee_http.auth import ERROR_BODY_OPT
 from rbee_http.sse import event_stream, read_json
 from rbee_openai.tools import CallReader
 from rbee_queen.dependencies import QueenDep
@@ -85,8 +86,14 @@ async def count_tokens(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
     return Response({"input_tokens": tokens}, headers=_headers(job.id))
 
 
+def _refusal(status: int, _code: str, message: str) -> dict[str, Any]:
+    """The Guard's refusals (a missing key: 401, authentication_error) in this API's shape."""
+    return error_body(message, status)
+
+
 anthropic_router = Router(
     path="/v1",
     route_handlers=[create_message, count_tokens],
     exception_handlers=anthropic_error_handlers,
+    opt={ERROR_BODY_OPT: _refusal},
 )

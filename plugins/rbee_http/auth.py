@@ -35,6 +35,7 @@ from rbee_http.errors import send_error
 
 __all__ = [
     "API_KEY_ENV",
+    "ERROR_BODY_OPT",
     "JSON_TYPE",
     "Guard",
     "api_key",
@@ -49,6 +50,9 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPE = "application/json"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _AUTHORIZED = "rbee.authorized"  # the Guard's verdict on the key, in the request's scope
+ERROR_BODY_OPT = "error_body"
+"""The ``opt`` key by which a route (or its router) words the Guard's refusals in its API's
+own error shape: a function ``(status, code, message) -> body``; rbee's shape without it."""
 
 
 def open_bind_refusal(program: str, host: str, how: str = "Set RBEE_API_KEY.") -> str | None:
@@ -86,6 +90,7 @@ class Guard(ASGIMiddleware):
         host = headers.get("host", b"").decode("latin-1")
         if self.loopback_only and not is_loopback_host(_hostname(host)):
             await _refuse(
+                scope,
                 send,
                 403,
                 "bad_host",
@@ -95,11 +100,12 @@ class Guard(ASGIMiddleware):
             return
         changing = scope.get("method") in STATE_CHANGING  # a websocket has none
         if changing and (why := _cross_origin(scope, headers, host)):
-            await _refuse(send, 403, "cross_origin", why)
+            await _refuse(scope, send, 403, "cross_origin", why)
             return
         trusted = self.key is None or _shows_key(headers, self.key)
         if not trusted and not _public(scope):
             await _refuse(
+                scope,
                 send,
                 401,
                 "unauthorized",
@@ -108,7 +114,7 @@ class Guard(ASGIMiddleware):
             )
             return
         if changing and (why := _not_json(scope, headers)):
-            await _refuse(send, 415, "bad_content_type", why)
+            await _refuse(scope, send, 415, "bad_content_type", why)
             return
         cast("dict[str, Any]", scope)[_AUTHORIZED] = trusted
         await next_app(scope, receive, send)
@@ -193,6 +199,9 @@ def _short(text: str) -> str:
     return repr(_cut(text))
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
     extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-    await send_error(send, status, code, message, extra)
+    handler = scope.get("route_handler")
+    shape = handler.opt.get(ERROR_BODY_OPT) if handler is not None else None
+    body = shape(status, code, message) if shape is not None else None
+    await send_error(send, status, code, message, extra, body)

@@ -43,11 +43,18 @@ error_handlers: ExceptionHandlersMap = {
 
 
 async def send_error(
-    send: Send, status: int, code: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    shaped: dict[str, Any] | None = None,
 ) -> None:
     """Answer an error in the same shape from plain ASGI code, where no handler runs (the
-    Guard, the path cap around the app)."""
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    Guard, the path cap around the app); ``shaped``: the body in another API's shape, for
+    routes that answer in one (rbee_http.auth.ERROR_BODY_OPT)."""
+    error = shaped if shaped is not None else {"error": {"code": code, "message": message}}
+    body = json.dumps(error).encode()
     start: Any = {
         "type": "http.response.start",
         "status": status,

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+
 from rbee_anthropic.errors import AnthropicError, error_type
 from rbee_anthropic.requests import parse_count_tokens, parse_messages
 from rbee_anthropic.responses import Blocks, message, stop_reason, usage
 from rbee_anthropic.routes import _stream
-
 from rbee_core import create_plugin_manager
 from rbee_core.events import EventType
 from rbee_core.jobs import Job, JobRequest
@@ -466,3 +466,24 @@ def test_a_client_that_leaves_a_stream_cancels_its_job() -> None:
     start, text = asyncio.run(leave_after_the_first_text())
     assert start.startswith(b"event: message_start") and b"text_delta" in text
     assert cancelled == [job.id]
+
+
+def test_a_missing_key_is_an_authentication_error_in_anthropics_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RBEE_API_KEY", "s3cret")
+    app = create_app(Queen(create_plugin_manager("queen")), stop=lambda: None)
+    with TestClient(app, base_url="http://127.0.0.1:8500") as client:
+        for path in ("/v1/messages", "/v1/messages/count_tokens"):
+            response = post(client, path, BODY)
+            assert response.status_code == 401
+            assert response.json()["type"] == "error"
+            assert response.json()["error"]["type"] == "authentication_error"
+            assert "x-api-key" in response.json()["error"]["message"]
+        # The other routes keep rbee's shape (and OpenAI's clients read it as theirs).
+        response = post(client, "/v1/chat/completions", {"model": "m"})
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+        headers = HEADERS | {"Origin": "https://evil.example", "x-api-key": "s3cret"}
+        response = client.post("/v1/messages", content=json.dumps(BODY), headers=headers)
+        assert response.status_code == 403
+        assert response.json()["error"]["type"] == "permission_error"
