@@ -94,7 +94,11 @@ def step_stream_counts(context: Any) -> None:
 
 @when("I stream an Ollama chat by hand")
 def step_stream_by_hand(context: Any) -> None:
-    body = {"model": OLLAMA_MODEL, "messages": _ask("Say hi."), "options": {"num_predict": 8}}
+    body = {
+        "model": OLLAMA_MODEL,
+        "messages": _ask("Write a long story about bees."),
+        "options": {"temperature": 0, "num_predict": 8},
+    }
     url = f"{context.queen_url}/api/chat"
     with httpx.stream("POST", url, json=body, headers=auth(context), timeout=300) as answer:
         context.ollama_raw = answer
