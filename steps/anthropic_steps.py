@@ -112,6 +112,7 @@ def step_wrong_key(context: Any, key: str) -> None:
         )
     except anthropic.AuthenticationError as exc:
         assert exc.status_code == 401, exc
+        assert exc.body["error"]["type"] == "authentication_error", exc.body  # type: ignore[index]
     else:
         raise AssertionError("a wrong x-api-key was let through")
 
