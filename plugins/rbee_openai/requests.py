@@ -15,6 +15,7 @@ from rbee_openai.errors import OpenAIError
 from rbee_openai.tools import Tools, parse_tools, render_messages
 
 __all__ = [
+    "DEFAULT_CHAT_MAX_TOKENS",
     "EmbeddingRequest",
     "OpenAIRequest",
     "parse_chat",

@@ -25,13 +25,14 @@ from rbee_queen.dependencies import QueenDep
 from rbee_queen.hives import HiveRecord
 from rbee_queen.orchestrator import Queen
 
-__all__ = ["MODEL_ROUTES", "proxy_stream"]
+__all__ = ["MODEL_ROUTES", "proxy_stream", "target"]
 
 ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
 HiveParam = Annotated[str | None, QueryParameter(name="hive", description="a hive name")]
 
 
 async def target(queen: QueenDep, hive: str | None) -> HiveRecord:
+    """The hive a model route acts on: the named one, or the queen's local hive."""
     if hive is None:
         return await queen.local_hive()
     record = queen.hives.get(hive)

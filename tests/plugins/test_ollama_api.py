@@ -11,18 +11,18 @@ from typing import Any, cast
 
 import pytest
 from litestar.testing import TestClient
-from rbee_ollama.errors import OllamaError
-from rbee_ollama.names import to_ollama, to_rbee
-from rbee_ollama.options import UNBOUNDED, UNLOAD_AFTER, parse_keep_alive, parse_options
-from rbee_ollama.requests import parse_chat, parse_embed, parse_embeddings, parse_generate
-from rbee_ollama.responses import Answer, line
-from rbee_ollama.routes import _lines
 
 from rbee_core import create_plugin_manager
 from rbee_core.errors import UnknownModel
 from rbee_core.events import EventType
 from rbee_core.jobs import Job, JobRequest
 from rbee_core.plugins import model_catalog
+from rbee_ollama.errors import OllamaError
+from rbee_ollama.names import to_ollama, to_rbee
+from rbee_ollama.options import UNBOUNDED, UNLOAD_AFTER, parse_keep_alive, parse_options
+from rbee_ollama.requests import parse_chat, parse_embed, parse_embeddings, parse_generate
+from rbee_ollama.responses import Answer, line
+from rbee_ollama.routes import _lines
 from rbee_openai.tools import parse_tools
 from rbee_queen.app import create_app
 from rbee_queen.orchestrator import Queen
