@@ -12,7 +12,7 @@ from litestar.types import ExceptionHandlersMap
 
 from rbee_core.errors import RbeeError, UnknownModel
 
-__all__ = ["OpenAIError", "error_body", "openai_error_handlers"]
+__all__ = ["OpenAIError", "error_body", "failed_job", "openai_error_handlers"]
 
 log = logging.getLogger("rbee.openai")
 
@@ -31,6 +31,16 @@ class OpenAIError(RbeeError):
 
 def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def failed_job(result: dict[str, Any], headers: dict[str, str]) -> Response[Any] | None:
+    """The 503 for a job an error event ended (``result`` is its end), None when it ended
+    well: what a non-streamed answer is when its job failed."""
+    if not result.get("code"):
+        return None
+    message = result.get("message", "the job failed")
+    body = error_body(message, "server_error", None, result.get("code"))
+    return Response(body, status_code=503, headers=headers)
 
 
 def _type_for(status: int) -> str:

@@ -11,7 +11,7 @@ from litestar import Request, Response, Router, get, post
 
 from rbee_core.events import DONE, EventType
 from rbee_http.sse import event_stream, read_json
-from rbee_openai.errors import OpenAIError, error_body, openai_error_handlers
+from rbee_openai.errors import OpenAIError, error_body, failed_job, openai_error_handlers
 from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion, parse_embeddings
 from rbee_openai.responses import Shape, embedding_list, finish_reason
 from rbee_openai.tools import CallReader
@@ -76,14 +76,9 @@ async def _respond(queen: Queen, req: OpenAIRequest, kind: str) -> Any:
         return event_stream(_stream(queen, shape, req), headers=headers)
     async for _ in job.log.follow():
         pass
-    if job.result.get("code"):  # an error event ended it
-        body = error_body(
-            job.result.get("message", "the job failed"),
-            "server_error",
-            None,
-            job.result.get("code"),
-        )
-        return Response(body, status_code=503, headers=headers)
+    failure = failed_job(job.result, headers)
+    if failure is not None:
+        return failure
     return Response(shape.complete(), headers=headers)
 
 

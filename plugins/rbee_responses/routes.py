@@ -19,7 +19,7 @@ from rbee_core.errors import RbeeError
 from rbee_core.events import EventType
 from rbee_core.jobs import Job
 from rbee_http.sse import event_stream, read_json
-from rbee_openai.errors import OpenAIError, error_body, openai_error_handlers
+from rbee_openai.errors import OpenAIError, failed_job, openai_error_handlers
 from rbee_queen.dependencies import QueenDep
 from rbee_queen.orchestrator import Queen
 from rbee_responses.events import ResponseEvents
@@ -76,14 +76,9 @@ async def create_response(request: Request[Any, Any, Any], queen: QueenDep) -> A
         return event_stream(_stream(queen, job, events), headers=headers)
     async for _ in job.log.follow():
         pass
-    if job.result.get("code"):  # an error event ended it, as a chat completion's would
-        body = error_body(
-            job.result.get("message", "the job failed"),
-            "server_error",
-            None,
-            job.result.get("code"),
-        )
-        return Response(body, status_code=503, headers=headers)
+    failure = failed_job(job.result, headers)
+    if failure is not None:
+        return failure
     events.token(job.text)  # the stream's own reading of the answer, all at once
     events.end(job.result)
     return Response(events.final, headers=headers)

@@ -189,15 +189,7 @@ def test_a_program_loads_its_built_ins_and_every_generic_plugin(program: str) ->
     pm = create_plugin_manager(program)
     loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
     generic = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}  # e.g. rbee-markov
-    built_in = BUILT_INS | {
-        "openai",
-        "responses",
-        "anthropic",
-        "ollama",
-        "metrics",
-        "console",
-        "ray",
-    }
+    built_in = BUILT_INS.union(*PROGRAM_PLUGINS.values())
     assert loaded & built_in == PROGRAM_PLUGINS[program]
     assert loaded - built_in == generic - built_in
 
