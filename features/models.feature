@@ -60,7 +60,9 @@ Feature: Models
     When I submit two jobs for the model "<url>" at the same time and read both streams
     Then both streams answer "The capital of France is Paris."
     And the host was asked for the file 1 time
-    And one stream narrates "is already being provisioned for another job"
+    # The second waits in the model's line at the queen while the first's worker starts
+    # (and downloads), then runs on that worker; it never asks a hive for the model.
+    And one stream narrates "is ahead of this one; it waits its turn"
 
   Scenario: An interrupted download leaves nothing in the catalog, and the next one resumes
     Given a host on loopback serves the default model's GGUF file
