@@ -127,7 +127,16 @@ def cluster(
             spawn = [str(BIN / "rbee-keeper"), "--queen-url", url, "worker", "spawn"]
             spawn += ["--hive", name, "--model", MODEL, "--keep-alive", "-1"]
             subprocess.run(spawn, env=env, check=True, capture_output=True, timeout=300)
+        # The queen learns of a spawned worker from its hive's next heartbeat: until then it
+        # would start a "replica" where one already runs.
+        _wait(lambda: _serving(url) >= set(names), 60, "the queen to see every worker")
         yield url, names
+
+
+def _serving(url: str) -> set[str]:
+    """The hives the queen knows a worker of the model on."""
+    workers = httpx.get(f"{url}/workers", timeout=10).json()["workers"]
+    return {w["hive"] for w in workers if w["model"] == MODEL}
 
 
 def _ready(url: str) -> set[str]:
