@@ -86,6 +86,7 @@ Feature: Hives across machines
     Given a hive "alpha" joins the queen
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m
     Then the keeper exits with code 0
+    And the queen lists the worker of "smollm2-135m" on hive "alpha" at once
     And stdout contains "serves smollm2-135m on cpu of hive alpha"
     And hive "alpha" runs a worker for "smollm2-135m"
     When I run rbee-keeper infer "Name the capital of France." --temperature 0

@@ -147,6 +147,13 @@ def step_hive_worker(context: Any, name: str, model: str) -> None:
     )
 
 
+@then('the queen lists the worker of "{model}" on hive "{name}" at once')
+def step_queen_lists_worker(context: Any, model: str, name: str) -> None:
+    # One look, no waiting: the hive's next heartbeat must not be what tells the queen.
+    workers = httpx.get(f"{context.queen_url}/workers", timeout=10).json()["workers"]
+    assert any(w["model"] == model and w["hive"] == name for w in workers), workers
+
+
 @then('hive "{name}" runs no worker within {seconds:d} seconds')
 def step_hive_no_worker(context: Any, name: str, seconds: int) -> None:
     def gone() -> bool:

@@ -321,6 +321,17 @@ class Fleet:
             if worker_id not in self.workers:
                 self.workers[worker_id] = WorkerRef.from_info(record.name, info)
 
+    def adopt(self, record: HiveRecord, info: WorkerInfo) -> WorkerRef:
+        """A worker ``record``'s hive has just started, in the queen's table at once, not
+        after the hive's next heartbeat (which then refreshes it): until then a job would
+        not see it, and a busy model would start a replica beside it."""
+        # Jobs that asked at once share one start: and one WorkerRef, so that they share
+        # its slots too.
+        worker = self.workers.get(info.id) or WorkerRef.from_info(record.name, info)
+        self.workers[worker.id] = worker
+        record.workers = [*(w for w in record.workers if w.id != worker.id), info]
+        return worker
+
     async def spawn_worker(
         self,
         record: HiveRecord,
@@ -347,14 +358,7 @@ class Fleet:
             if event == "narration":
                 listener(Narration.from_json(data))
             elif event == "end":
-                info = WorkerInfo.from_json(data["worker"])
-                # Jobs that asked at once share one start: and one WorkerRef, so that they
-                # share its slots too.
-                worker = self.workers.get(info.id) or WorkerRef.from_info(record.name, info)
-                self.workers[worker.id] = worker
-                # Listed at once, not after the hive's next heartbeat (which then refreshes it).
-                record.workers = [*(w for w in record.workers if w.id != worker.id), info]
-                return worker
+                return self.adopt(record, WorkerInfo.from_json(data["worker"]))
             elif event == "error":  # e.g. worker_failed, device_too_small: passed on as is
                 raise RbeeError.from_dict({"error": data})
         raise HiveError(f"hive {record.name} ended the stream without a worker")

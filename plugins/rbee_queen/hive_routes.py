@@ -13,7 +13,13 @@ from litestar.response import Stream
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.errors import InvalidRequest, UnknownWorker
-from rbee_core.messages import HiveHeartbeat, HiveRegistration, HiveState, check_hive_name
+from rbee_core.messages import (
+    HiveHeartbeat,
+    HiveRegistration,
+    HiveState,
+    WorkerInfo,
+    check_hive_name,
+)
 from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_HEADER, HIVE_TOKEN_HEADER
 from rbee_http.sse import read_json
 from rbee_queen import hive_client
@@ -120,7 +126,11 @@ async def spawn_worker(request: Request[Any, Any, Any], queen: QueenDep) -> Stre
     queen.catalog.resolve(body["model"])
     record = await target(queen, body.get("hive"))
     forward = {k: body[k] for k in ("model", "device", "backend", "keep_alive") if k in body}
-    return proxy_stream(queen, "POST", f"{record.url}/workers", forward)
+
+    def started(end: dict[str, Any]) -> None:
+        queen.fleet.adopt(record, WorkerInfo.from_json(end["worker"]))
+
+    return proxy_stream(queen, "POST", f"{record.url}/workers", forward, on_end=started)
 
 
 @delete("/workers/{worker_id:str}", status_code=200)

@@ -8,6 +8,7 @@ or query (``?model=``), never in the path: references contain slashes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -41,13 +42,22 @@ async def target(queen: QueenDep, hive: str | None) -> HiveRecord:
     return record
 
 
-def proxy_stream(queen: Queen, method: str, url: str, body: dict[str, Any]) -> Stream:
-    """Relay a hive's SSE answer; the hive's work goes on if our client leaves."""
+def proxy_stream(
+    queen: Queen,
+    method: str,
+    url: str,
+    body: dict[str, Any],
+    on_end: Callable[[dict[str, Any]], None] | None = None,
+) -> Stream:
+    """Relay a hive's SSE answer; the hive's work goes on if our client leaves.
+    ``on_end`` sees the hive's end event before the client does."""
 
     async def relay(log: EventLog) -> None:
         async for event, data in hive_client.stream(queen.http, method, url, body):
             if event == EventType.NARRATION:  # the queen's own sinks (log, metrics) too
                 queen.pm.hook.rbee_narrate(narration=Narration.from_json(data))
+            elif event == EventType.END and on_end is not None:
+                on_end(data)
             log.append(EventType(event), data)
             if log.closed:
                 return
