@@ -7,10 +7,12 @@ runs them in threads, never in an event loop, so a backend is plain blocking cod
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from rbee_core.chat_tools import with_tools_in_system
 from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.messages import FinishReason
 from rbee_core.models import LocalModel
@@ -46,6 +48,20 @@ class GenerationParams:
     messages: tuple[tuple[str, str], ...] = ()  # (role, content); replaces the prompt if set
     # A JSON Schema (JSON text) the output must validate against; None for free text.
     json_schema: str | None = None
+    # Functions offered to the model (JSON text, rbee_core.chat_tools): a backend whose
+    # chat template knows tools passes them to it; otherwise ``chat_messages`` has them in
+    # the system message. A backend that renders ``messages`` itself must use one or the other.
+    tools: str | None = None
+
+    def tool_functions(self) -> tuple[dict[str, Any], ...]:
+        """The offered functions (none without ``tools``)."""
+        return tuple(json.loads(self.tools)) if self.tools else ()
+
+    def chat_messages(self) -> tuple[tuple[str, str], ...]:
+        """``messages`` for a chat template that knows no tools: the offered functions, if
+        any, in the system message (the Hermes layout)."""
+        functions = self.tool_functions()
+        return with_tools_in_system(self.messages, functions) if functions else self.messages
 
     @classmethod
     def from_request(cls, request: JobRequest) -> GenerationParams:
@@ -59,6 +75,7 @@ class GenerationParams:
             raw=request.raw,
             messages=request.messages,
             json_schema=request.response_format.enforced if request.response_format else None,
+            tools=request.tools,
         )
 
 

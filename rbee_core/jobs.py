@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rbee_core.chat_tools import MAX_TOOLS, check_tools
 from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
@@ -100,6 +102,21 @@ JOB_BODY_SCHEMA: dict[str, Any] = {
             "maxItems": MAX_EMBED_INPUTS,
             "items": {"type": "string", "minLength": 1, "maxLength": MAX_PROMPT_CHARS},
         },
+        "tools": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_TOOLS,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                    "description": {"type": "string"},
+                    "parameters": {"type": "object"},
+                },
+            },
+        },
         "response_format": {
             "type": "object",
             "required": ["type"],
@@ -185,6 +202,11 @@ class JobRequest:
     timeout: float | None = None  # seconds from submission; then the job fails
     # The answer's shape: JSON, or JSON valid against a schema (decoding is constrained).
     response_format: ResponseFormat | None = None
+    # Functions offered to a chat model (JSON text of a list of {"name", "description"?,
+    # "parameters"?}): its chat template writes them if it knows tools, else they join the
+    # system message in the Hermes layout (rbee_core.chat_tools). The calls the answer
+    # makes are read by the API that offered them.
+    tools: str | None = None
     # An embedding job: a vector for each of these texts (in its end event), no tokens.
     embed: tuple[str, ...] = ()
 
@@ -277,6 +299,8 @@ class JobRequest:
         if payload.get("response_format") is not None:
             shape = ResponseFormat.from_json(payload["response_format"])
             kwargs["response_format"] = shape if shape.constrained else None
+        if payload.get("tools") is not None:
+            kwargs["tools"] = json.dumps(check_tools(payload["tools"]), separators=(",", ":"))
         return cls(**kwargs)
 
     def to_json(self) -> dict[str, Any]:
@@ -286,6 +310,8 @@ class JobRequest:
         data["embed"] = list(self.embed)
         if self.response_format is not None:
             data["response_format"] = self.response_format.to_json()
+        if self.tools is not None:
+            data["tools"] = json.loads(self.tools)
         for name in (
             "messages",
             "hive",
@@ -294,6 +320,7 @@ class JobRequest:
             "keep_alive",
             "timeout",
             "response_format",
+            "tools",
             "embed",
         ):
             if not data[name]:

@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
-from behave import then, when
+from behave import given, then, when
 
-from steps.support.jobs import DEFAULT_MODEL
+from steps.support.jobs import DEFAULT_MODEL, auth
+from steps.support.placeholders import default_gguf
+from steps.support.sse import read_stream
+
+# A ChatML template, as the default model's, that writes the tools itself (as Qwen's and
+# Llama 3.1's do), in words of its own so a prompt shows which layout it got.
+NATIVE_TOOLS_TEMPLATE = (
+    "{%- if tools %}<|im_start|>system\n"
+    "{%- if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}\n\n{% endif %}"
+    "Functions you may call, one JSON object each:\n"
+    "{%- for tool in tools %}\n{{ tool | tojson }}{%- endfor %}\n"
+    'Call one as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.<|im_end|>\n'
+    "{%- elif messages[0]['role'] == 'system' %}<|im_start|>system\n"
+    "{{ messages[0]['content'] }}<|im_end|>\n{%- endif %}"
+    "{%- for message in messages %}{%- if message['role'] != 'system' %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}"
+)
 
 TOOLS = {
     "get_weather": {
@@ -42,7 +62,7 @@ TOOLS = {
 def _create(context: Any, choice: Any, max_tokens: int, stream: bool = False) -> Any:
     """The scenario's conversation so far, with its tools, greedy."""
     return context.openai.chat.completions.create(
-        model=DEFAULT_MODEL,
+        model=getattr(context, "tools_model", DEFAULT_MODEL),
         messages=context.conversation,
         tools=context.offered,
         tool_choice=choice,
@@ -168,3 +188,30 @@ def step_streamed_text(context: Any) -> None:
     assert text.strip() and not calls, context.chunks
     reasons = [c.choices[0].finish_reason for c in context.chunks if c.choices]
     assert reasons[-1] in ("stop", "length"), reasons
+
+
+@given("a copy of the default model whose chat template writes tools itself")
+def step_native_tools_model(context: Any) -> None:
+    """The default model's GGUF with only its chat template changed, made once per models
+    folder (the copy is the model's ~100 MB again)."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    path = Path(context.models_dir, "smollm2-135m-native-tools.gguf")
+    if not path.exists():
+        reader = gguf.GGUFReader(default_gguf(), "r")
+        arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        writer = gguf.GGUFWriter(partial, arch=arch, endianess=reader.endianess)
+        template = MetadataDetails(gguf.GGUFValueType.STRING, NATIVE_TOOLS_TEMPLATE)
+        copy_with_new_metadata(reader, writer, {gguf.Keys.Tokenizer.CHAT_TEMPLATE: template}, [])
+        partial.rename(path)
+    context.tools_model = f"file:{path}"
+
+
+@then('the job behind the answer narrated "{text}"')
+def step_answer_narrated(context: Any, text: str) -> None:
+    job_id = "job-" + context.completion.id.removeprefix("chatcmpl-")
+    stream = read_stream(f"{context.queen_url}/jobs/{job_id}/stream", auth(context))
+    said = [n["message"] for n in stream.narration]
+    assert any(text in m for m in said), said

@@ -173,11 +173,14 @@ def _job(payload: dict[str, Any], where: dict[str, str]) -> JobRequest:
 
 
 def _prompt(body: dict[str, Any], tools: Tools | None) -> dict[str, Any]:
-    """The job's model and conversation (tools in its system message, as rbee_openai's)."""
-    chat = render_messages(conversation(body.get("messages"), body.get("system")), tools)
+    """The job's model, conversation and tools (laid out as rbee_openai's)."""
+    chat = render_messages(conversation(body.get("messages"), body.get("system")))
     users = [m["content"] for m in chat if m["role"] == "user"]
     # ``prompt``: for backends without a chat template, the last thing the user said.
-    return {"model": body["model"], "prompt": users[-1], "messages": chat}
+    fields: dict[str, Any] = {"model": body["model"], "prompt": users[-1], "messages": chat}
+    if tools is not None and tools.offered:
+        fields["tools"] = tools.job_tools()
+    return fields
 
 
 def parse_messages(body: Any) -> MessagesRequest:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rbee_core.backends import Footprint
+from rbee_core.chat_tools import TOOLS_NATIVE
 from rbee_core.errors import ModelUnavailable
 from rbee_core.gguf import GGUFHeader, read_gguf_header
 from rbee_core.kv_cache import kv_cache_size, max_batch_setting
@@ -121,4 +122,7 @@ class LlamaCppBackend:
             context, loaded.vocab, slots.count, slots.tokens, loaded.context_length or slots.tokens
         )
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
-        return LlamaCppModel(loaded, context, engine, header.quantization)
+        ready = LlamaCppModel(loaded, context, engine, header.quantization)
+        if ready.knows_tools:
+            narrate("chat_tools", TOOLS_NATIVE.format(model=model.name))
+        return ready

@@ -11,6 +11,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from rbee_core.backends import Chunk, Embeddings, GenerationParams
 from rbee_core.batching import text_chunks
+from rbee_core.chat_tools import template_knows_tools, template_tools, with_tools_in_system
 from rbee_llamacpp.embedding import Embedder
 from rbee_llamacpp.engine import LlamaEngine
 from rbee_llamacpp.library import Context, Model, Pieces
@@ -37,6 +38,7 @@ class LlamaCppModel:
         template = vocab.chat_template()
         # llama-cpp-python's renderer of GGUF chat templates, as transformers renders them.
         self._chat = Jinja2ChatFormatter(template, vocab.eos, vocab.bos) if template else None
+        self.knows_tools = bool(template) and template_knows_tools(template or "")
         self._guide: Any = None  # the vocabulary as llguidance reads it, made on first use
         self._guide_lock = threading.Lock()
         self._embedder: Embedder | None = None  # made on the first embedding request
@@ -64,17 +66,28 @@ class LlamaCppModel:
         self._model.close()
 
     def encode(
-        self, prompt: str, raw: bool, messages: tuple[tuple[str, str], ...] = ()
+        self,
+        prompt: str,
+        raw: bool,
+        messages: tuple[tuple[str, str], ...] = (),
+        tools: tuple[dict[str, Any], ...] = (),
     ) -> list[int]:
-        """Token ids of the prompt (or conversation), in the chat template unless ``raw``."""
+        """Token ids of the prompt (or conversation), in the chat template unless ``raw``;
+        ``tools`` through the template when it knows tools, else in the system message."""
         vocab = self._model.vocab
         if raw or self._chat is None:
             return vocab.tokenize(prompt, add_special=True)
+        native = bool(tools) and self.knows_tools
+        if tools and not native:
+            messages = with_tools_in_system(messages or (("user", prompt),), tools)
         conversation = [{"role": r, "content": c} for r, c in messages] or [
             {"role": "user", "content": prompt}
         ]
-        text = self._chat(messages=conversation).prompt  # type: ignore[arg-type]
-        return vocab.tokenize(text, add_special=False)  # the template has its own BOS
+        rendered = self._chat(
+            messages=conversation,  # type: ignore[arg-type]
+            tools=template_tools(tools) if native else None,  # type: ignore[arg-type]
+        )
+        return vocab.tokenize(rendered.prompt, add_special=False)  # the template has its BOS
 
     def _guide_tokenizer(self) -> Any:
         with self._guide_lock:
@@ -85,7 +98,7 @@ class LlamaCppModel:
     def generate(
         self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
     ) -> Iterator[Chunk]:
-        ids = self.encode(prompt, params.raw, params.messages)
+        ids = self.encode(prompt, params.raw, params.messages, params.tool_functions())
         constraint = None
         if params.json_schema is not None:
             grammar = compile_schema(params.json_schema)

@@ -146,13 +146,15 @@ def parse_chat(body: Any, catalog: ModelCatalog) -> OllamaRequest:
         raise OllamaError(f"messages has {len(messages)} messages, at most {MAX_MESSAGES}")
     checked = [_message(m, i) for i, m in enumerate(messages)]
     tools = parse_tools({"tools": body.get("tools")})  # Ollama's tools: OpenAI's format
-    conversation = render_messages(checked, tools)
+    conversation = render_messages(checked)
     users = [m["content"] for m in conversation if m["role"] == "user"]
     fields: dict[str, Any] = {
         # For backends without a chat template: the last thing the user said.
         "prompt": users[-1] if users else conversation[-1]["content"],
         "messages": conversation,
     }
+    if tools is not None and tools.offered:
+        fields["tools"] = tools.job_tools()
     job = _job(body, fields, catalog)
     return OllamaRequest(job, body["model"], _streams(body), tools)
 

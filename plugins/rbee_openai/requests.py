@@ -164,7 +164,7 @@ def parse_chat(body: Any) -> OpenAIRequest:
         )
     checked = [_message(m, i) for i, m in enumerate(messages)]
     tools = parse_tools(body)
-    conversation = render_messages(checked, tools)
+    conversation = render_messages(checked)
     users = [m["content"] for m in conversation if m["role"] == "user"]
     fields: dict[str, Any] = {
         "model": common["model"],
@@ -172,6 +172,8 @@ def parse_chat(body: Any) -> OpenAIRequest:
         "prompt": users[-1] if users else conversation[-1]["content"],
         "messages": conversation,
     }
+    if tools is not None and tools.offered:
+        fields["tools"] = tools.job_tools()
     if body.get("response_format") is not None:
         fields["response_format"] = body["response_format"]
     if tools is not None and tools.forced:

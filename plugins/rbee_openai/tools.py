@@ -1,9 +1,12 @@
 """Tool calls: OpenAI's ``tools`` to the model and its calls back as ``tool_calls``.
 
-The tools reach the model as its conversation's system message, in the Hermes layout that
-Qwen's and Hermes' own chat templates write (function signatures in ``<tools>``, calls in
-``<tool_call>`` tags, results in ``<tool_response>``), so they go through any model's chat
-template, also one that knows nothing of tools, as the default model's does not.
+The tools go with the job (``JobRequest.tools``): a model whose chat template knows tools
+gets them through it, any other in its system message in the Hermes layout that Qwen's and
+Hermes' own templates write (rbee_core.chat_tools). The conversation's calls and results
+are in that layout either way (calls in ``<tool_call>`` tags, results in
+``<tool_response>``), which those templates write themselves and any template carries.
+The answer is read as calls in the Hermes layout, bare JSON, or the layouts Llama 3.1
+(``"parameters"`` for the arguments) and Mistral (``[TOOL_CALLS]``) templates train.
 
 With ``tool_choice`` "required" or a named function the answer is constrained to a call
 whose arguments validate against the function's parameter schema (``response_format``'s
@@ -30,6 +33,9 @@ MAX_PARALLEL_CALLS = 8
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CALL_TAGS = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 _OPEN = "<tool_call>"
+# What native templates train a model to write before its calls (Mistral, Llama 3.1).
+_CALL_PREFIX = re.compile(r"^\s*(?:\[TOOL_CALLS\]|<\|python_tag\|>)")
+_PREFIXES = ("[TOOL_CALLS]", "<|python_tag|>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +54,9 @@ class Tools:
     def forced(self) -> bool:
         return self.choice not in ("auto", "none")
 
-    def system_prompt(self) -> str:
-        signatures = "\n".join(
-            json.dumps({"type": "function", "function": f}, ensure_ascii=False)
-            for f in self.functions
-        )
-        return (
-            "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-            "You are provided with function signatures within <tools></tools> XML tags:\n"
-            f"<tools>\n{signatures}\n</tools>\n\n"
-            "For each function call, return a json object with function name and arguments "
-            "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
-            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
-        )
+    def job_tools(self) -> list[dict[str, Any]] | None:
+        """The functions for the job (``JobRequest.tools``); None when left out ("none")."""
+        return [dict(f) for f in self.functions] if self.offered else None
 
     def response_format(self) -> dict[str, Any] | None:
         """The JSON Schema a forced call is held to: a call of the named function, or of
@@ -83,12 +79,15 @@ class Tools:
     def calls_in(self, text: str) -> list[dict[str, Any]] | None:
         """The calls ``text`` makes, as OpenAI ``tool_calls``; None when it is an answer.
 
-        A call is ``<tool_call>{"name", "arguments"}</tool_call>`` (the prompt's layout),
-        or, as a forced answer is held to, that JSON bare or a list of it. Every call must
-        name an offered function, or the text is taken as a plain answer.
+        A call is ``<tool_call>{"name", "arguments"}</tool_call>`` (the Hermes layout),
+        or, as a forced answer is held to, that JSON bare or a list of it, also after
+        Mistral's ``[TOOL_CALLS]`` or Llama's ``<|python_tag|>``, and with Llama 3.1's
+        ``"parameters"`` for the arguments. Every call must name an offered function, or
+        the text is taken as a plain answer.
         """
         if not self.offered:
             return None
+        text = _CALL_PREFIX.sub("", text, count=1)
         tagged = _CALL_TAGS.findall(text)
         found: list[Any] = []
         try:
@@ -104,7 +103,7 @@ class Tools:
         for call in found:
             if not isinstance(call, dict) or call.get("name") not in names:
                 return None
-            arguments = call.get("arguments", {})
+            arguments = call.get("arguments", call.get("parameters", {}))
             if isinstance(arguments, str):  # some models write the arguments as a string
                 try:
                     arguments = json.loads(arguments)
@@ -197,10 +196,11 @@ def _choice(choice: Any, names: list[str]) -> str:
     return str(name)
 
 
-def render_messages(messages: list[dict[str, Any]], tools: Tools | None) -> list[dict[str, str]]:
-    """The conversation as plain role/content messages, in the Hermes layout: the tools in
-    the system message, an assistant's calls as ``<tool_call>`` text, a tool's result as
-    a user turn in ``<tool_response>`` (a template without a "tool" role renders it)."""
+def render_messages(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conversation as plain role/content messages, in the Hermes layout: an
+    assistant's calls as ``<tool_call>`` text, a tool's result as a user turn in
+    ``<tool_response>`` (a template without a "tool" role renders it). The tools themselves
+    go with the job (``Tools.job_tools``)."""
     out: list[dict[str, str]] = []
     for message in messages:
         role, content = message["role"], message.get("content") or ""
@@ -217,12 +217,6 @@ def render_messages(messages: list[dict[str, Any]], tools: Tools | None) -> list
             body = json.dumps({"name": function["name"], "arguments": arguments})
             text.append(f"<tool_call>\n{body}\n</tool_call>")
         out.append({"role": role, "content": "\n".join(text)})
-    if tools is not None and tools.offered:
-        prompt = tools.system_prompt()
-        if out and out[0]["role"] == "system":
-            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{prompt}"}
-        else:
-            out.insert(0, {"role": "system", "content": prompt})
     return out
 
 
@@ -244,9 +238,10 @@ class CallReader:
         if self._state == "holding":
             return ""
         start = self._held.lstrip()
-        if not start or (len(start) < len(_OPEN) and _OPEN.startswith(start)):
+        opens = (_OPEN, *_PREFIXES)
+        if not start or any(len(start) < len(o) and o.startswith(start) for o in opens):
             return ""  # too early to tell
-        if start[0] in "{[" or start.startswith(_OPEN):
+        if start[0] in "{[" or start.startswith(opens):
             self._state = "holding"
             return ""
         self._state = "passing"

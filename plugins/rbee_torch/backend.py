@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rbee_core.backends import Footprint
+from rbee_core.chat_tools import TOOLS_NATIVE
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
@@ -69,4 +70,7 @@ class TorchBackend:
         weights = AutoModelForCausalLM.from_pretrained(folder, dtype=choice.torch_dtype)
         weights = weights.to(device).eval()  # type: ignore[arg-type]
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
-        return TorchModel(weights, tokenizer, device)
+        ready = TorchModel(weights, tokenizer, device)
+        if ready.knows_tools:
+            narrate("chat_tools", TOOLS_NATIVE.format(model=model.name))
+        return ready

@@ -9,6 +9,7 @@ from typing import Any
 
 from rbee_core.backends import Chunk, Embeddings, GenerationParams
 from rbee_core.batching import text_chunks
+from rbee_core.chat_tools import template_knows_tools, template_tools, with_tools_in_system
 from rbee_core.errors import InvalidRequest
 from rbee_structured.constraint import Constraint
 from rbee_structured.grammar import compile_schema
@@ -29,6 +30,8 @@ class TorchModel:
         self.model = model
         self.tokenizer = tokenizer
         self._device = device
+        template = tokenizer.chat_template
+        self.knows_tools = isinstance(template, str) and template_knows_tools(template)
         # How the weights are held, as worker list shows it: bf16, fp32...
         names = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
         dtype = str(model.dtype).removeprefix("torch.")
@@ -89,15 +92,26 @@ class TorchModel:
         self.engine.close()
 
     def encode(
-        self, prompt: str, raw: bool, messages: tuple[tuple[str, str], ...] = ()
+        self,
+        prompt: str,
+        raw: bool,
+        messages: tuple[tuple[str, str], ...] = (),
+        tools: tuple[dict[str, Any], ...] = (),
     ) -> list[int]:
-        """Token ids of the prompt (or conversation), in the chat template unless ``raw``."""
+        """Token ids of the prompt (or conversation), in the chat template unless ``raw``;
+        ``tools`` through the template when it knows tools, else in the system message."""
         if not raw and self.tokenizer.chat_template:
+            native = bool(tools) and self.knows_tools
+            if tools and not native:
+                messages = with_tools_in_system(messages or (("user", prompt),), tools)
             conversation = [{"role": r, "content": c} for r, c in messages] or [
                 {"role": "user", "content": prompt}
             ]
             encoded = self.tokenizer.apply_chat_template(
-                conversation, add_generation_prompt=True, return_dict=True
+                conversation,
+                tools=template_tools(tools) if native else None,
+                add_generation_prompt=True,
+                return_dict=True,
             )
             return list(encoded["input_ids"])
         return list(self.tokenizer(prompt)["input_ids"])
@@ -118,7 +132,7 @@ class TorchModel:
     def generate(
         self, prompt: str, params: GenerationParams, cancelled: Callable[[], bool]
     ) -> Iterator[Chunk]:
-        ids = self.encode(prompt, params.raw, params.messages)
+        ids = self.encode(prompt, params.raw, params.messages, params.tool_functions())
         constraint = None
         if params.json_schema is not None:
             constraint = Constraint(

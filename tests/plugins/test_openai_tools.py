@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rbee_core.backends import GenerationParams
 from rbee_openai.errors import OpenAIError
 from rbee_openai.requests import parse_chat
 from rbee_openai.tools import CallReader, Tools, parse_tools
@@ -41,17 +42,42 @@ def tools(choice: Any = None, parallel: bool = True) -> Tools:
     return found
 
 
-def test_the_tools_reach_the_model_in_the_system_message() -> None:
+def test_the_tools_go_with_the_job_and_reach_a_template_without_tools_in_the_system() -> None:
     req = chat(tools=[WEATHER], messages=[{"role": "system", "content": "Be brief."}, *ASK])
-    system = req.job.messages[0]
+    assert req.job.messages[0] == ("system", "Be brief.")  # as the client wrote it
+    assert req.job.tools is not None
+    assert json.loads(req.job.tools) == [WEATHER["function"]]
+    assert req.job.response_format is None  # "auto": the model chooses
+    # What a backend whose template knows no tools renders: the Hermes layout.
+    system = GenerationParams.from_request(req.job).chat_messages()[0]
     assert system[0] == "system" and system[1].startswith("Be brief.\n\n# Tools")
     assert '"name": "get_weather"' in system[1] and "<tool_call>" in system[1]
-    assert req.job.response_format is None  # "auto": the model chooses
 
 
 def test_none_leaves_the_tools_out() -> None:
     req = chat(tools=[WEATHER], tool_choice="none")
     assert req.job.messages == (("user", ASK[0]["content"]),)
+    assert req.job.tools is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}]',  # Mistral
+        '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}',  # Llama 3.1
+        '{"name": "get_weather", "parameters": {"city": "Paris"}}',
+    ],
+)
+def test_calls_in_the_layouts_native_templates_train_are_read(text: str) -> None:
+    calls = tools().calls_in(text)
+    assert calls is not None and len(calls) == 1
+    assert calls[0]["function"]["name"] == "get_weather"
+    assert json.loads(calls[0]["function"]["arguments"]) == {"city": "Paris"}
+    reader = CallReader(tools())
+    assert reader.feed(text[:4]) == ""  # held: it may be a call
+    reader.feed(text[4:])
+    held, read = reader.finish()
+    assert held == "" and read is not None and read[0]["function"] == calls[0]["function"]
 
 
 def test_a_named_function_holds_the_answer_to_a_call_of_it() -> None:
@@ -90,11 +116,11 @@ def test_a_tool_round_trip_is_rendered_in_the_hermes_layout() -> None:
         ],
     )
     roles = [r for r, _ in req.job.messages]
-    assert roles == ["system", "user", "assistant", "user"]
-    assert req.job.messages[2][1] == (
+    assert roles == ["user", "assistant", "user"]  # the tools go with the job
+    assert req.job.messages[1][1] == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     )
-    assert req.job.messages[3][1] == "<tool_response>\nsunny, 21 C\n</tool_response>"
+    assert req.job.messages[2][1] == "<tool_response>\nsunny, 21 C\n</tool_response>"
 
 
 @pytest.mark.parametrize(

@@ -115,13 +115,12 @@ def test_a_function_call_round_trip_is_rendered_as_a_chat_one() -> None:
         ],
     )
     roles = [role for role, _ in req.chat.job.messages]
-    assert roles == ["system", "user", "assistant", "user"]
-    _, system = req.chat.job.messages[0]
-    assert "<tools>" in system and '"get_weather"' in system
-    assert req.chat.job.messages[2][1] == (
+    assert roles == ["user", "assistant", "user"]
+    assert req.chat.job.tools is not None and '"get_weather"' in req.chat.job.tools
+    assert req.chat.job.messages[1][1] == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     )
-    assert req.chat.job.messages[3][1] == "<tool_response>\nsunny\n</tool_response>"
+    assert req.chat.job.messages[2][1] == "<tool_response>\nsunny\n</tool_response>"
     assert req.chat.job.response_format is None  # "auto": the model may answer
 
 
@@ -139,9 +138,9 @@ def test_calls_made_together_are_one_assistant_turn() -> None:
         ],
     )  # fmt: skip
     messages = req.chat.job.messages
-    assert [role for role, _ in messages] == ["system", "user", "assistant", "user", "user"]
-    assert messages[2][1].count("<tool_call>") == 2
-    assert "rain" in messages[4][1]
+    assert [role for role, _ in messages] == ["user", "assistant", "user", "user"]
+    assert messages[1][1].count("<tool_call>") == 2
+    assert "rain" in messages[3][1]
 
 
 def test_flat_tools_and_a_required_choice_hold_the_answer_to_a_call() -> None:
