@@ -18,10 +18,11 @@ so no setup pays a worker's start inside what is timed.
     text, streamed ``/v1/chat/completions``) p50 and p99 over the turns after the first, and
     the share of those turns that ran where their history was cached (``cached_tokens``, from
     each job's record, at least the previous turn's whole prompt). Goal: prefix-aware p50
-    <= 0.5x.
+    <= 0.5x. ``--chat-hives N`` runs the chats over N hives instead, pinned to the two
+    cores in turn (more workers: least busy finds a conversation's cache less often).
 
     python benchmarks/bench_cluster.py [--repeats 2] [--conversations 8] [--turns 6]
-        [--tokens 64] [--json out.json]
+        [--tokens 64] [--chat-hives 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -202,6 +203,12 @@ def main() -> None:
     p.add_argument(
         "--models-dir", default=os.environ.get("RBEE_MODELS_DIR", "/tmp/rbee-bench-models")
     )
+    p.add_argument(
+        "--chat-hives",
+        type=int,
+        default=2,
+        help="hives (a worker each) for the chats, pinned to the two cores in turn",
+    )
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     cores = sorted(os.sched_getaffinity(0))
@@ -217,21 +224,35 @@ def main() -> None:
             throughput(url, 8)  # warm-up
             runs = [throughput(url, args.tokens) for _ in range(args.repeats)]
             figures["one_hive"] = [r for r, _ in runs]
-        say("two hives, a core each, prefix-aware (default): throughput, then the chats")
+        chat_cores = [cores[i % 2] for i in range(args.chat_hives)]
+        say("two hives, a core each, prefix-aware (default): throughput")
         with cluster(args.models_dir, cores[:2]) as (url, _):
-            figures["prefix"] = multi_turn(url, args.conversations, args.turns)
+            if chat_cores == cores[:2]:
+                say(f"{hives(args)}, prefix-aware (default): the chats")
+                figures["prefix"] = multi_turn(url, args.conversations, args.turns)
             throughput(url, 8)
             runs = [throughput(url, args.tokens) for _ in range(args.repeats)]
             figures["two_hives"] = [r for r, _ in runs]
             figures["two_hives_jobs_per_worker"] = dict(runs[-1][1])
-        say("two hives, a core each, least busy: the chats")
-        with cluster(args.models_dir, cores[:2], plugin) as (url, _):
+        if chat_cores != cores[:2]:
+            say(f"{hives(args)}, prefix-aware (default): the chats")
+            with cluster(args.models_dir, chat_cores) as (url, _):
+                figures["prefix"] = multi_turn(url, args.conversations, args.turns)
+        say(f"{hives(args)}, least busy: the chats")
+        with cluster(args.models_dir, chat_cores, plugin) as (url, _):
             figures["least_busy"] = multi_turn(url, args.conversations, args.turns)
     figures["load_after"] = os.getloadavg()
     figures["seconds"] = time.perf_counter() - started
     print(report(figures, args))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+def hives(args: argparse.Namespace) -> str:
+    """The chats' hives, in words."""
+    if args.chat_hives == 2:
+        return "two hives, a core each"
+    return f"{args.chat_hives} hives on the two cores in turn"
 
 
 def report(f: dict[str, Any], args: argparse.Namespace) -> str:
@@ -251,6 +272,8 @@ def report(f: dict[str, Any], args: argparse.Namespace) -> str:
         f"python benchmarks/bench_cluster.py --repeats {args.repeats} --tokens {args.tokens} "
         f"--conversations {args.conversations} --turns {args.turns}"
     )
+    if args.chat_hives != 2:
+        command += f" --chat-hives {args.chat_hives}"
     lines = [
         f"`{command}` ({f['seconds'] / 60:.1f} min; load average "
         f"{f['load_before'][0]:.2f} before, {f['load_after'][0]:.2f} after)",
@@ -270,8 +293,8 @@ def report(f: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"two hives, jobs per worker (last run): {f['two_hives_jobs_per_worker']}",
         "",
-        f"(b) {args.conversations} conversations x {args.turns} turns at once over two "
-        f"workers (two hives, 1 core each); TTFT over turns 2-{args.turns}",
+        f"(b) {args.conversations} conversations x {args.turns} turns at once over "
+        f"{args.chat_hives} workers ({hives(args)}); TTFT over turns 2-{args.turns}",
         "",
         "| | prefix-aware (default) | least busy | ratio | goal |",
         "| --- | --- | --- | --- | --- |",
