@@ -5,10 +5,13 @@ The scripts run as ``python benchmarks/NAME.py``, so this module is importable b
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -29,23 +32,33 @@ def healthy(url: str) -> bool:
 
 
 def start_queen(
-    env: dict[str, str], *options: str, new_session: bool = False
+    env: dict[str, str],
+    *options: str,
+    new_session: bool = False,
+    port: int | None = None,
+    log: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """A ``queen-rbee`` on a free port, once it answers ``/health``; and its URL.
 
     ``new_session``: out of the terminal's process group, so that Ctrl-C reaches only the
     script, which then stops the queen (and the queen its hive and workers) in order.
+    ``port``: this one instead (a queen restarted where its hives and clients know it).
+    ``log``: its stdout and stderr appended there instead of thrown away.
     """
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    queen = subprocess.Popen(
-        [sys.executable, "-m", "rbee_queen", "--port", str(port), *options],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=new_session,
-    )
+    with contextlib.ExitStack() as stack:
+        out: IO[bytes] | int = subprocess.DEVNULL
+        if log is not None:
+            out = stack.enter_context(log.open("ab"))
+        queen = subprocess.Popen(
+            [sys.executable, "-m", "rbee_queen", "--port", str(port), *options],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=new_session,
+        )
     deadline = time.monotonic() + 30
     while not healthy(url):
         if queen.poll() is not None or time.monotonic() > deadline:
