@@ -33,6 +33,10 @@ method_not_allowed   405    -                  wrong method for the route (rbee_
 http_error           4xx    -                  another HTTP error of the web framework, e.g.
                                                413 for a body over 1 MiB (rbee_http.errors)
 model_in_use         409    ModelInUse         removing a model a worker has loaded
+answer_diverged      409    AnswerDiverged     a job moved to another worker (its first one
+                                               was lost) that would not answer the same: a
+                                               different backend, quantization or device
+                                               type, or different tokens (both named)
 hive_conflict        409    HiveConflict       this hive name is bound to another URL
 bad_content_type     415    -                  a POST or a body not declared
                                                application/json (rbee_http.auth)
@@ -45,6 +49,10 @@ inference_failed     500    -                  the backend failed while generati
 hive_unreachable     502    HiveUnreachable    a hive does not answer, stopped heartbeating,
                                                or dropped its connection
 worker_lost          502    WorkerLost         the connection to a running worker dropped
+                                               (after the job's moves, ``max_retries``)
+hive_draining        503    HiveDraining       the hive is being drained: its jobs move to
+                                               other hives (a reason for a move, never a
+                                               job's end)
 hive_error           502    HiveError          a hive answered something that is not
                                                rbee's: an error of another shape, a stream
                                                cut short
@@ -67,10 +75,12 @@ from typing import Any
 
 __all__ = [
     "STATUS",
+    "AnswerDiverged",
     "DeadlineExceeded",
     "DeviceTooSmall",
     "HiveConflict",
     "HiveError",
+    "HiveDraining",
     "HiveIdentity",
     "HiveUnreachable",
     "InternalError",
@@ -250,6 +260,24 @@ class WorkerLost(RbeeError):
     status = 502
 
 
+class AnswerDiverged(RbeeError):
+    """A job whose worker was lost mid-answer cannot go on elsewhere without changing what
+    its client already has: the worker it moved to runs another backend, quantization or
+    device type than the one that wrote the first tokens, or generated other tokens.
+    Never a silently different answer."""
+
+    code = "answer_diverged"
+    status = 409
+
+
+class HiveDraining(RbeeError):
+    """The hive is being drained (``rbee-keeper hive stop --drain``, or its SIGTERM): it
+    takes no new jobs, and its running ones move to other hives."""
+
+    code = "hive_draining"
+    status = 503
+
+
 class HiveError(RbeeError):
     """A hive answered what is not rbee's: an error body of another shape, or a stream that
     ended without its result."""
@@ -315,6 +343,8 @@ STATUS: dict[str, int] = {
             UnknownJob,
             UnknownHive,
             ModelInUse,
+            AnswerDiverged,
+            HiveDraining,
             HiveConflict,
             HiveIdentity,
             WorkerIdentity,

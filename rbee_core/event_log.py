@@ -8,7 +8,7 @@ until the log is closed. Appending never blocks and never drops an event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from rbee_core.events import Event, EventType
@@ -23,6 +23,9 @@ class EventLog:
         self._events: list[Event] = []
         self._closed = False
         self._wakeup = asyncio.Event()
+        # Called with each event as it is appended, before any subscriber can see it (the
+        # queen writes a running job's events down, so what a client saw survives it).
+        self.on_append: Callable[[Event], None] | None = None
 
     def __len__(self) -> int:
         return len(self._events)
@@ -44,6 +47,8 @@ class EventLog:
             raise RuntimeError(f"event log is closed; cannot append {type_} event")
         event = Event(id=len(self._events) + 1, type=type_, data=data, wire=wire)
         self._events.append(event)
+        if self.on_append is not None:
+            self.on_append(event)
         if type_.terminal:
             self._closed = True
         # Wake every waiting subscriber, then arm a fresh event for the next append.

@@ -68,6 +68,9 @@ class JobEnd:
     # how many numbers make one row.
     embeddings: str | None = None
     dimensions: int | None = None
+    # A sampled job's seed (the client's, or the one the queen gave it at submission):
+    # with it, the job's answer can be had again, token for token. Set by the queen.
+    seed: int | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobEnd:
@@ -80,6 +83,7 @@ class JobEnd:
             stop_sequence=data.get("stop_sequence"),
             embeddings=data.get("embeddings"),
             dimensions=data.get("dimensions"),
+            seed=data.get("seed"),
         )
 
     def to_json(self) -> dict[str, Any]:

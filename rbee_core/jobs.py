@@ -414,6 +414,10 @@ class Job:
     text: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     log: EventLog = field(default_factory=EventLog)
+    # Each time the job was sent to a worker: which, on which hive, its engine (backend,
+    # quantization, device type), how many tokens the job had then, and, for a run that
+    # was lost, why. With the request (and its seed) it is what runs the job again.
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def sse_url(self) -> str:
@@ -437,6 +441,10 @@ class Job:
             self.result = dict(data)
             self._finish(JobState.FAILED)
         return event
+
+    def requeue(self) -> None:
+        """Back to waiting for a worker: its worker went away, or the queen restarted."""
+        self.state, self.worker, self.started_at = JobState.QUEUED, None, None
 
     def mark_running(self, worker: str) -> None:
         self.state = JobState.RUNNING
@@ -463,4 +471,5 @@ class Job:
             "text": self.text,
             "result": self.result or None,
             "request": self.request.to_json(),
+            "runs": self.runs,
         }

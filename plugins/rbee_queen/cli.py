@@ -19,6 +19,7 @@ from rbee_core.plugins import create_plugin_manager
 from rbee_core.private_files import restrict_umask
 from rbee_http.auth import API_KEY_ENV, open_bind_refusal
 from rbee_http.server import PortInUse, bind, serve, url_of
+from rbee_queen.placement import DEFAULT_MAX_RETRIES
 
 __all__ = ["main"]
 
@@ -69,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=300.0,
         help="cancel a job whose every listener left this many seconds ago (default 300)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=_non_negative,
+        default=DEFAULT_MAX_RETRIES,
+        help="move a job whose worker or hive is lost mid-answer to another worker at most "
+        f"this many times; it goes on where it was (default {DEFAULT_MAX_RETRIES}; 0: fail "
+        "it with the loss)",
     )
     p.add_argument(
         "--ray",
@@ -194,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
             max_replicas=args.max_replicas,
             replicas={model: (least, most) for model, least, most in args.replicas},
             load_margin=args.load_margin,
+            max_retries=args.max_retries,
         )
     except (OSError, RbeeError) as exc:  # its state dir or job store cannot be opened
         why = exc.message if isinstance(exc, RbeeError) else str(exc)

@@ -2,20 +2,24 @@
 (the candidates the ``rbee_schedule`` hook chooses from), and a worker for the choice:
 one already loaded with a free slot, the model's first one, which the hive starts, or a
 replica of a busy model (replicas.py); jobs wait their turn in their model's line
-(waiting.py)."""
+(waiting.py).
+
+A job whose worker is lost mid-answer (its process, its hive, or a drain) is placed again,
+on any hive but one that is gone or draining, and goes on where it was (relay.py): at most
+``max_retries`` times for losses; a drain is a planned move and is not counted."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pluggy
 
-from rbee_core.errors import NoPlacement
-from rbee_core.jobs import Job, JobState
+from rbee_core.errors import HiveDraining, HiveUnreachable, NoPlacement, RbeeError, WorkerLost
+from rbee_core.jobs import Job
 from rbee_core.narration import Narration
 from rbee_core.prefix_index import Block, prompt_blocks
 from rbee_core.scheduling import Candidate
@@ -33,6 +37,8 @@ Say = Callable[[Job, str, str], None]
 # A job whose worker went away before the job reached it (unloaded to make room for another
 # model) is placed again, this many times at most.
 MAX_PLACEMENTS = 4
+# A job whose worker was lost mid-answer moves to another this many times at most.
+DEFAULT_MAX_RETRIES = 2
 
 
 class Placement:
@@ -48,8 +54,12 @@ class Placement:
         keep: Callable[[asyncio.Task[Any]], None] | None = None,
         max_replicas: int = DEFAULT_MAX_REPLICAS,
         replicas: dict[str, tuple[int, int]] | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         self.fleet = fleet
+        self.max_retries = max_retries
+        self._attempts: dict[str, asyncio.Task[None]] = {}  # job id -> its run on a worker
+        self._interrupts: dict[str, RbeeError] = {}  # job id -> why its run was stopped
         self.pm = pm
         self.say = say
         self.waiting = Waiting(say)
@@ -63,19 +73,21 @@ class Placement:
             replicas,
         )
 
-    async def hives_for(self, job: Job) -> list[HiveRecord]:
-        """The hives that may take ``job``: the one it is pinned to, else every ready one;
-        this machine's (started if need be) when none is ready."""
+    async def hives_for(self, job: Job, avoid: frozenset[str] = frozenset()) -> list[HiveRecord]:
+        """The hives that may take ``job``: the one it is pinned to, else every ready one
+        but those in ``avoid`` (where the job was lost); this machine's (started if need
+        be) when none is left."""
         pinned = job.request.hive
         hives = self.fleet.hives
+        ready = [r for r in hives.ready() if r.name not in avoid]
         if pinned is not None and pinned != LOCAL_HIVE:
             record = hives.get(pinned)
             if not record.ready:
                 raise NoPlacement(f"hive {pinned} is {record.state}; it takes no new jobs")
             return [record]
-        if pinned == LOCAL_HIVE or not hives.ready():
+        if pinned == LOCAL_HIVE or not ready:
             return [await self.fleet.local_hive(lambda a, m: self.say(job, a, m))]
-        return hives.ready()
+        return ready
 
     def candidates(
         self,
@@ -175,27 +187,86 @@ class Placement:
         )
 
     async def run(
-        self, job: Job, name: str, relay: Callable[[Job, WorkerRef], Awaitable[None]]
+        self, job: Job, name: str, relay: Callable[[Job, WorkerRef], Coroutine[Any, Any, None]]
     ) -> None:
         """Place ``job`` and ``relay`` it to its worker, holding one of its slots; placed
         again, keeping its place in line, when the worker went away before the job reached
-        it (``WorkerGone``): an accepted job is never lost to an eviction."""
+        it (``WorkerGone``: an accepted job is never lost to an eviction), and when it was
+        lost mid-answer (``max_retries`` times; then the job fails naming every run)."""
         ticket = self.waiting.ticket()
-        for attempt in range(1, MAX_PLACEMENTS + 1):
-            worker = await self.place(job, name, ticket)
+        gone = 0  # placements on workers unloaded before the job reached them
+        losses: list[RbeeError] = []
+        avoid: set[str] = set()  # hives lost or draining: not for this job again
+        while True:
+            worker = await self.place(job, name, ticket, frozenset(avoid))
+            attempt = asyncio.create_task(relay(job, worker), name=f"{job.id} on {worker.id}")
+            self._attempts[job.id] = attempt
             try:
-                await relay(job, worker)
+                await attempt
                 return
-            except WorkerGone as gone:
-                if attempt == MAX_PLACEMENTS:
+            except WorkerGone as exc:
+                gone += 1
+                if gone == MAX_PLACEMENTS:
                     raise
-                job.state, job.worker, job.started_at = JobState.QUEUED, None, None
-                self.say(job, "replace", f"{gone.message}; placing the job again")
+                job.requeue()
+                self.say(job, "replace", f"{exc.message}; placing the job again")
+            except (WorkerLost, HiveUnreachable) as exc:
+                self._lost(job, worker, exc, losses, avoid)
+            except asyncio.CancelledError:
+                why = self._interrupts.pop(job.id, None)
+                task = asyncio.current_task()
+                if why is None or (task is not None and task.cancelling()):
+                    raise  # the job itself is cancelled (or the queen stops)
+                self._lost(job, worker, why, losses, avoid)
             finally:
+                self._attempts.pop(job.id, None)
+                self._interrupts.pop(job.id, None)
                 worker.queue.give_back()
                 self.waiting.poke(name)
 
-    async def place(self, job: Job, name: str, ticket: int | None = None) -> WorkerRef:
+    def interrupt(self, job_id: str, why: RbeeError) -> bool:
+        """Stop the job's run on its worker for ``why`` (its hive went silent, or drains):
+        the job moves to another worker. False if it is not running on one now."""
+        attempt = self._attempts.get(job_id)
+        if attempt is None or attempt.done():
+            return False
+        self._interrupts[job_id] = why
+        attempt.cancel()
+        return True
+
+    def _lost(
+        self, job: Job, worker: WorkerRef, why: RbeeError, losses: list[RbeeError], avoid: set[str]
+    ) -> None:
+        """The job's worker was lost mid-run (or its hive drains): move the job, or raise
+        why it cannot move (pinned to that hive, or out of retries)."""
+        if job.runs and job.runs[-1]["worker"] == worker.id:
+            job.runs[-1]["error"] = f"{why.code}: {why.message}"
+        hive_gone = isinstance(why, HiveUnreachable | HiveDraining)
+        if hive_gone:
+            avoid.add(worker.hive)
+            if job.request.hive == worker.hive:
+                why.message += f"; the job is pinned to hive {worker.hive}, so it cannot move"
+                raise why
+        if not isinstance(why, HiveDraining):
+            losses.append(why)
+            if len(losses) > self.max_retries:
+                raise _out_of_retries(job, losses)
+        job.requeue()
+        counted = (
+            f" (move {len(losses)} of at most {self.max_retries})"
+            if not isinstance(why, HiveDraining)
+            else ""
+        )
+        self.say(
+            job,
+            "job_moved",
+            f"{why.message}; the job moves to another worker after {job.tokens} "
+            f"token(s){counted}, and goes on from there",
+        )
+
+    async def place(
+        self, job: Job, name: str, ticket: int | None = None, avoid: frozenset[str] = frozenset()
+    ) -> WorkerRef:
         """A worker for ``job`` (of model ``name``, the catalog's name for it), with one of
         its slots taken for the job: waits in the model's line until it can."""
         request = job.request
@@ -206,17 +277,19 @@ class Placement:
                 self.waiting.tell(place, position)
             while True:
                 if self.waiting.is_head(place):
-                    worker = await self._try(job, name, place)
+                    worker = await self._try(job, name, place, avoid)
                     if worker is not None:
                         return worker
                 await self.waiting.wait(place)
         finally:
             self.waiting.leave(place)
 
-    async def _try(self, job: Job, name: str, place: Place) -> WorkerRef | None:
+    async def _try(
+        self, job: Job, name: str, place: Place, avoid: frozenset[str]
+    ) -> WorkerRef | None:
         """The head of a line asks the policy: a worker with room (its slot taken), or
         ``None`` to wait (for a full or starting worker, or a replica it started)."""
-        hives = await self.hives_for(job)
+        hives = await self.hives_for(job, avoid)
         workers = self.fleet.workers
         self.fleet.index.keep_only(workers)
         blocks = prompt_blocks(job.request.prompt, job.request.messages)
@@ -303,6 +376,21 @@ class Placement:
             self.pm.hook.rbee_narrate(narration=dataclasses.replace(narration, job_id=job.id))
 
         return relay
+
+
+def _out_of_retries(job: Job, losses: list[RbeeError]) -> RbeeError:
+    """The last loss, its message naming every run of the job and how it ended."""
+    last = losses[-1]
+    runs = "; ".join(
+        f"{i}. {r['worker']} on hive {r['hive']}: {r.get('error', 'running')}"
+        for i, r in enumerate(job.runs, 1)
+    )
+    return type(last)(
+        f"the job was lost {len(losses)} times, more than its {len(losses) - 1} retries "
+        f"allow (queen-rbee --max-retries): {runs}",
+        **last.details,
+        runs=len(job.runs),
+    )
 
 
 def _hold(task: asyncio.Task[Any]) -> None:

@@ -1,10 +1,18 @@
 """Running a placed job on its worker (placement took one of its slots for it): send the
 prompt, relay the worker's stream into the job's, event by event, as the worker wrote it,
-and record what the worker now holds cached in the prefix index."""
+and record what the worker now holds cached in the prefix index.
+
+A job that moves here from a worker lost mid-answer (placement.py) sends the text its
+client already has as ``replay``: the worker generates the job again from its start and
+sends only what follows (rbee_worker/replay.py), so the job's stream goes on with its next
+event id. Only a worker of the same engine (backend, quantization, device type) as the
+one that wrote the first tokens may take it; any other ends the job with
+``answer_diverged``, naming both."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +20,7 @@ import httpx
 import pluggy
 from httpx_sse import EventSource
 
-from rbee_core.errors import HiveUnreachable, RbeeError, WorkerLost
+from rbee_core.errors import AnswerDiverged, HiveUnreachable, RbeeError, WorkerLost
 from rbee_core.events import DONE, EventType
 from rbee_core.jobs import Job
 from rbee_core.narration import Narration
@@ -21,7 +29,7 @@ from rbee_queen import hive_client
 from rbee_queen.fleet import Fleet, WorkerRef
 from rbee_worker.retire import WORKER_RETIRED
 
-__all__ = ["Relay", "WorkerGone"]
+__all__ = ["Relay", "WorkerGone", "engine_of"]
 
 Say = Callable[[Job, str, str], None]
 
@@ -30,6 +38,24 @@ class WorkerGone(WorkerLost):
     """The job never reached the worker: its hive unloaded it (it answered
     ``worker_retired``, rbee_worker/retire.py) or its process was gone before the job was
     sent. Nothing ran, so the job is placed again (``Placement.run``)."""
+
+
+def engine_of(worker: WorkerRef) -> dict[str, str]:
+    """What decides a job's tokens besides its request and model: a job moved between
+    workers that agree on these decodes the same tokens (features/batching.feature)."""
+    return {
+        "backend": worker.backend,
+        "quantization": worker.quantization,
+        "device_type": worker.device.split(":")[0].rstrip("0123456789") or worker.device,
+    }
+
+
+def _describe(run: dict[str, Any]) -> str:
+    engine = run["engine"]
+    return (
+        f"{run['worker']} on hive {run['hive']} ({engine['backend'] or '?'} "
+        f"{engine['quantization'] or '?'} on {engine['device_type']})"
+    )
 
 
 class Relay:
@@ -46,7 +72,27 @@ class Relay:
         self.running = running  # the job got its slot (the queen records it)
 
     async def run(self, job: Job, worker: WorkerRef) -> None:
-        """Run ``job`` on ``worker``, whose slot placement took for it."""
+        """Run ``job`` on ``worker``, whose slot placement took for it: from its start, or,
+        when an earlier worker sent part of its answer, from where that one was lost."""
+        first = _writer(job)
+        engine = engine_of(worker)
+        run = {
+            "worker": worker.id,
+            "hive": worker.hive,
+            "engine": engine,
+            "started_at": time.time(),
+            "tokens_before": job.tokens,
+        }
+        if first is not None and first["engine"] != engine:
+            job.runs.append(run | {"error": "answer_diverged"})
+            raise AnswerDiverged(
+                f"the job's first {job.tokens} tokens came from {_describe(first)}; the worker "
+                f"it moved to, {_describe(run)}, runs another engine and would not write the "
+                "same answer; run the job again, or keep a worker of the first engine",
+                first=first["worker"],
+                worker=worker.id,
+            )
+        job.runs.append(run)
         job.mark_running(worker.id)
         self.running(job)
         self.say(job, "prompt_sent", "we've sent the prompt to the worker")
@@ -57,6 +103,8 @@ class Relay:
         body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
         for key in ("hive", "device", "backend", "keep_alive"):
             body.pop(key, None)
+        if job.text:
+            body["replay"] = job.text  # what the client has: generated again, not sent
         http = self.fleet.http
         try:
             async with http.stream("POST", f"{worker.url}/generate", json=body) as response:
@@ -123,9 +171,17 @@ class Relay:
             job.emit(EventType.TOKEN, data, wire)
         elif event == EventType.END:
             self.say(job, "inference_done", "the worker has finished with the inference")
+            if job.request.seed is not None:
+                data["seed"] = job.request.seed  # what makes a sampled answer repeatable
             job.emit(EventType.END, data)
             self._remember(job, worker, data)
         elif event == EventType.ERROR:
+            first = _writer(job)
+            if data.get("code") == AnswerDiverged.code and first is not None:
+                data["message"] = (
+                    f"{data.get('message')}; its first tokens came from {_describe(first)}, "
+                    f"the rest from {_describe(job.runs[-1])}"
+                )
             job.emit(EventType.ERROR, data)
         elif event == EventType.NARRATION:  # e.g. the job waits for room in the batch
             self.pm.hook.rbee_narrate(narration=Narration.from_json(data, job.id))
@@ -147,3 +203,11 @@ class Relay:
         self.fleet.index.record(
             worker.id, blocks, chars, tokens if isinstance(tokens, int) else None
         )
+
+
+def _writer(job: Job) -> dict[str, Any] | None:
+    """The run that wrote the start of the job's answer, if it has one: the last run that
+    began before any token (every later one went on from it)."""
+    if not job.tokens:
+        return None
+    return next((r for r in reversed(job.runs) if r["tokens_before"] == 0), None)

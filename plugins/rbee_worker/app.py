@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from rbee_http.auth import authorized
 from rbee_http.errors import error_handlers
 from rbee_http.server import MAX_BODY, guard_for
 from rbee_http.sse import background_stream, read_json
+from rbee_worker.replay import Replay, replay_from
 from rbee_worker.runner import Runner
 
 __all__ = ["create_app"]
@@ -67,11 +69,17 @@ async def _embed_into(log: EventLog, runner: Runner, request: JobRequest) -> Non
     log.append(EventType.END, end.to_json())
 
 
-async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
+async def _generate_into(
+    log: EventLog, runner: Runner, request: JobRequest, replay: Replay | None = None
+) -> None:
     if request.embed:
         await _embed_into(log, runner, request)
         return
     async for chunk in runner.generate(request.prompt, GenerationParams.from_request(request)):
+        if replay is not None:  # the client has the start of this answer: check, skip it
+            chunk = dataclasses.replace(chunk, text=replay.after(chunk.text))
+            if chunk.finish_reason not in (None, FinishReason.CANCELLED):
+                replay.ended()
         if chunk.notice:
             log.append(
                 EventType.NARRATION,
@@ -95,7 +103,9 @@ async def _generate_into(log: EventLog, runner: Runner, request: JobRequest) -> 
 @post("/generate", status_code=200)
 async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
     """Stream one generation. The body has the fields of a job request (docs/api.md)."""
-    job = JobRequest.from_json(await read_json(request))
+    body = await read_json(request)
+    replay = replay_from(body)  # the queen's, for a job its lost worker had begun
+    job = JobRequest.from_json(body)
     if job.model != state.model:
         raise InvalidRequest(
             f"this worker serves {state.model!r}, not {job.model!r}", field="model"
@@ -114,7 +124,7 @@ async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
     # A backend's refusal (too long for its cache...) ends the stream with its own code; a
     # client that goes away mid-stream stops the generation (within one token).
     return background_stream(
-        lambda log: _generate_into(log, state.runner, job),
+        lambda log: _generate_into(log, state.runner, job, replay),
         keep,
         what="the generation",
         unexpected="inference_failed",

@@ -448,6 +448,7 @@ def test_summary() -> None:
         "text": "a",
         "result": {"outcome": "completed", "finish_reason": "stop"},
         "request": job.request.to_json(),
+        "runs": [],
     }
 
 

@@ -391,7 +391,7 @@ async def test_a_hive_error_keeps_its_details_on_the_way_to_the_job(c: Cluster) 
     assert (event, error) == ("error", too_small.to_dict()["error"])
 
 
-@in_cluster()
+@in_cluster(max_retries=0)  # the job does not move: it fails with the loss
 async def test_a_worker_lost_mid_stream_fails_the_job_with_worker_lost(c: Cluster) -> None:
     worker = FakeWorker("worker-4242-1", "worker-1.test", die_after=2)
     await c.join(FakeHive("alpha", [CPU], worker))
@@ -406,7 +406,7 @@ async def test_a_worker_lost_mid_stream_fails_the_job_with_worker_lost(c: Cluste
     assert "worker-4242-1" not in c.queen.workers  # the next job gets another worker
 
 
-@in_cluster()
+@in_cluster(max_retries=0)  # the job does not move: it fails with the loss
 async def test_a_worker_lost_with_its_hive_fails_the_job_with_hive_unreachable(
     c: Cluster,
 ) -> None:
@@ -452,7 +452,8 @@ async def test_a_job_past_its_deadline_fails_with_deadline_exceeded(c: Cluster) 
     assert worker.streams[0].left_early.is_set()
 
 
-@in_cluster(heartbeat=0.05, hive_timeout=0.3)
+# max_retries=0: the job does not move; it fails with the loss
+@in_cluster(heartbeat=0.05, hive_timeout=0.3, max_retries=0)
 async def test_a_job_on_a_hive_that_stops_heartbeating_fails_with_hive_unreachable(
     c: Cluster,
 ) -> None:
