@@ -1,12 +1,14 @@
 """Job records that survive the queen: SQLite in the state dir, the only copy of a finished job.
 
 A record is written when a job is accepted, when it starts running and when it finishes
-(with its whole event log, so its stream can be replayed after a restart) — never per
-token. Finished jobs are not kept in memory (the registry holds a few recent ones): a
-lookup reads the record, so the queen's memory follows the jobs that are live, not the
-history. Start-up reads only the jobs the last queen left queued or running (they are
-marked failed with the reason, never left "running"), and the retention purge is a
-periodic indexed DELETE.
+(with its whole event log, so its stream can be replayed after a restart). A running job's
+events are also written one by one as they happen, before any client sees them
+(``live_events``, a row each, no fsync: WAL), so a queen that dies mid-answer knows every
+event its clients have; at its finish they are folded into the job's log. Finished jobs
+are not kept in memory (the registry holds a few recent ones): a lookup reads the record,
+so the queen's memory follows the jobs that are live, not the history. Start-up reads
+only the jobs the last queen left queued or running (``unfinished``: the queen places them
+again), and the retention purge is a periodic indexed DELETE.
 
 A write that fails (a full disk, a locked file) never reaches the job's stream: the record
 waits in memory, is served from there, and is written on a later ``retry``. A file that is
@@ -27,7 +29,7 @@ from typing import Any
 from rbee_core import hookimpl
 from rbee_core.errors import InternalError, InvalidRequest
 from rbee_core.event_log import EventLog
-from rbee_core.events import EventType
+from rbee_core.events import Event, EventType
 from rbee_core.jobs import Job, JobRequest, JobState
 from rbee_core.sqlite_files import is_damage, move_aside, open_sqlite
 
@@ -38,7 +40,7 @@ log = logging.getLogger("rbee.queen.jobs")
 DEFAULT_PAGE = 50
 MAX_PAGE = 1000
 PRUNE_BATCH = 1000  # rows per DELETE, so a big purge never holds the event loop for long
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Small, fixed columns first: a listing reads them without walking the long ones' overflow
 # pages. The event log, the one large value, has a table of its own that only a job's own
@@ -57,9 +59,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     events INTEGER NOT NULL DEFAULT 0,   -- how many (the log itself is in job_events)
     result TEXT,
     request TEXT NOT NULL,
-    text TEXT NOT NULL DEFAULT ''
+    text TEXT NOT NULL DEFAULT '',
+    runs TEXT                     -- JSON: each time it was sent to a worker (Job.runs)
 );
 CREATE TABLE IF NOT EXISTS job_events (id TEXT PRIMARY KEY, log TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS live_events (
+    job TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (job, id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs (model, created_at, id);
@@ -67,14 +74,14 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at
 """
 _COLUMNS = (
     "id, state, model, created_at, started_at, first_token_at, finished_at, worker, tokens, "
-    "events, result, request, text"
+    "events, result, request, text, runs"
 )
 _SAVE = f"""
-INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET state = excluded.state, started_at = excluded.started_at,
     first_token_at = excluded.first_token_at, finished_at = excluded.finished_at,
     worker = excluded.worker, tokens = excluded.tokens, events = excluded.events,
-    result = excluded.result, text = excluded.text
+    result = excluded.result, text = excluded.text, runs = excluded.runs
 """
 # Version 1 (one table, the event log inline, no model column), moved over once.
 _MIGRATE_V1 = f"""
@@ -83,7 +90,7 @@ ALTER TABLE jobs RENAME TO jobs_v1;
 INSERT INTO jobs ({_COLUMNS})
     SELECT id, state, json_extract(request, '$.model'), created_at, started_at, first_token_at,
            finished_at, worker, tokens, COALESCE(json_array_length(events), 0), result,
-           request, text
+           request, text, NULL
     FROM jobs_v1;
 INSERT INTO job_events SELECT id, events FROM jobs_v1 WHERE events IS NOT NULL;
 DROP TABLE jobs_v1;
@@ -132,6 +139,8 @@ def _setup(db: sqlite3.Connection) -> None:
     if version < SCHEMA_VERSION and old:
         db.executescript(f"BEGIN; {_MIGRATE_V1} COMMIT;")
     else:
+        if version == 2:  # version 2 had no runs
+            db.execute("ALTER TABLE jobs ADD COLUMN runs TEXT")
         db.executescript(_SCHEMA)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -200,6 +209,7 @@ class JobStore:
             json.dumps(job.result) if job.result else None,
             json.dumps(job.request.to_json()),
             job.text,
+            json.dumps(job.runs) if job.runs else None,
         )
         if events is None:
             self._db.execute(_SAVE, row)
@@ -211,11 +221,31 @@ class JobStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO job_events VALUES (?, ?)", (job.id, json.dumps(events))
             )
+            self._db.execute("DELETE FROM live_events WHERE job = ?", (job.id,))
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise
+
+    def follow(self, job: Job) -> None:
+        """Write each of the running ``job``'s events down as it is appended, before a
+        client can see it (``live_events``). One that cannot be written leaves a gap: the
+        job then cannot go on after a restart, and fails as before."""
+
+        def write(event: Event) -> None:
+            if event.type.terminal:
+                return  # the finished record holds it, written at once
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO live_events VALUES (?, ?, ?, ?)",
+                    (job.id, event.id, event.type.value, event.wire or json.dumps(event.data)),
+                )
+            except sqlite3.Error as exc:
+                if not self._failing:
+                    log.warning("cannot write job %s's event %d: %s", job.id, event.id, exc)
+
+        job.log.on_append = write
 
     def retry(self) -> int:
         """Write the records whose write failed; how many are still waiting."""
@@ -310,23 +340,37 @@ class JobStore:
 
     # -- start-up and retention -----------------------------------------------------------
 
-    def recover(self) -> int:
-        """At start-up: purge expired records, and fail the jobs the last queen left queued
-        or running; how many were failed. Nothing else is read."""
+    def unfinished(self) -> list[Job]:
+        """At start-up: purge expired records, and read back the jobs the last queen left
+        queued or running, each with the events its clients may have seen (its text and
+        token count from them). One whose events have a gap is failed with
+        ``queen_restarted``, as is every one of a store written before events were kept."""
         self.prune()
         rows = self._read(
-            f"SELECT {_COLUMNS}, NULL FROM jobs WHERE state IN (?, ?)",
+            f"SELECT {_COLUMNS}, NULL FROM jobs WHERE state IN (?, ?) ORDER BY created_at",
             (JobState.QUEUED.value, JobState.RUNNING.value),
         )
+        jobs = []
         for row in rows:
             job = self._revive(*row)
-            reason: dict[str, Any] = {
-                "code": "queen_restarted",
-                "message": RESTARTED.format(state=job.state.value),
-            }
-            job.emit(EventType.ERROR, reason)
-            self.save(job)
-        return len(rows)
+            events = self._read(
+                "SELECT id, type, data FROM live_events WHERE job = ? ORDER BY id", (job.id,)
+            )
+            if [id_ for id_, _, _ in events] != list(range(1, len(events) + 1)):
+                self.fail(job, RESTARTED.format(state=job.state.value))
+                continue
+            state, first_token_at = job.state, job.first_token_at
+            job.text, job.tokens = "", 0
+            for _, kind, data in events:
+                job.emit(EventType(kind), json.loads(data), data)
+            job.state, job.first_token_at = state, first_token_at
+            jobs.append(job)
+        return jobs
+
+    def fail(self, job: Job, message: str, code: str = "queen_restarted") -> None:
+        """End a job the last queen left unfinished with an error, and write it."""
+        job.emit(EventType.ERROR, {"code": code, "message": message})
+        self.save(job)
 
     def prune(self, batch: int = PRUNE_BATCH) -> int:
         """Forget up to ``batch`` finished jobs older than the retention period (the oldest
@@ -358,7 +402,7 @@ class JobStore:
 
     def _revive(self, *row: Any) -> Job:
         (id_, state, _model, created_at, started_at, first_token_at, finished_at, worker) = row[:8]
-        tokens, _count, result, request, text, events = row[8:]
+        tokens, _count, result, request, text, runs, events = row[8:]
         log_ = EventLog()
         for _, kind, data in json.loads(events) if events else []:
             log_.append(EventType(kind), data)
@@ -366,6 +410,7 @@ class JobStore:
         job.created_at, job.started_at, job.first_token_at = created_at, started_at, first_token_at
         job.finished_at, job.worker, job.text, job.tokens = finished_at, worker, text, tokens
         job.result = json.loads(result) if result else {}
+        job.runs = json.loads(runs) if runs else []
         job.state = JobState(state)
         return job
 
@@ -373,7 +418,7 @@ class JobStore:
 def _summary(*row: Any) -> dict[str, Any]:
     """A row as ``Job.summary`` has it, without building the job or its event log."""
     (id_, state, model, created_at, started_at, first_token_at, finished_at, worker) = row[:8]
-    tokens, events, result, request, text = row[8:]
+    tokens, events, result, request, text, runs = row[8:]
     return {
         "job_id": id_,
         "state": state,
@@ -388,4 +433,5 @@ def _summary(*row: Any) -> dict[str, Any]:
         "text": text,
         "result": json.loads(result) if result else None,
         "request": json.loads(request),
+        "runs": json.loads(runs) if runs else [],
     }

@@ -11,7 +11,9 @@ its), ``http`` (the client for calls to hives and workers, with the API key), ``
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,7 @@ import pluggy
 
 from rbee_core.errors import (
     DeadlineExceeded,
+    HiveDraining,
     HiveUnreachable,
     InternalError,
     QueenShutdown,
@@ -30,7 +33,7 @@ from rbee_core.errors import (
 from rbee_core.events import EventType, JobEnd
 from rbee_core.job_registry import JobRegistry
 from rbee_core.jobs import Job, JobRequest, JobState
-from rbee_core.messages import FinishReason
+from rbee_core.messages import FinishReason, HiveState
 from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
@@ -38,7 +41,7 @@ from rbee_queen import scheduler
 from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord, HiveRegistry
 from rbee_queen.job_store import PRUNE_BATCH, JobStore
-from rbee_queen.placement import Placement
+from rbee_queen.placement import DEFAULT_MAX_RETRIES, Placement
 from rbee_queen.relay import Relay
 from rbee_queen.replicas import DEFAULT_MAX_REPLICAS
 from rbee_queen.sinks import JobStreamSink
@@ -73,6 +76,7 @@ class Queen:
         max_replicas: int = DEFAULT_MAX_REPLICAS,
         replicas: dict[str, tuple[int, int]] | None = None,
         load_margin: int | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         self.max_queue = max_queue
         self.orphan_timeout = orphan_timeout
@@ -88,7 +92,9 @@ class Queen:
             scheduler.LOAD_MARGIN = load_margin  # the default policy's, process-wide
         # Per-model replica bounds, under the catalog's name for each model.
         bounds = {self._name(m): limits for m, limits in (replicas or {}).items()}
-        self.placement = Placement(self.fleet, pm, self.narrate, self.keep, max_replicas, bounds)
+        self.placement = Placement(
+            self.fleet, pm, self.narrate, self.keep, max_replicas, bounds, max_retries
+        )
         self.relay = Relay(self.fleet, pm, self.narrate, lambda job: self.store.save(job))
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -96,7 +102,8 @@ class Queen:
         self._listeners: dict[str, int] = {}  # job id -> open streams
         self._left: dict[str, float] = {}  # job id -> when its last listener left
         pm.register(JobStreamSink(self.jobs), name="queen-job-stream")
-        self.store.recover()  # fails the jobs the last queen died with; reads nothing else
+        # The jobs the last queen died with: placed again when this one starts.
+        self._unfinished = self.store.unfinished()
         self._next_prune = time.monotonic()  # the monitor's first tick purges what expired
         pm.register(self.store, name="queen-job-store")
 
@@ -137,14 +144,59 @@ class Queen:
         if request.hive is not None and request.hive != LOCAL_HIVE:
             self.hives.get(request.hive)  # an unknown hive is a 404 now, not a failed job
         check_request(request)  # a schema no backend could enforce is a 400, not a failed job
+        if request.seed is None and not request.embed and request.temperature > 0:
+            # Sampled without a seed: one of the queen's, in the record and the end event,
+            # so the answer can be had again (and a job moved mid-answer goes on the same).
+            request = dataclasses.replace(request, seed=secrets.randbits(32))
         job = self.jobs.create(request)
+        self.store.follow(job)  # its events, written as they happen, survive the queen
         self.pm.hook.rbee_job_submitted(job=job)
         if request.response_format is not None:
             shape = request.response_format.describe()
             self.narrate(job, "job_constrained", f"the answer is held to {shape}")
+        self._start(job)
+        return job
+
+    def _start(self, job: Job) -> None:
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
-        return job
+
+    def _resume(self) -> None:
+        """Place again the jobs the last queen died with: each goes on where its clients
+        are (a client reconnecting with Last-Event-ID gets the rest), unless its deadline
+        passed while no queen ran."""
+        resumed = late = 0
+        for job in self._unfinished:
+            timeout = job.request.timeout
+            if timeout is not None and time.time() - job.created_at >= timeout:
+                self.store.fail(
+                    job,
+                    f"the job's {timeout:g} s deadline passed while the queen was down",
+                    DeadlineExceeded.code,
+                )
+                self.jobs.add(job)
+                late += 1
+                continue
+            was = job.state
+            job.requeue()
+            self.jobs.add(job)
+            self.store.follow(job)
+            self.narrate(
+                job,
+                "job_resumed",
+                f"the queen restarted while the job was {was.value} ({job.tokens} token(s) "
+                "sent); placing it again, to go on from there",
+            )
+            self._start(job)
+            resumed += 1
+        self._unfinished = []
+        if resumed or late:
+            log.warning(
+                "queen-rbee: resumed %d unfinished job(s) the last queen left; "
+                "%d failed, their deadline passed",
+                resumed,
+                late,
+            )
 
     def _check_queue(self, name: str) -> None:
         """Refuse at once, rather than queue without bound, when the model's queue is full."""
@@ -233,8 +285,11 @@ class Queen:
         return self.jobs.get(job_id)
 
     async def _run(self, job: Job) -> None:
+        timeout = job.request.timeout
+        # Counted from the job's submission, so also across a restart of the queen.
+        left = None if timeout is None else max(0.0, timeout - (time.time() - job.created_at))
         try:
-            async with asyncio.timeout(job.request.timeout):
+            async with asyncio.timeout(left):
                 await self.placement.run(job, self._name(job.request.model), self.relay.run)
         except TimeoutError:
             _fail(
@@ -284,12 +339,14 @@ class Queen:
                 for job_id, task in list(self._tasks.items()):
                     job = self.jobs.get(job_id)
                     if job.worker in silent.lost and not job.log.closed:
-                        self._failures[job_id] = HiveUnreachable(
+                        why = HiveUnreachable(
                             f"{silent.why}; its worker {silent.lost[job.worker].id} is lost",
                             hive=silent.record.name,
                             worker=job.worker,
                         )
-                        task.cancel()
+                        if not self.placement.interrupt(job_id, why):  # it moves, else fails
+                            self._failures[job_id] = why
+                            task.cancel()
 
     def _keep_records(self) -> None:
         """Write the job records whose write failed (a full disk), and purge expired ones."""
@@ -300,7 +357,30 @@ class Queen:
 
     def start(self) -> None:
         self.keep(asyncio.create_task(self.monitor()))
+        self._resume()
         self.pm.hook.rbee_queen_started(queen=self)
+
+    async def drain(self, name: str, patience: float = 120.0) -> HiveRecord:
+        """Place no new job on hive ``name`` and move the jobs running there to other
+        hives, each going on where it was (placement.py): what ``hive stop --drain`` and a
+        hive's SIGTERM do before it stops. Returns once no job runs there (or after
+        ``patience`` seconds)."""
+        record = self.hives.get(name)
+        record.state = HiveState.DRAINING
+        why = HiveDraining(f"hive {name} is draining before it stops", hive=name)
+        deadline = time.monotonic() + patience
+        moved: set[str] = set()
+        while True:
+            there = {w.id for w in self.workers.values() if w.hive == name}
+            running = [j for j in self.jobs.live if j.worker in there]
+            for job in running:
+                if self.placement.interrupt(job.id, why):
+                    moved.add(job.id)
+            if not running or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        log.warning("queen-rbee: drained hive %s: %d job(s) moved to other hives", name, len(moved))
+        return record
 
     # -- shutdown -----------------------------------------------------------------------
 

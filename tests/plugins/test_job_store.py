@@ -113,27 +113,70 @@ def test_listing_uses_the_indexes(store: JobStore) -> None:
         assert "USING" in plan and "INDEX" in plan and "TEMP B-TREE" not in plan, (name, plan)
 
 
-def test_start_up_fails_unfinished_jobs_and_reads_nothing_else(tmp_path: Path) -> None:
+def test_start_up_reads_back_unfinished_jobs_with_the_events_their_clients_saw(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "queen-jobs.sqlite"
     first = JobStore(path, WEEK)
     done = finished()
     first.save(done)
-    running = Job(request=JobRequest(model="m", prompt="long"))
-    running.mark_running("worker-9")
+    running = Job(request=JobRequest(model="m", prompt="long", seed=7))
+    first.follow(running)
     first.save(running)
-    first.close()
+    running.mark_running("worker-9")
+    running.runs.append({"worker": "worker-9", "hive": "h", "tokens_before": 0})
+    first.save(running)
+    running.emit(EventType.NARRATION, {"actor": "queen-rbee", "action": "x", "message": "m"})
+    for piece in ("The", " capital", " is"):
+        running.emit(EventType.TOKEN, {"text": piece})
+    first.close()  # the queen dies: no finish
 
     second = JobStore(path, WEEK)
     assert second.count == 2
-    assert second.recover() == 1
+    (back,) = second.unfinished()
+    assert back.id == running.id and back.state is JobState.RUNNING
+    assert (back.text, back.tokens) == ("The capital is", 3)
+    assert [e.id for e in back.log.events] == [1, 2, 3, 4]
+    assert back.request.seed == 7
+    assert back.runs == running.runs
+    again = second.get(done.id)
+    assert again is not None and again.text == "Hi."
+
+
+def test_an_unfinished_job_whose_events_have_a_gap_fails_at_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "queen-jobs.sqlite"
+    first = JobStore(path, WEEK)
+    running = Job(request=JobRequest(model="m", prompt="long"))
+    first.follow(running)
+    first.save(running)
+    for piece in ("a", "b", "c"):
+        running.emit(EventType.TOKEN, {"text": piece})
+    first._db.execute("DELETE FROM live_events WHERE id = 2")  # a write that failed
+    first.close()
+
+    second = JobStore(path, WEEK)
+    assert second.unfinished() == []
     back = second.get(running.id)
     assert back is not None and back.state is JobState.FAILED
     assert back.result["code"] == "queen_restarted"
-    assert "running" in back.result["message"]
-    assert [e.type for e in back.log.events] == [EventType.ERROR]
-    again = second.get(done.id)
-    assert again is not None and again.text == "Hi."
-    assert JobStore(path, WEEK).recover() == 0  # failed once, for good
+    assert "running" in back.result["message"] or "queued" in back.result["message"]
+    assert JobStore(path, WEEK).unfinished() == []  # failed once, for good
+
+
+def test_a_finished_job_keeps_its_events_in_its_log_and_none_live(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "queen-jobs.sqlite", WEEK)
+    job = Job(request=JobRequest(model="m", prompt="x"))
+    store.follow(job)
+    store.save(job)
+    job.emit(EventType.TOKEN, {"text": "Hi."})
+    job.emit(EventType.END, {"outcome": "completed"})
+    store.save(job)
+    assert store._db.execute("SELECT count(*) FROM live_events").fetchone()[0] == 0
+    back = store.get(job.id)
+    assert back is not None and [e.type for e in back.log.events] == [
+        EventType.TOKEN,
+        EventType.END,
+    ]
 
 
 def test_the_purge_forgets_expired_records_in_batches(tmp_path: Path) -> None:
