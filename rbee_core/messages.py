@@ -58,11 +58,13 @@ MAX_PEER_STRING = 2_048  # characters of any other string a peer reports (a URL,
 
 class HiveState(StrEnum):
     """Where a hive stands with the queen: ``joining`` from registration until the queen
-    knows its devices, then ``ready``; ``unreachable`` once its heartbeats stop."""
+    knows its devices, then ``ready``; ``unreachable`` once its heartbeats stop;
+    ``draining`` while its jobs move elsewhere before it stops (it takes no new ones)."""
 
     JOINING = "joining"
     READY = "ready"
     UNREACHABLE = "unreachable"
+    DRAINING = "draining"
 
 
 class WorkerState(StrEnum):

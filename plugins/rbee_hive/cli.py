@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         request_max_body_size=MAX_BODY,
         exception_handlers=error_handlers,
         on_startup=[hive.start],
-        on_shutdown=[hive.stop_all],
+        on_shutdown=[hive.leave, hive.stop_all],
     )
     print(f"rbee-hive {args.name} listening on {url}", file=sys.stderr, flush=True)
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

@@ -67,6 +67,8 @@ log = logging.getLogger("rbee.hive")
 MEMORY_FACTOR = {"gguf": 4.5, "safetensors": 1.2}
 # A worker's KV cache is cut down to fit a tight device, but not below this many tokens.
 MIN_KV_TOKENS = 2048
+# How long a hive stopping on its own waits for the queen to move its jobs elsewhere.
+LEAVE_PATIENCE = 150.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,7 @@ class Hive:
         self.launch_token = launch_token
         self._nonce: str | None = None  # while registering: what it proves holding
         self._secret: str | None = None  # issued by the queen; sent with every report
+        self.asked_to_stop = False  # by the queen (/shutdown): it moved the jobs if it would
         self.labels = labels or {}
         self.launch = launch  # how its workers' processes start (hookspec rbee_worker_launcher)
         # Where this machine's own processes (its workers) reach the hive: a wildcard bind
@@ -529,6 +532,24 @@ class Hive:
             return answer.json()
         except ValueError:
             return None
+
+    async def leave(self) -> None:
+        """Stopping on its own (SIGTERM, not the queen's ``/shutdown``): ask the queen to
+        move the jobs running on this hive's workers to other hives first, so they go on
+        without an error, and wait (a while) until it has."""
+        if self.queen_url is None or self._secret is None or self.asked_to_stop:
+            return
+        log.info("stopping: asking the queen at %s to move this hive's jobs", self.queen_url)
+        try:
+            await asyncio.wait_for(
+                self._post(
+                    f"/hives/{self.name}/drain", {}, headers={HIVE_TOKEN_HEADER: self._secret}
+                ),
+                LEAVE_PATIENCE,
+            )
+        except (RbeeError, TimeoutError) as exc:
+            why = exc.message if isinstance(exc, RbeeError) else "no answer in time"
+            log.warning("the queen did not move this hive's jobs (%s); stopping anyway", why)
 
     async def stop_all(self) -> None:
         """Stop every worker this hive started (cascading shutdown)."""

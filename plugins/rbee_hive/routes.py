@@ -225,6 +225,7 @@ async def remove_model(state: State, model: ModelParam) -> dict[str, Any]:
 @post("/shutdown", status_code=202)
 async def shutdown(state: State) -> dict[str, str]:
     """Stop the hive and every worker it started."""
+    state.hive.asked_to_stop = True  # the queen's own choice: it does not ask to drain
     state.stop()
     return {"status": "shutting down"}
 

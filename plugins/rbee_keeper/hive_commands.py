@@ -254,11 +254,19 @@ def _wait_ready(client: QueenClient, name: str, timeout: float) -> dict[str, Any
 
 @hive.command()
 @click.argument("name")
+@click.option(
+    "--drain",
+    is_flag=True,
+    help="first move the jobs running on NAME to other hives, where they go on without an "
+    "error (no new job goes to NAME): to reboot a machine under load",
+)
 @queen_url_option
-def stop(name: str, queen_url: str) -> None:
+def stop(name: str, drain: bool, queen_url: str) -> None:
     """Stop hive NAME and every worker it started."""
     with QueenClient(queen_url) as client:
-        client.delete(f"/hives/{name}")
+        if drain:
+            click.echo(f"draining hive {name}: its jobs move to other hives", err=True)
+        client.delete(f"/hives/{name}?drain=true" if drain else f"/hives/{name}")
     click.echo(f"hive {name} stopped")
 
 

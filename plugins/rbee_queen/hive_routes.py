@@ -105,9 +105,26 @@ async def start_hive(request: Request[Any, Any, Any], queen: QueenDep) -> dict[s
 
 
 @delete("/hives/{name:str}", status_code=200)
-async def stop_hive(name: FromPath[str], queen: QueenDep) -> dict[str, Any]:
-    """Stop a hive and its workers."""
+async def stop_hive(name: FromPath[str], queen: QueenDep, drain: bool = False) -> dict[str, Any]:
+    """Stop a hive and its workers; with ``?drain=true``, first move the jobs running there
+    to other hives (they go on where they were) and place none there."""
+    if drain:
+        await queen.drain(name)
     return (await queen.fleet.stop_hive(name)).to_json()
+
+
+@post("/hives/{name:str}/drain", status_code=200)
+async def hive_leaves(
+    name: FromPath[str], request: Request[Any, Any, Any], queen: QueenDep
+) -> dict[str, Any]:
+    """A hive about to stop on its own (SIGTERM), with its secret in ``X-Rbee-Hive-Token``:
+    its running jobs move to other hives; answers once none runs there, and the queen
+    forgets the hive (it registers again if it comes back)."""
+    queen.hives.check_secret(name, request.headers.get(HIVE_TOKEN_HEADER))
+    record = await queen.drain(name)
+    queen.fleet.forget_workers(name)
+    queen.hives.remove(name)
+    return record.to_json()
 
 
 @get("/workers")
@@ -149,6 +166,7 @@ HIVE_ROUTES = [
     list_hives,
     start_hive,
     stop_hive,
+    hive_leaves,
     list_workers,
     spawn_worker,
     stop_worker,

@@ -164,7 +164,7 @@ class HiveRegistry:
         record.last_heartbeat = time.time()
         record.workers = list(beat.workers)
         record.models = list(beat.models)
-        if record.state != HiveState.READY and record.devices:
+        if record.state not in (HiveState.READY, HiveState.DRAINING) and record.devices:
             record.state = HiveState.READY
         record.first_heartbeat.set()
         return record
