@@ -91,6 +91,11 @@ def step_stdout_exact(context: Any, text: str) -> None:
     assert context.result.stdout == expected, _describe(context.result)
 
 
+@then('stdout does not contain "{text}"')
+def step_stdout_lacks(context: Any, text: str) -> None:
+    assert text not in context.result.stdout, _describe(context.result)
+
+
 @then('stdout contains "{text}"')
 def step_stdout_contains(context: Any, text: str) -> None:
     assert text in context.result.stdout, _describe(context.result)

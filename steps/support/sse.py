@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Stream", "read_stream"]
+__all__ = ["Stream", "follow_stream", "read_stream"]
 
 
 @dataclass
@@ -35,10 +36,12 @@ def read_stream(
     headers: dict[str, str] | None = None,
     timeout: float = 300,
     until: Callable[[Stream], bool] | None = None,
+    into: Stream | None = None,
 ) -> Stream:
     """Read an SSE stream to its end (or until ``until`` says enough, for a stream that
-    never ends), parsing events by hand so the wire format is checked."""
-    stream = Stream()
+    never ends), parsing events by hand so the wire format is checked; into ``into``, as
+    they come, if given."""
+    stream = into if into is not None else Stream()
     current: dict[str, Any] = {}
     with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(10, read=timeout)) as r:
         assert r.status_code == 200, f"stream answered {r.status_code}: {r.read()!r}"
@@ -64,3 +67,28 @@ def read_stream(
     if stream.events and stream.events[-1]["data"] == "[DONE]":
         stream.events.pop()  # kept in lines; events holds only the job's own events
     return stream
+
+
+def follow_stream(
+    url: str,
+    headers: dict[str, str] | None = None,
+    patience: float = 300,
+    stream: Stream | None = None,
+) -> Stream:
+    """Read a job's stream to its end as a patient client does: whenever the connection
+    drops or the queen is down, connect again with ``Last-Event-ID`` (every 0.5 s, for at
+    most ``patience`` seconds in all). ``stream`` (if given) is filled as events come, so
+    another thread may watch it; each reconnection adds a "reconnect" line."""
+    stream = stream if stream is not None else Stream()
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        asked = dict(headers or {})
+        if stream.events:
+            asked["Last-Event-ID"] = str(stream.events[-1]["id"])
+        with contextlib.suppress(httpx.HTTPError, AssertionError):
+            read_stream(url, asked, timeout=60, into=stream)
+        if "data: [DONE]" in stream.lines:
+            return stream
+        stream.lines.append("reconnect")
+        time.sleep(0.5)
+    raise AssertionError(f"the stream at {url} did not end within {patience:.0f} s")
