@@ -162,10 +162,11 @@ class Queen:
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
     def _resume(self) -> None:
-        """Place again the jobs the last queen died with: each goes on where its clients
-        are (a client reconnecting with Last-Event-ID gets the rest), unless its deadline
-        passed while no queen ran."""
-        resumed = late = 0
+        """Take back the jobs the last queen died with: each is a live job again at once
+        (a client reconnecting with Last-Event-ID finds it), and is placed again once the
+        hives have re-joined (``_place_resumed``), to go on where its clients are; unless
+        its deadline passed while no queen ran."""
+        resumed, late = [], 0
         for job in self._unfinished:
             timeout = job.request.timeout
             if timeout is not None and time.time() - job.created_at >= timeout:
@@ -187,16 +188,29 @@ class Queen:
                 f"the queen restarted while the job was {was.value} ({job.tokens} token(s) "
                 "sent); placing it again, to go on from there",
             )
-            self._start(job)
-            resumed += 1
+            resumed.append(job)
         self._unfinished = []
         if resumed or late:
             log.warning(
                 "queen-rbee: resumed %d unfinished job(s) the last queen left; "
                 "%d failed, their deadline passed",
-                resumed,
+                len(resumed),
                 late,
             )
+        if resumed:
+            self.keep(asyncio.create_task(self._place_resumed(resumed)))
+
+    async def _place_resumed(self, jobs: list[Job]) -> None:
+        """Hives re-register at their next heartbeat (it gets a 404 from a new queen):
+        wait for them a little, so a resumed job goes to its cluster rather than to a hive
+        started on this machine because none had re-joined yet."""
+        for _ in range(round((2 * self.heartbeat + 1.0) / 0.1)):
+            if self.hives.ready():
+                break
+            await asyncio.sleep(0.1)
+        for job in jobs:
+            if not job.log.closed:
+                self._start(job)
 
     def _check_queue(self, name: str) -> None:
         """Refuse at once, rather than queue without bound, when the model's queue is full."""
