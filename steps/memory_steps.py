@@ -73,7 +73,14 @@ def step_watch(context: Any, name: str) -> None:
 
     def watch() -> None:
         while not done.is_set():
-            running = [c for c in processes.rbee_processes(home).values() if "rbee_worker" in c]
+            found = processes.rbee_processes(home)
+            running = [pid for pid, cmd in found.items() if "rbee_worker" in cmd]
+            # One scan of /proc is not one instant (it takes tens of ms on a busy machine):
+            # a worker that exited early in the scan and its successor, started later in
+            # it with a higher pid, were both seen, never both alive. Count only those
+            # still alive once the scan is over.
+            if len(running) > 1:
+                running = [pid for pid in running if processes.alive(pid)]
             seen[0] = max(seen[0], len(running))
             done.wait(0.05)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 __all__ = [
+    "alive",
     "command",
     "free_port",
     "healthy",
@@ -100,6 +101,15 @@ def rbee_processes(home: Path) -> dict[int, str]:
             continue
         found[int(entry.name)] = cmdline.strip()
     return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs now (a zombie has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # the name in (...) may hold spaces
 
 
 def kill_leftovers(home: Path) -> None:
