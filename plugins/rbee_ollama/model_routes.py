@@ -5,7 +5,6 @@ Ollama's lines), ``/api/delete`` (rbee's removal), ``/api/version``; what rbee d
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +23,7 @@ from rbee_ollama.responses import line, timestamp
 from rbee_ollama.routes import NDJSON
 from rbee_queen import hive_client
 from rbee_queen.dependencies import QueenDep
-from rbee_queen.model_routes import target
+from rbee_queen.model_routes import catalog_entries, target
 from rbee_queen.orchestrator import Queen
 
 __all__ = ["MODEL_ROUTES", "OLLAMA_VERSION"]
@@ -56,21 +55,12 @@ def _model_name(body: Any) -> str:
     return name
 
 
-async def _catalogs(queen: Queen) -> list[dict[str, Any]]:
-    """Every ready hive's catalog entries (the local hive's, started if none is ready)."""
-    records = queen.hives.ready() or [await queen.local_hive()]
-    answers = await asyncio.gather(
-        *(hive_client.call(queen.http, "GET", f"{r.url}/models") for r in records)
-    )
-    return [m for answer in answers for m in answer["models"]]
-
-
 @get("/tags")
 async def tags(queen: QueenDep) -> dict[str, Any]:
     """The models: those in a hive's catalog (size, sha256 and when added), then the
     catalog's names not on any hive yet (rbee downloads them on first use: size 0)."""
     seen: dict[str, dict[str, Any]] = {}
-    for entry in await _catalogs(queen):
+    for entry in await catalog_entries(queen):
         name = to_ollama(entry["name"], queen.catalog)
         seen.setdefault(
             name,

@@ -26,7 +26,7 @@ from rbee_queen.dependencies import QueenDep
 from rbee_queen.hives import HiveRecord
 from rbee_queen.orchestrator import Queen
 
-__all__ = ["MODEL_ROUTES", "proxy_stream", "target"]
+__all__ = ["MODEL_ROUTES", "catalog_entries", "proxy_stream", "target"]
 
 ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
 HiveParam = Annotated[str | None, QueryParameter(name="hive", description="a hive name")]
@@ -69,15 +69,20 @@ def proxy_stream(
 @get("/models")
 async def list_models(queen: QueenDep, hive: HiveParam = None) -> dict[str, Any]:
     """Every model in every ready hive's catalog (or one hive's), and the known names."""
+    return {"models": await catalog_entries(queen, hive), "known": queen.catalog.known()}
+
+
+async def catalog_entries(queen: Queen, hive: str | None = None) -> list[dict[str, Any]]:
+    """The catalog entries of hive ``hive``, or of every ready hive (this machine's,
+    started if need be, when none is ready), as each hive's ``GET /models`` lists them."""
     if hive is not None:
         records = [await target(queen, hive)]
     else:
-        records = [r for r in queen.hives.hives.values() if r.ready] or [await queen.local_hive()]
+        records = queen.hives.ready() or [await queen.local_hive()]
     answers = await asyncio.gather(
         *(hive_client.call(queen.http, "GET", f"{r.url}/models") for r in records)
     )
-    models = [m for answer in answers for m in answer["models"]]
-    return {"models": models, "known": queen.catalog.known()}
+    return [m for answer in answers for m in answer["models"]]
 
 
 @get("/models/info")
