@@ -3,7 +3,6 @@ API (``Anthropic(base_url=QUEEN_URL, api_key=...)``: the client adds ``/v1/messa
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import anthropic
@@ -11,8 +10,7 @@ import httpx
 import jsonschema
 from behave import given, then, when
 
-from steps.support import processes
-from steps.support.jobs import DEFAULT_MODEL, auth
+from steps.support.jobs import DEFAULT_MODEL, assert_listed, auth
 
 WEATHER = {
     "name": "get_weather",
@@ -96,12 +94,7 @@ def step_usage(context: Any) -> None:
 def step_jobs_list(context: Any, state: str) -> None:
     job_id = context.message._request_id  # the request-id header: the job's id
     assert context.message.id == "msg_" + job_id.removeprefix("job-").replace("-", "")
-    result = subprocess.run(
-        [*processes.command("rbee-keeper"), "jobs", "list", "--queen-url", context.queen_url],
-        env=context.env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    line = next(line for line in result.stdout.splitlines() if job_id in line)
-    assert f" {state} " in line, result.stdout
+    assert_listed(context, job_id, state)
 
 
 @then('an Anthropic client with the key "{key}" is refused with AuthenticationError')

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import subprocess
 from typing import Any
 
 import httpx
 import numpy as np
 from behave import then, when
 
-from steps.support import processes
-from steps.support.jobs import DEFAULT_MODEL, auth
+from steps.support.jobs import DEFAULT_MODEL, assert_listed, auth
 
 
 @when("I embed these sentences with the OpenAI client:")
@@ -48,12 +46,7 @@ def step_usage(context: Any) -> None:
 
 @then('the embedding job shows in rbee-keeper jobs list as "{state}"')
 def step_listed(context: Any, state: str) -> None:
-    result = subprocess.run(
-        [*processes.command("rbee-keeper"), "jobs", "list", "--queen-url", context.queen_url],
-        env=context.env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    line = next(ln for ln in result.stdout.splitlines() if context.embedding_job in ln)
-    assert f" {state} " in line, result.stdout
+    assert_listed(context, context.embedding_job, state)
 
 
 def _post(context: Any, body: dict[str, Any]) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import httpx
@@ -11,7 +10,7 @@ import openai
 from behave import given, then, when
 
 from steps.support import processes
-from steps.support.jobs import DEFAULT_MODEL
+from steps.support.jobs import DEFAULT_MODEL, assert_listed
 
 QUESTION = [{"role": "user", "content": "Name the capital of France."}]
 
@@ -90,12 +89,7 @@ def step_usage(context: Any) -> None:
 def step_jobs_list(context: Any, state: str) -> None:
     record = _job_behind(context)
     assert context.completion.id == "chatcmpl-" + record["job_id"].removeprefix("job-")
-    result = subprocess.run(
-        [*processes.command("rbee-keeper"), "jobs", "list", "--queen-url", context.queen_url],
-        env=context.env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    line = next(line for line in result.stdout.splitlines() if record["job_id"] in line)
-    assert f" {state} " in line, result.stdout
+    assert_listed(context, record["job_id"], state)
 
 
 @when('I stream a chat completion of "{prompt}" with usage')

@@ -4,7 +4,6 @@ openai-agents SDK on its default (Responses) model, unchanged, against the queen
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import httpx
@@ -12,8 +11,7 @@ import openai
 from behave import then, when
 from pydantic import BaseModel
 
-from steps.support import processes
-from steps.support.jobs import DEFAULT_MODEL, auth
+from steps.support.jobs import DEFAULT_MODEL, assert_listed, auth
 
 WEATHER = {
     "type": "function",
@@ -80,12 +78,7 @@ def step_named_job(context: Any, state: str) -> None:
     record = _job_of(context, context.response.id)
     assert record["job_id"] == context.response_job, (record, context.response_job)
     assert record["text"] == context.response.output_text, record
-    result = subprocess.run(
-        [*processes.command("rbee-keeper"), "jobs", "list", "--queen-url", context.queen_url],
-        env=context.env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    line = next(line for line in result.stdout.splitlines() if record["job_id"] in line)
-    assert f" {state} " in line, result.stdout
+    assert_listed(context, record["job_id"], state)
 
 
 @when('I stream a Responses API response to "{prompt}"')

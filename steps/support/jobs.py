@@ -3,11 +3,14 @@ model, the scenario's API key when it has one."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_MODEL", "auth", "post_job", "submit"]
+from steps.support import processes
+
+__all__ = ["DEFAULT_MODEL", "assert_listed", "auth", "post_job", "submit"]
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -30,3 +33,13 @@ def submit(context: Any, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     job: dict[str, Any] = response.json()
     return job
+
+
+def assert_listed(context: Any, job_id: str, state: str) -> None:
+    """``rbee-keeper jobs list`` shows job ``job_id`` in ``state``."""
+    result = subprocess.run(
+        [*processes.command("rbee-keeper"), "jobs", "list", "--queen-url", context.queen_url],
+        env=context.env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    line = next((line for line in result.stdout.splitlines() if job_id in line), "")
+    assert f" {state} " in line, result.stdout
