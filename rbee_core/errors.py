@@ -57,6 +57,9 @@ hive_error           502    HiveError          a hive answered something that is
                                                rbee's: an error of another shape, a stream
                                                cut short
 model_unavailable    503    ModelUnavailable   a known model this machine cannot provide
+worker_retired       503    WorkerRetired      the worker is being unloaded (its hive makes
+                                               room) and takes no new job: the queen places
+                                               the job again (rbee_worker/retire.py)
 worker_failed        503    WorkerFailed       a worker could not start: it exited, said
                                                why, or was not ready in time
 no_placement         503    NoPlacement        no hive can run the job (each hive's reason)
@@ -98,6 +101,7 @@ __all__ = [
     "WorkerFailed",
     "WorkerIdentity",
     "WorkerLost",
+    "WorkerRetired",
 ]
 
 
@@ -278,6 +282,13 @@ class HiveDraining(RbeeError):
     status = 503
 
 
+class WorkerRetired(RbeeError):
+    """The worker is being unloaded and takes no new job; the job never started on it."""
+
+    code = "worker_retired"
+    status = 503
+
+
 class HiveError(RbeeError):
     """A hive answered what is not rbee's: an error body of another shape, or a stream that
     ended without its result."""
@@ -345,6 +356,7 @@ STATUS: dict[str, int] = {
             ModelInUse,
             AnswerDiverged,
             HiveDraining,
+            WorkerRetired,
             HiveConflict,
             HiveIdentity,
             WorkerIdentity,

@@ -20,14 +20,13 @@ import httpx
 import pluggy
 from httpx_sse import EventSource
 
-from rbee_core.errors import AnswerDiverged, HiveUnreachable, RbeeError, WorkerLost
+from rbee_core.errors import AnswerDiverged, HiveUnreachable, RbeeError, WorkerLost, WorkerRetired
 from rbee_core.events import DONE, EventType
 from rbee_core.jobs import Job
 from rbee_core.narration import Narration
 from rbee_core.prefix_index import answer_blocks, prompt_blocks
 from rbee_queen import hive_client
 from rbee_queen.fleet import Fleet, WorkerRef
-from rbee_worker.retire import WORKER_RETIRED
 
 __all__ = ["Relay", "WorkerGone", "engine_of"]
 
@@ -111,7 +110,7 @@ class Relay:
                 if response.status_code != 200:
                     answer = await response.aread()
                     refusal = hive_client.error_answer(response, answer, "worker", RbeeError)
-                    if refusal.code == WORKER_RETIRED:
+                    if refusal.code == WorkerRetired.code:
                         self.fleet.drop_worker(worker.id)
                         raise WorkerGone(
                             f"worker {worker.describe()} was unloaded before the job reached it",

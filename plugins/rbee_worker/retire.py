@@ -10,15 +10,6 @@ job accepted by the queen is never lost to an eviction.
 
 from __future__ import annotations
 
-from rbee_core.errors import RbeeError
+from rbee_core.errors import WorkerRetired
 
-__all__ = ["WORKER_RETIRED", "WorkerRetired"]
-
-WORKER_RETIRED = "worker_retired"
-
-
-class WorkerRetired(RbeeError):
-    """The worker is being unloaded and takes no new job; the job never started on it."""
-
-    code = WORKER_RETIRED
-    status = 503
+__all__ = ["WorkerRetired"]

@@ -18,9 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from rbee_core.backends import Chunk, Embeddings, GenerationParams, LoadedModel
-from rbee_core.errors import InvalidRequest
+from rbee_core.errors import InvalidRequest, WorkerRetired
 from rbee_core.slots import Slots
-from rbee_worker.retire import WorkerRetired
 
 __all__ = ["Runner"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 from test_orchestration import CPU, Cluster, FakeHive, FakeWorker, in_cluster, narration, terminal
 
-from rbee_worker.retire import WorkerRetired
+from rbee_core.errors import WorkerRetired
 
 
 @dataclass

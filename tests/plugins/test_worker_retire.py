@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rbee_core.backends import Chunk, GenerationParams
-from rbee_worker.retire import WorkerRetired
+from rbee_core.errors import WorkerRetired
 from rbee_worker.runner import Runner
 
 
