@@ -72,7 +72,12 @@ def sampling_options(function: Any) -> Any:
         click.option(
             "--timeout", type=float, help="Fail the job if it has not finished in SECONDS."
         ),
-        click.option("--hive", help="Run on this hive (see: rbee-keeper hive list)."),
+        click.option(
+            "--hive",
+            "--node",
+            "hive",
+            help="Run on this hive (see: rbee-keeper hive list); --node is the same.",
+        ),
         click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ..."),
         backend_option,
         click.option(
