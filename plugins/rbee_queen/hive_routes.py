@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request, delete, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from rbee_core.addresses import is_unspecified
@@ -105,7 +105,9 @@ async def start_hive(request: Request[Any, Any, Any], queen: QueenDep) -> dict[s
 
 
 @delete("/hives/{name:str}", status_code=200)
-async def stop_hive(name: FromPath[str], queen: QueenDep, drain: bool = False) -> dict[str, Any]:
+async def stop_hive(
+    name: FromPath[str], queen: QueenDep, drain: FromQuery[bool] = False
+) -> dict[str, Any]:
     """Stop a hive and its workers; with ``?drain=true``, first move the jobs running there
     to other hives (they go on where they were) and place none there."""
     if drain:
