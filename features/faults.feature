@@ -31,7 +31,7 @@ Feature: Faults
     When I submit the prompt "Name the capital of France." at temperature 0
     And I read the job's stream to the end
     And I remember the job as the finished one
-    And I submit a long job
+    And I submit a long job of 40 tokens
     And the job is streaming tokens
     And I restart the queen after killing it with SIGKILL
     Then the job becomes "completed" within 120 seconds

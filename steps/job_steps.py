@@ -41,6 +41,11 @@ def step_submit_long(context: Any) -> None:
     context.jobs_started = [*getattr(context, "jobs_started", []), context.job]
 
 
+@when("I submit a long job of {n:d} tokens")
+def step_submit_long_n(context: Any, n: int) -> None:
+    context.job = _submit(context, max_tokens=n).json()
+
+
 @when("I submit a long job with a timeout of {seconds:g} seconds")
 def step_submit_timeout(context: Any, seconds: float) -> None:
     context.job = _submit(context, max_tokens=900, timeout=seconds).json()

@@ -1,13 +1,12 @@
-"""Run the behaviour specs in parallel behave processes: ``python -m steps.support.parallel``.
+"""Run the behaviour specs in behave processes side by side, as many as the machine's cores
+allow (``PROCESSES``: one on two cores): ``python -m steps.support.parallel``.
 
-Most of a scenario's time is spent waiting (a daemon starting, a model loading, a timeout
-being proven), not computing, so two behave processes on two cores take about two thirds
-of one's time. Each scenario already has its own state dir, ports and processes
-(environment.py), so processes share nothing but the converted model cache, which is
-written atomically. Features go to processes longest first (``SECONDS``, measured), the
+Each scenario already has its own state dir, ports and processes (environment.py), so
+processes share nothing but the converted model cache, which is written under a lock.
+Features go to processes longest first (``SECONDS``, measured), the
 ones that make network namespaces (ray, remote_hives) to the same process, and each
-process's whole output is printed when it ends, then every failure again at the very end,
-so the tail of a CI log names them.
+process's whole output is printed when it ends, then every failure again and the slowest
+scenarios of the run at the very end, so the tail of a CI log names them.
 
 With arguments (a feature file, ``-n NAME``...), behave runs once with them, as ``behave``
 does.
@@ -66,7 +65,12 @@ SECONDS = {
 DEFAULT = 30
 # Features that make network namespaces: one process runs them all, one at a time.
 TOGETHER = ("ray", "remote_hives")
-PROCESSES = 2
+# A scenario keeps about two cores busy (a worker decodes on every core it may use, and the
+# queen, hive and keeper start beside it): one behave process per four cores. On two cores
+# two processes were no faster (18.5 against 20 min) and made torch workers' scenarios up to
+# 16x slower (their threads fight the other process's), a flake waiting to happen; limiting
+# each worker to one thread broke scenarios that need two jobs decoded at once.
+PROCESSES = max(1, (os.cpu_count() or 1) // 4)
 
 
 def split(features: list[Path], processes: int = PROCESSES) -> list[list[Path]]:
@@ -113,6 +117,23 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     runs = []
     out = Path(tempfile.mkdtemp(prefix="rbee-specs-"))
+    if len(groups) == 1:  # one behave, its output as it comes; its failures again at the end
+        junit = ["--junit", "--junit-directory", str(out / "1")]
+        with subprocess.Popen(
+            [sys.executable, "-m", "behave", *junit, *map(str, groups[0])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as behave:
+            assert behave.stdout is not None
+            lines = []
+            for line in behave.stdout:
+                print(line, end="", flush=True)
+                lines.append(line)
+        print(slowest(out), flush=True)
+        print(_failures("".join(lines)).rstrip(), flush=True)
+        return behave.returncode
     for i, group in enumerate(groups, 1):
         log = out / f"behave-{i}.log"
         print(f"behave {i}: {' '.join(f.stem for f in group)}", flush=True)
