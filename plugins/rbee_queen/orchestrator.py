@@ -157,14 +157,14 @@ class Queen:
         self._start(job)
         return job
 
-    def _start(self, job: Job) -> None:
-        self._tasks[job.id] = asyncio.create_task(self._run(job), name=job.id)
+    def _start(self, job: Job, resumed: bool = False) -> None:
+        self._tasks[job.id] = asyncio.create_task(self._run(job, resumed), name=job.id)
         self._tasks[job.id].add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
     def _resume(self) -> None:
         """Take back the jobs the last queen died with: each is a live job again at once
         (a client reconnecting with Last-Event-ID finds it), and is placed again once the
-        hives have re-joined (``_place_resumed``), to go on where its clients are; unless
+        hives have re-joined (``_hives_rejoined``), to go on where its clients are; unless
         its deadline passed while no queen ran."""
         resumed, late = [], 0
         for job in self._unfinished:
@@ -197,20 +197,17 @@ class Queen:
                 len(resumed),
                 late,
             )
-        if resumed:
-            self.keep(asyncio.create_task(self._place_resumed(resumed)))
+        for job in resumed:
+            self._start(job, resumed=True)
 
-    async def _place_resumed(self, jobs: list[Job]) -> None:
+    async def _hives_rejoined(self) -> None:
         """Hives re-register at their next heartbeat (it gets a 404 from a new queen):
         wait for them a little, so a resumed job goes to its cluster rather than to a hive
         started on this machine because none had re-joined yet."""
         for _ in range(round((2 * self.heartbeat + 1.0) / 0.1)):
             if self.hives.ready():
-                break
+                return
             await asyncio.sleep(0.1)
-        for job in jobs:
-            if not job.log.closed:
-                self._start(job)
 
     def _check_queue(self, name: str) -> None:
         """Refuse at once, rather than queue without bound, when the model's queue is full."""
@@ -298,12 +295,14 @@ class Queen:
             await asyncio.wait({task}, timeout=10)
         return self.jobs.get(job_id)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, resumed: bool = False) -> None:
         timeout = job.request.timeout
         # Counted from the job's submission, so also across a restart of the queen.
         left = None if timeout is None else max(0.0, timeout - (time.time() - job.created_at))
         try:
             async with asyncio.timeout(left):
+                if resumed:  # taken back at the queen's start: its hives first
+                    await self._hives_rejoined()
                 await self.placement.run(job, self._name(job.request.model), self.relay.run)
         except TimeoutError:
             _fail(
