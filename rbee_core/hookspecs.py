@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: pluggy reads a hook's argument names, not
     from rbee_core.jobs import Job
     from rbee_core.models import ModelSource
     from rbee_core.narration import Narration
+    from rbee_core.queen_api import QueenApi
     from rbee_core.scheduling import Candidate
 
 __all__ = ["hookspec"]
@@ -100,9 +101,9 @@ def rbee_queen_routes() -> list[Any]:
     """Return HTTP route handlers for the queen (Litestar handlers or routers).
 
     Called by the queen once, when it builds its app. The queen's own API is contributed
-    this way too. Paths must not clash with other plugins'. A handler gets the queen's
-    service object (``rbee_queen.orchestrator.Queen``: jobs, hives, workers) by declaring a
-    parameter ``queen`` (Litestar dependency injection).
+    this way too. Paths must not clash with other plugins'. A handler gets the queen by
+    declaring a parameter ``queen`` (Litestar dependency injection), annotated
+    ``rbee_queen.dependencies.QueenApiDep``: what it may use is ``rbee_core.queen_api.QueenApi``.
     """
     return []
 
@@ -124,9 +125,9 @@ def rbee_worker_launcher() -> Any:
 
 
 @hookspec
-def rbee_queen_started(queen: Any) -> None:
-    """The queen's service object (``rbee_queen.orchestrator.Queen``) is up, inside its
-    event loop: start the background work a plugin needs for as long as the queen runs.
+def rbee_queen_started(queen: QueenApi) -> None:
+    """The queen is up, inside its event loop: start the background work a plugin needs for
+    as long as the queen runs. What a plugin may use of ``queen`` is ``QueenApi``.
 
     Called by the queen once, when its app starts. Must not block; hand long work to a
     task and give it to ``queen.keep(task)``, which cancels it when the queen stops.

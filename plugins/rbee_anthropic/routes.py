@@ -19,16 +19,16 @@ from rbee_anthropic.errors import anthropic_error_handlers, error_body, job_erro
 from rbee_anthropic.requests import MessagesRequest, parse_count_tokens, parse_messages
 from rbee_anthropic.responses import Blocks, message, sse, tool_uses
 from rbee_core.events import EventType
+from rbee_core.queen_api import QueenApi
 from rbee_http.auth import ERROR_BODY_OPT
 from rbee_http.sse import event_stream, read_json
 from rbee_openai.tools import CallReader
-from rbee_queen.dependencies import QueenDep
-from rbee_queen.orchestrator import Queen
+from rbee_queen.dependencies import QueenApiDep
 
 __all__ = ["anthropic_router"]
 
 
-async def _stream(queen: Queen, blocks: Blocks, req: MessagesRequest) -> AsyncIterator[bytes]:
+async def _stream(queen: QueenApi, blocks: Blocks, req: MessagesRequest) -> AsyncIterator[bytes]:
     job = blocks.job
     reader = CallReader(req.tools) if req.tools is not None else None
     try:
@@ -59,7 +59,7 @@ def _headers(job_id: str) -> dict[str, str]:
 
 
 @post("/messages", status_code=200)
-async def create_message(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+async def create_message(request: Request[Any, Any, Any], queen: QueenApiDep) -> Any:
     req = parse_messages(await read_json(request))
     job = queen.submit(req.job)
     if req.stream:
@@ -73,7 +73,7 @@ async def create_message(request: Request[Any, Any, Any], queen: QueenDep) -> An
 
 
 @post("/messages/count_tokens", status_code=200)
-async def count_tokens(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+async def count_tokens(request: Request[Any, Any, Any], queen: QueenApiDep) -> Any:
     """The prompt's tokens as the model's worker counts them (its tokenizer and chat
     template), from a one-token job."""
     job = queen.submit(parse_count_tokens(await read_json(request)))

@@ -16,17 +16,17 @@ from litestar import Request, get
 from litestar.response import ServerSentEventMessage, Stream
 
 from rbee_console.feed import Feed, FeedEvent
+from rbee_core.queen_api import QueenApi
 from rbee_http.server import stopping
 from rbee_http.sse import KEEPALIVE, event_stream, last_event_id
-from rbee_queen.dependencies import QueenDep
-from rbee_queen.orchestrator import Queen
+from rbee_queen.dependencies import QueenApiDep
 
 __all__ = ["ROUTES", "feed_of"]
 
-_feeds: WeakKeyDictionary[Queen, Feed] = WeakKeyDictionary()
+_feeds: WeakKeyDictionary[QueenApi, Feed] = WeakKeyDictionary()
 
 
-def feed_of(queen: Queen) -> Feed:
+def feed_of(queen: QueenApi) -> Feed:
     """The queen's feed, started if it was not yet."""
     feed = _feeds.get(queen)
     if feed is None:
@@ -63,7 +63,7 @@ async def _follow(feed: Feed, after: int) -> AsyncIterator[bytes]:
 
 
 @get("/events")
-async def events(request: Request[Any, Any, Any], queen: QueenDep) -> Stream:
+async def events(request: Request[Any, Any, Any], queen: QueenApiDep) -> Stream:
     """The cluster's and the jobs' changes, as SSE (docs/api.md, "Events")."""
     return event_stream(_follow(feed_of(queen), last_event_id(request)))
 

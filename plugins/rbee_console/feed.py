@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rbee_core.jobs import Job, JobState
-from rbee_queen.orchestrator import Queen
+from rbee_core.queen_api import QueenApi
 
 __all__ = ["Feed", "FeedEvent", "brief"]
 
@@ -83,7 +83,7 @@ def _mark(job: Job) -> tuple[Any, ...]:
 class Feed:
     """The events of one queen. Use from the queen's event loop only."""
 
-    def __init__(self, queen: Queen, tick: float = 1.0) -> None:
+    def __init__(self, queen: QueenApi, tick: float = 1.0) -> None:
         self.queen = queen
         self.tick = tick
         self._events: deque[FeedEvent] = deque(maxlen=KEEP_EVENTS)
@@ -142,8 +142,7 @@ class Feed:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a new listener shows: hives, recent and live jobs, the charts' history."""
-        records, _ = self.queen.store.page(SNAPSHOT_JOBS)
-        jobs = {r["job_id"]: r for r in records}
+        jobs = {r["job_id"]: r for r in self.queen.job_records(SNAPSHOT_JOBS)}
         for job in self.queen.jobs:  # memory is ahead of the records of live jobs
             jobs[job.id] = job.summary()
         return {
@@ -155,12 +154,13 @@ class Feed:
 
     def hives(self) -> list[dict[str, Any]]:
         """``GET /hives``, each worker with the slots the queen has in use on it."""
-        hives = [record.to_json() for record in self.queen.hives]
+        hives = self.queen.hive_listing()
+        loads = self.queen.worker_loads()
         for hive in hives:
             for worker in hive["workers"]:
-                ref = self.queen.workers.get(worker["id"])
-                worker["slots_in_use"] = ref.queue.running if ref else 0
-                worker["queued"] = ref.queue.waiting if ref else 0
+                load = loads.get(worker["id"])
+                worker["slots_in_use"] = load.running if load else 0
+                worker["queued"] = load.waiting if load else 0
         return hives
 
     def _look(self, first: bool = False) -> None:

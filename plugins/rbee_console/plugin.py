@@ -6,7 +6,7 @@ from typing import Any
 
 from rbee_console import events, pages
 from rbee_core import hookimpl
-from rbee_queen.orchestrator import Queen
+from rbee_core.queen_api import QueenApi
 
 __all__ = ["rbee_queen_routes", "rbee_queen_started"]
 
@@ -17,6 +17,6 @@ def rbee_queen_routes() -> list[Any]:
 
 
 @hookimpl
-def rbee_queen_started(queen: Queen) -> None:
+def rbee_queen_started(queen: QueenApi) -> None:
     # Sample from the start, so the charts have a history when the console first opens.
     events.feed_of(queen)

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from rbee_core.jobs import Job, JobState
 from rbee_core.messages import HiveState
-from rbee_queen.orchestrator import Queen
+from rbee_core.queen_api import QueenApi
 
 __all__ = ["REGISTRY", "observe_finished", "observe_submitted", "refresh"]
 
@@ -71,19 +71,20 @@ def observe_finished(job: Job) -> None:
             TPOT.labels(model).observe((job.finished_at - job.first_token_at) / (job.tokens - 1))
 
 
-def refresh(queen: Queen) -> None:
+def refresh(queen: QueenApi) -> None:
     """Set the gauges from the queen's current state."""
     # Live jobs from memory (their records may lag a state behind); finished ones from the
     # store, since the queen keeps only a few of them in memory.
     live = Tally(job.state for job in queen.jobs.live)
-    recorded = queen.store.states()
+    recorded = queen.job_state_counts()
     for state in JobState:
         count = live[state] if not state.finished else recorded.get(state.value, 0)
         JOBS.labels(state.value).set(count)
     QUEUE_DEPTH.set(live[JobState.QUEUED])
-    busy = sum(1 for w in queen.workers.values() if w.queue.running)
+    loads = queen.worker_loads()
+    busy = sum(1 for load in loads.values() if load.running)
     WORKERS.labels("busy").set(busy)
-    WORKERS.labels("idle").set(len(queen.workers) - busy)
-    hive_states = Tally(r.state for r in queen.hives)
+    WORKERS.labels("idle").set(len(loads) - busy)
+    hive_states = Tally(queen.hive_states())
     for hive_state in HiveState:
         HIVES.labels(hive_state).set(hive_states[hive_state])

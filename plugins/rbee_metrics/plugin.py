@@ -11,13 +11,13 @@ from rbee_core import hookimpl
 from rbee_core.jobs import Job
 from rbee_core.narration import MODEL_CONVERTED, MODEL_DOWNLOADED, Narration
 from rbee_metrics import metrics
-from rbee_queen.dependencies import QueenDep
+from rbee_queen.dependencies import QueenApiDep
 
 __all__ = ["rbee_job_finished", "rbee_job_submitted", "rbee_narrate", "rbee_queen_routes"]
 
 
 @get("/metrics", media_type=CONTENT_TYPE_LATEST)
-async def scrape(queen: QueenDep) -> Response[bytes]:
+async def scrape(queen: QueenApiDep) -> Response[bytes]:
     """Prometheus text format."""
     metrics.refresh(queen)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

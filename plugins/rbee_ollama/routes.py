@@ -13,6 +13,7 @@ from litestar.response import Stream
 
 from rbee_core.events import EventType
 from rbee_core.jobs import Job
+from rbee_core.queen_api import QueenApi
 from rbee_http.sse import read_json
 from rbee_ollama.errors import OllamaError, error_line, status_of
 from rbee_ollama.requests import (
@@ -25,15 +26,14 @@ from rbee_ollama.requests import (
 )
 from rbee_ollama.responses import Answer, embeddings_of, line, nanoseconds
 from rbee_openai.tools import CallReader
-from rbee_queen.dependencies import QueenDep
-from rbee_queen.orchestrator import Queen
+from rbee_queen.dependencies import QueenApiDep
 
 __all__ = ["GENERATION_ROUTES", "NDJSON"]
 
 NDJSON = "application/x-ndjson"
 
 
-async def _lines(queen: Queen, answer: Answer) -> AsyncIterator[bytes]:
+async def _lines(queen: QueenApi, answer: Answer) -> AsyncIterator[bytes]:
     job = answer.job
     reader = CallReader(answer.tools) if answer.tools is not None else None
     try:
@@ -57,7 +57,7 @@ async def _lines(queen: Queen, answer: Answer) -> AsyncIterator[bytes]:
             queen.request_cancel(job.id)
 
 
-async def _respond(queen: Queen, req: OllamaRequest, chat: bool) -> Response[Any] | Stream:
+async def _respond(queen: QueenApi, req: OllamaRequest, chat: bool) -> Response[Any] | Stream:
     job = queen.submit(req.job)
     answer = Answer(job, req.model, chat, req.tools)
     headers = {"X-Rbee-Job-Id": job.id}
@@ -72,16 +72,16 @@ async def _respond(queen: Queen, req: OllamaRequest, chat: bool) -> Response[Any
 
 
 @post("/chat", status_code=200)
-async def chat(request: Request[Any, Any, Any], queen: QueenDep) -> Response[Any] | Stream:
+async def chat(request: Request[Any, Any, Any], queen: QueenApiDep) -> Response[Any] | Stream:
     return await _respond(queen, parse_chat(await read_json(request), queen.catalog), True)
 
 
 @post("/generate", status_code=200)
-async def generate(request: Request[Any, Any, Any], queen: QueenDep) -> Response[Any] | Stream:
+async def generate(request: Request[Any, Any, Any], queen: QueenApiDep) -> Response[Any] | Stream:
     return await _respond(queen, parse_generate(await read_json(request), queen.catalog), False)
 
 
-async def _embed(queen: Queen, req: EmbedRequest) -> tuple[Job, list[list[float]]]:
+async def _embed(queen: QueenApi, req: EmbedRequest) -> tuple[Job, list[list[float]]]:
     """The finished embedding job and its vectors; its error as Ollama's if it failed."""
     job = queen.submit(req.job)
     async for _ in job.log.follow():
@@ -99,7 +99,7 @@ async def _embed(queen: Queen, req: EmbedRequest) -> tuple[Job, list[list[float]
 
 
 @post("/embed", status_code=200)
-async def embed(request: Request[Any, Any, Any], queen: QueenDep) -> Response[Any]:
+async def embed(request: Request[Any, Any, Any], queen: QueenApiDep) -> Response[Any]:
     req = parse_embed(await read_json(request), queen.catalog)
     job, vectors = await _embed(queen, req)
     body = {
@@ -113,7 +113,7 @@ async def embed(request: Request[Any, Any, Any], queen: QueenDep) -> Response[An
 
 
 @post("/embeddings", status_code=200)
-async def embeddings(request: Request[Any, Any, Any], queen: QueenDep) -> Response[Any]:
+async def embeddings(request: Request[Any, Any, Any], queen: QueenApiDep) -> Response[Any]:
     req = parse_embeddings(await read_json(request), queen.catalog)
     job, vectors = await _embed(queen, req)
     return Response({"embedding": vectors[0]}, headers={"X-Rbee-Job-Id": job.id})

@@ -10,13 +10,13 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 
 from rbee_core.events import DONE, EventType
+from rbee_core.queen_api import QueenApi
 from rbee_http.sse import event_stream, read_json
 from rbee_openai.errors import OpenAIError, error_body, failed_job, openai_error_handlers
 from rbee_openai.requests import OpenAIRequest, parse_chat, parse_completion, parse_embeddings
 from rbee_openai.responses import Shape, embedding_list, finish_reason
 from rbee_openai.tools import CallReader
-from rbee_queen.dependencies import QueenDep
-from rbee_queen.orchestrator import Queen
+from rbee_queen.dependencies import QueenApiDep
 
 __all__ = ["openai_router"]
 
@@ -26,7 +26,7 @@ def _dumps(obj: dict[str, Any]) -> str:
 
 
 @get("/models")
-async def list_models(queen: QueenDep) -> dict[str, Any]:
+async def list_models(queen: QueenApiDep) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
@@ -36,7 +36,7 @@ async def list_models(queen: QueenDep) -> dict[str, Any]:
     }
 
 
-async def _stream(queen: QueenDep, shape: Shape, req: OpenAIRequest) -> AsyncIterator[str]:
+async def _stream(queen: QueenApiDep, shape: Shape, req: OpenAIRequest) -> AsyncIterator[str]:
     job = shape.job
     reader = CallReader(req.tools) if req.tools is not None else None
     try:
@@ -68,7 +68,7 @@ async def _stream(queen: QueenDep, shape: Shape, req: OpenAIRequest) -> AsyncIte
             queen.request_cancel(job.id)
 
 
-async def _respond(queen: Queen, req: OpenAIRequest, kind: str) -> Any:
+async def _respond(queen: QueenApi, req: OpenAIRequest, kind: str) -> Any:
     job = queen.submit(req.job)
     shape = Shape(kind, job, req.tools)
     headers = {"X-Rbee-Job-Id": job.id}
@@ -83,17 +83,17 @@ async def _respond(queen: Queen, req: OpenAIRequest, kind: str) -> Any:
 
 
 @post("/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+async def chat_completions(request: Request[Any, Any, Any], queen: QueenApiDep) -> Any:
     return await _respond(queen, parse_chat(await read_json(request)), "chat")
 
 
 @post("/completions", status_code=200)
-async def completions(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+async def completions(request: Request[Any, Any, Any], queen: QueenApiDep) -> Any:
     return await _respond(queen, parse_completion(await read_json(request)), "text")
 
 
 @post("/embeddings", status_code=200)
-async def embeddings(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+async def embeddings(request: Request[Any, Any, Any], queen: QueenApiDep) -> Any:
     req = parse_embeddings(await read_json(request))
     job = queen.submit(req.job)
     headers = {"X-Rbee-Job-Id": job.id}

@@ -1,11 +1,10 @@
 """The queen's service object: it accepts jobs and runs each one as a task that places it
 (placement.py) on a worker of the fleet (fleet.py) and relays the worker's stream (relay.py).
 
-Route plugins get the ``Queen`` by dependency injection (dependencies.py). What they may use:
-``jobs`` (the job registry), ``submit``, ``cancel``, ``request_cancel``, ``listening``,
-``model_name``, ``catalog``, ``fleet`` (hives and workers; ``hives`` and ``workers`` are
-its), ``http`` (the client for calls to hives and workers, with the API key), ``keep``
-(hold a background task) and ``pm``.
+Plugins get the ``Queen`` as ``rbee_core.queen_api.QueenApi``: what they may use of it is
+declared there. The rest (``fleet``, ``store``, ``http``, ``placement``...) is the queen's
+own, for its own routes and for the plugins that manage hives themselves (rbee_ray, the
+Ollama API's model routes).
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from rbee_core.messages import FinishReason, HiveState
 from rbee_core.narration import Narration
 from rbee_core.paths import state_dir
 from rbee_core.plugins import model_catalog
+from rbee_core.queen_api import WorkerLoad
 from rbee_queen import scheduler
 from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord, HiveRegistry
@@ -126,7 +126,30 @@ class Queen:
     # -- jobs ---------------------------------------------------------------------------
 
     def narrate(self, job: Job, action: str, message: str, actor: str = ACTOR) -> None:
-        self.pm.hook.rbee_narrate(narration=Narration(actor, action, message, job.id))
+        self.announce(Narration(actor, action, message, job.id))
+
+    def announce(self, narration: Narration) -> None:
+        self.pm.hook.rbee_narrate(narration=narration)
+
+    # -- what plugins read (rbee_core.queen_api) -----------------------------------------
+
+    def job_records(self, limit: int) -> list[dict[str, Any]]:
+        return self.store.page(limit)[0]
+
+    def job_state_counts(self) -> dict[str, int]:
+        return self.store.states()
+
+    def hive_listing(self) -> list[dict[str, Any]]:
+        return [record.to_json() for record in self.hives]
+
+    def hive_states(self) -> list[HiveState]:
+        return [record.state for record in self.hives]
+
+    def worker_loads(self) -> dict[str, WorkerLoad]:
+        return {
+            worker_id: WorkerLoad(ref.queue.running, ref.queue.waiting)
+            for worker_id, ref in self.workers.items()
+        }
 
     def model_name(self, model: str) -> str:
         """The catalog's name for what a user typed (its alias, else the full reference),

@@ -18,10 +18,10 @@ from litestar.response import ServerSentEventMessage
 from rbee_core.errors import RbeeError
 from rbee_core.events import EventType
 from rbee_core.jobs import Job
+from rbee_core.queen_api import QueenApi
 from rbee_http.sse import event_stream, read_json
 from rbee_openai.errors import OpenAIError, failed_job, openai_error_handlers
-from rbee_queen.dependencies import QueenDep
-from rbee_queen.orchestrator import Queen
+from rbee_queen.dependencies import QueenApiDep
 from rbee_responses.events import ResponseEvents
 from rbee_responses.objects import ResponseShape
 from rbee_responses.requests import ResponsesRequest, parse_responses, responses_param
@@ -34,7 +34,7 @@ def _sse(event: dict[str, Any]) -> bytes:
     return ServerSentEventMessage(data=data, event=event["type"]).encode()
 
 
-def _submit(queen: Queen, req: ResponsesRequest) -> Job:
+def _submit(queen: QueenApi, req: ResponsesRequest) -> Job:
     try:
         return queen.submit(req.chat.job)
     except RbeeError as exc:
@@ -46,7 +46,7 @@ def _submit(queen: Queen, req: ResponsesRequest) -> Job:
         raise OpenAIError(message, responses_param(field)) from None
 
 
-async def _stream(queen: Queen, job: Job, events: ResponseEvents) -> AsyncIterator[bytes]:
+async def _stream(queen: QueenApi, job: Job, events: ResponseEvents) -> AsyncIterator[bytes]:
     try:
         for event in events.start():
             yield _sse(event)
@@ -67,7 +67,7 @@ async def _stream(queen: Queen, job: Job, events: ResponseEvents) -> AsyncIterat
 
 
 @post("/responses", status_code=200)
-async def create_response(request: Request[Any, Any, Any], queen: QueenDep) -> Any:
+async def create_response(request: Request[Any, Any, Any], queen: QueenApiDep) -> Any:
     req = parse_responses(await read_json(request))
     job = _submit(queen, req)
     events = ResponseEvents(ResponseShape(job, req.echo), req.chat.tools)

@@ -82,13 +82,17 @@ class _Queen:
     """Just what the feed reads of a queen."""
 
     def __init__(self) -> None:
-        self.hives: list[Any] = []
-        self.workers: dict[str, Any] = {}
         self.jobs = _Jobs()
         self.tasks: list[Any] = []
 
     def keep(self, task: Any) -> None:
         self.tasks.append(task)
+
+    def hive_listing(self) -> list[dict[str, Any]]:
+        return []
+
+    def worker_loads(self) -> dict[str, Any]:
+        return {}
 
 
 class _Jobs(list[Job]):
