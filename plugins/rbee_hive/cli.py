@@ -33,11 +33,11 @@ from rbee_core.units import parse_size
 from rbee_hive.detach import detach
 from rbee_hive.hive import Hive
 from rbee_hive.routes import HIVE_ROUTES
-from rbee_hive.store import ModelStore
 from rbee_http.auth import open_bind_refusal
 from rbee_http.errors import error_handlers
 from rbee_http.lifecycle import exit_with_parent
 from rbee_http.server import MAX_BODY, PortInUse, bind, guard_for, serve, url_of
+from rbee_models.store import ModelStore
 
 __all__ = ["main"]
 

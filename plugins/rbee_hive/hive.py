@@ -54,9 +54,9 @@ from rbee_hive.address import local_address_towards
 from rbee_hive.devices import Device, available_memory, detect_devices
 from rbee_hive.eviction import make_room_for
 from rbee_hive.room import Holding
-from rbee_hive.store import ModelStore
 from rbee_hive.workers import Emit, Launch, WorkerProcess, spawn_worker
 from rbee_http.auth import auth_headers
+from rbee_models.store import ModelStore
 
 __all__ = ["DeviceTooSmall", "Hive", "Room"]
 

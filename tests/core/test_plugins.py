@@ -24,10 +24,10 @@ from rbee_core.plugins import (
     model_catalog,
 )
 
-BUILT_INS = {"queen", "keeper", "hive", "torch", "llamacpp"}
-# The built-in plugins each program loads (the "hive" plugin holds the model sources).
+BUILT_INS = {"queen", "keeper", "models", "torch", "llamacpp"}
+# The built-in plugins each program loads (the "models" plugin holds the model sources).
 PROGRAM_PLUGINS = {
-    "keeper": {"keeper", "hive"},
+    "keeper": {"keeper", "models"},
     "queen": {
         "queen",
         "openai",
@@ -37,10 +37,10 @@ PROGRAM_PLUGINS = {
         "metrics",
         "console",
         "ray",
-        "hive",
+        "models",
     },
-    "hive": {"hive", "torch", "llamacpp", "ray"},
-    "worker": {"hive", "torch", "llamacpp"},
+    "hive": {"models", "torch", "llamacpp", "ray"},
+    "worker": {"models", "torch", "llamacpp"},
 }
 
 
@@ -158,7 +158,7 @@ def test_built_in_entry_points_load() -> None:
     assert names >= BUILT_INS
     assert pm.get_plugin("queen").__name__ == "rbee_queen.plugin"
     assert pm.get_plugin("keeper").__name__ == "rbee_keeper.plugin"
-    assert pm.get_plugin("hive").__name__ == "rbee_hive.plugin"
+    assert pm.get_plugin("models").__name__ == "rbee_models.plugin"
     assert pm.get_plugin("torch").__name__ == "rbee_torch.plugin"
 
 
@@ -246,15 +246,15 @@ def test_rbee_disable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pm.is_blocked("torch")
     assert pm.is_blocked("keeper")
     assert pm.get_plugin("queen") is not None
-    assert pm.get_plugin("hive") is not None
+    assert pm.get_plugin("models") is not None
     assert "torch" not in backends(pm)
 
 
 def test_rbee_load_plugins_is_an_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RBEE_LOAD_PLUGINS", "hive,queen")
+    monkeypatch.setenv("RBEE_LOAD_PLUGINS", "models,queen")
     pm = create_plugin_manager()
     loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
-    assert loaded == {"hive", "queen"}
+    assert loaded == {"models", "queen"}
     assert pm.is_blocked("torch")
     assert pm.is_blocked("keeper")
 
@@ -266,15 +266,15 @@ def test_empty_rbee_load_plugins_loads_nothing(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_disable_wins_over_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RBEE_LOAD_PLUGINS", "hive,queen")
+    monkeypatch.setenv("RBEE_LOAD_PLUGINS", "models,queen")
     monkeypatch.setenv("RBEE_DISABLE_PLUGINS", "queen")
     pm = create_plugin_manager()
     loaded = {name for name, plugin in pm.list_name_plugin() if plugin is not None}
-    assert loaded == {"hive"}
+    assert loaded == {"models"}
 
 
 def test_env_vars_are_ignored_without_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RBEE_LOAD_PLUGINS", "hive")
+    monkeypatch.setenv("RBEE_LOAD_PLUGINS", "models")
     pm = create_plugin_manager(load_entrypoints=False)
     assert pm.get_plugins() == set()
     assert not pm.is_blocked("torch")

@@ -25,7 +25,8 @@ HEAVY = (
     "rbee_metrics",
     "rbee_torch",
     "rbee_llamacpp",
-    "rbee_hive.sources",
+    "rbee_hive",
+    "rbee_models.sources",
 )
 
 
@@ -55,7 +56,7 @@ def test_the_keeper_loads_only_its_plugins() -> None:
         "from rbee_keeper.cli import build_cli\n"
         "cli, keeper = build_cli()\n"
         "names = {name for name, plugin in keeper.pm.list_name_plugin() if plugin}\n"
-        "assert {'keeper', 'hive'} <= names, names\n"
+        "assert {'keeper', 'models'} <= names, names\n"
         "assert not {'queen', 'openai', 'metrics', 'torch', 'llamacpp'} & names, names\n"
         "assert {'infer', 'queen', 'jobs', 'model', 'hive', 'worker'} <= set(cli.commands)"
     )

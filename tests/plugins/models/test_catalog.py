@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from rbee_core.models import LocalModel
-from rbee_hive.catalog import ModelCatalogDB, size_of
+from rbee_models.catalog import ModelCatalogDB, size_of
 
 
 def gguf(path: Path, size: int = 1000) -> LocalModel:

@@ -19,7 +19,7 @@ import pytest
 from rbee_core.errors import InvalidRequest, ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel
 from rbee_core.paths import models_dir
-from rbee_hive.sources import (
+from rbee_models.sources import (
     PYPI_MODELS,
     FileSource,
     HuggingFaceSource,

@@ -23,9 +23,9 @@ from rbee_core.narration import MODEL_DOWNLOADED, Narration
 from rbee_core.paths import models_dir, state_dir
 from rbee_core.safe_files import remove_owned
 from rbee_core.units import human_bytes
-from rbee_hive.catalog import CatalogEntry, ModelCatalogDB
-from rbee_hive.download import sha256_of
-from rbee_hive.sources import SOURCE_NOTE, PyPIPackageSource, recorded_sha256
+from rbee_models.catalog import CatalogEntry, ModelCatalogDB
+from rbee_models.download import sha256_of
+from rbee_models.sources import SOURCE_NOTE, PyPIPackageSource, recorded_sha256
 
 __all__ = ["ModelInUse", "ModelStore"]
 

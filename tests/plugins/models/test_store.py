@@ -14,9 +14,9 @@ from rbee_core.errors import ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog
 from rbee_core.narration import Narrate, Narration
 from rbee_core.paths import models_dir
-from rbee_hive.catalog import ModelCatalogDB
-from rbee_hive.sources import FileSource, UrlSource
-from rbee_hive.store import ModelInUse, ModelStore
+from rbee_models.catalog import ModelCatalogDB
+from rbee_models.sources import FileSource, UrlSource
+from rbee_models.store import ModelInUse, ModelStore
 
 CONTENT = b"GGUF fake model"
 

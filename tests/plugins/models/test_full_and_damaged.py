@@ -22,10 +22,10 @@ from rbee_core.errors import ModelUnavailable
 from rbee_core.models import ModelCatalog
 from rbee_core.paths import models_dir
 from rbee_core.sqlite_files import DAMAGED
-from rbee_hive.catalog import ModelCatalogDB
-from rbee_hive.download import KEEP_PARTIAL_ENV, fetch
-from rbee_hive.sources import SOURCE_NOTE, FileSource, UrlSource
-from rbee_hive.store import ModelStore
+from rbee_models.catalog import ModelCatalogDB
+from rbee_models.download import KEEP_PARTIAL_ENV, fetch
+from rbee_models.sources import SOURCE_NOTE, FileSource, UrlSource
+from rbee_models.store import ModelStore
 
 MiB = 1 << 20
 DATA = os.urandom(4 * MiB)

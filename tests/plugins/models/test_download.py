@@ -1,4 +1,4 @@
-"""rbee_hive.download.fetch against a real HTTP server on the loopback interface: resume,
+"""rbee_models.download.fetch against a real HTTP server on the loopback interface: resume,
 checks, progress narration, cancellation."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from rbee_core.errors import ModelUnavailable
-from rbee_hive import download
-from rbee_hive.download import Cancelled, fetch, sha256_of
+from rbee_models import download
+from rbee_models.download import Cancelled, fetch, sha256_of
 
 MiB = 1 << 20
 # Three full chunks of fetch's reads, so a cut after two leaves a resumable .partial.
