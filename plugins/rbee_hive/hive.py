@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rbee_core.addresses import is_unspecified, with_host
-from rbee_core.backends import Backend, Footprint
+from rbee_core.backends import Backend, Footprint, SizedBackend
 from rbee_core.errors import (
     DeviceTooSmall,
     InvalidRequest,
@@ -219,16 +219,19 @@ class Hive:
             return fp.total
         return min(fp.total, fp.with_kv_tokens(MIN_KV_TOKENS).total)
 
-    @staticmethod
-    def footprint(model: LocalModel, device_id: str, backend: Backend) -> Footprint | int:
+    def footprint(self, model: LocalModel, device_id: str, backend: Backend) -> Footprint | int:
         """The backend's ``footprint`` (it reads file headers: worth keeping while a job
-        waits for room), or for one without, a guess in bytes from the file size."""
-        estimate = getattr(backend, "footprint", None)
-        if estimate is None:
+        waits for room), or for one without, a guess in bytes from the file size.
+
+        The backend sizes its defaults from what the machine has free (the device probe),
+        not from the hive's share of it: that is what its worker would find and take;
+        ``check_room`` then cuts the cache to the share."""
+        if not isinstance(backend, SizedBackend):
             size = model.path.stat().st_size if model.path.is_file() else 0
             return int(size * MEMORY_FACTOR.get(model.format, 1.5))
-        fp: Footprint = estimate(model, device_id)
-        return fp
+        probed = next(d for d in self.devices if d.id == device_id)
+        free = (available_memory() or probed.free_memory) if device_id == "cpu" else None
+        return backend.footprint(model, device_id, probed.free_memory if free is None else free)
 
     def check_room(
         self,

@@ -94,7 +94,7 @@ class Sized:
     name = "sized"
     formats = ("gguf",)
 
-    def footprint(self, model: LocalModel, device: str) -> Footprint:
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
         return Footprint(100 * MB, 50 * MB, MB, 100)
 
     def load(self, model: LocalModel, device: str, narrate: Any) -> Any:

@@ -26,7 +26,7 @@ class Sized:
     def __init__(self, kv_tokens: int = 100) -> None:
         self.kv_tokens = kv_tokens
 
-    def footprint(self, model: LocalModel, device: str) -> Footprint:
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
         return Footprint(100 * MB, 50 * MB, MB, self.kv_tokens)
 
     def load(self, model: LocalModel, device: str, narrate: Any) -> Any:
