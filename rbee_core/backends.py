@@ -31,6 +31,7 @@ __all__ = [
     "Footprint",
     "GenerationParams",
     "LoadedModel",
+    "SizedBackend",
 ]
 
 
@@ -175,10 +176,8 @@ class Backend(Protocol):
     - ``converts: tuple[str, ...]``: formats of ``formats`` that it loads only by
       converting them (slower to load, bigger in memory). When several backends load a
       model's format, the worker's ``auto`` choice prefers one that loads it natively.
-    - ``footprint(model: LocalModel, device: str) -> Footprint``: the memory a worker of
-      this backend will hold for ``model``. The hive calls it before it starts a worker, to
-      check that the worker fits, so it must be cheap: read file headers, never load the
-      model or import the inference library. Without it the hive guesses from file sizes.
+    - ``footprint``: the memory a worker will hold (see ``SizedBackend``). Without it the
+      hive guesses from file sizes.
     """
 
     @property
@@ -195,5 +194,21 @@ class Backend(Protocol):
 
         May take long (conversion, weights); report progress through ``narrate``. Raise an
         ``RbeeError`` with a clear message if the model cannot be loaded.
+        """
+        ...
+
+
+@runtime_checkable
+class SizedBackend(Protocol):
+    """A backend that can say, before a worker starts, what the worker will hold."""
+
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
+        """The memory a worker of this backend will hold for ``model`` on ``device``, which
+        has ``free_memory`` bytes free (from the hive's own device probe: ``/proc/meminfo``,
+        ``nvidia-smi``); a default that grows with the device, such as a KV cache, is sized
+        from it. The hive calls this before it starts a worker, to check that the worker
+        fits, so it must be cheap: read file headers, never load the model nor import the
+        inference library (not even to ask a GPU's free memory: that would open a CUDA
+        context in the hive).
         """
         ...

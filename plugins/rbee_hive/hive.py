@@ -4,8 +4,8 @@ It registers with the queen, then heartbeats: every interval it tells the queen 
 and what it runs, with the secret the queen issued it at registration
 (rbee_core.peer_identity). Workers heartbeat to it the same way, each with the token it was
 started with; a worker that falls silent is stopped, and one idle for longer than its
-keep-alive is stopped to free memory (a pinned one, keep-alive -1, never). A worker a job
-needs that does not fit makes room by unloading idle workers (eviction.py).
+keep-alive is stopped to free memory (a pinned one, keep-alive -1, never). Whether a worker
+fits, and making room for one a job needs, is its ``RoomCheck`` (room.py).
 """
 
 from __future__ import annotations
@@ -13,25 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from rbee_core.addresses import is_unspecified, with_host
-from rbee_core.backends import Backend, Footprint
-from rbee_core.errors import (
-    DeviceTooSmall,
-    InvalidRequest,
-    RbeeError,
-    UnknownWorker,
-    WorkerIdentity,
-)
-from rbee_core.kv_cache import kv_cache_size
+from rbee_core.backends import Backend
+from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker, WorkerIdentity
 from rbee_core.messages import (
     HiveCapabilities,
     HiveHeartbeat,
@@ -49,36 +40,19 @@ from rbee_core.peer_identity import (
     proof,
     same_secret,
 )
-from rbee_core.units import human_bytes
 from rbee_hive.address import local_address_towards
-from rbee_hive.devices import Device, available_memory, detect_devices
-from rbee_hive.eviction import make_room_for
-from rbee_hive.room import Holding
+from rbee_hive.devices import Device, detect_devices
+from rbee_hive.room import Room, RoomCheck
 from rbee_hive.workers import Emit, Launch, WorkerProcess, spawn_worker
 from rbee_http.auth import auth_headers
 from rbee_models.store import ModelStore
 
-__all__ = ["DeviceTooSmall", "Hive", "Room"]
+__all__ = ["Hive"]
 
 log = logging.getLogger("rbee.hive")
 
-# For a backend that cannot say what its workers hold (no ``footprint``): a guess from the
-# file size.
-MEMORY_FACTOR = {"gguf": 4.5, "safetensors": 1.2}
-# A worker's KV cache is cut down to fit a tight device, but not below this many tokens.
-MIN_KV_TOKENS = 2048
 # How long a hive stopping on its own waits for the queen to move its jobs elsewhere.
 LEAVE_PATIENCE = 150.0
-
-
-@dataclass(frozen=True, slots=True)
-class Room:
-    """A worker that fits: what it will hold, and the KV cache size to start it with when
-    the device could not take the backend's default (``None``: the default)."""
-
-    need: int
-    kv_tokens: int | None
-    message: str
 
 
 class Hive:
@@ -119,20 +93,15 @@ class Hive:
         # Told once how joining the queen went: None when it joined, else why it did not.
         self.on_joined = on_joined
         self.store = store
-        self.devices: list[Device] = detect_devices()
-        self.cpu_memory_limit = cpu_memory_limit
+        # The room check reads and unloads these: changed in place, never replaced.
         self.workers: dict[str, WorkerProcess] = {}
         self.heartbeat = heartbeat
         self.keep_alive = keep_alive
         self.start_timeout = start_timeout
         self.worker_host = worker_host  # workers listen where the hive does: the queen calls them
-        self._starting: dict[tuple[str, str, str], asyncio.Task[WorkerProcess]] = {}
-        self._reserving: dict[tuple[str, str, str], int] = {}  # bytes of workers starting
-        # Jobs making room take turns: two unloading for each other would free too much.
-        self.room_lock = asyncio.Lock()
-        self._room_changed = asyncio.Event()  # a worker became idle or stopped
         self._loops: list[asyncio.Task[None]] = []
         self.http = httpx.AsyncClient(timeout=5.0, headers=auth_headers())
+        self.room = RoomCheck(name, detect_devices(), self.workers, self.http, cpu_memory_limit)
 
     # -- what the hive is ---------------------------------------------------------------
 
@@ -144,7 +113,7 @@ class Hive:
         return HiveCapabilities(
             name=self.name,
             url=self.url,
-            devices=[self._capped(d) for d in self.devices],
+            devices=self.room.devices(),
             backends=backends,
             models=[e.name for e in self.store.entries()],
             workers=self.worker_list(),
@@ -159,128 +128,9 @@ class Hive:
             del self.workers[worker_id]
 
     def device(self, device_id: str) -> Device:
-        for d in self.devices:
-            if d.id == device_id:
-                return self._capped(d)
-        known = ", ".join(d.id for d in self.devices)
-        raise InvalidRequest(
-            f"hive {self.name} has no device {device_id!r}; its devices: {known}", "device"
-        )
-
-    def _capped(self, device: Device) -> Device:
-        """The device as workers may use it. The CPU: less what the workers here will grow
-        to (their KV caches fill as jobs run) and what starting workers will take, within
-        ``--cpu-memory-limit``. A GPU: its free memory when the hive started, less what the
-        workers here and starting ones reserved."""
-        workers = [w for w in self.workers.values() if w.device == device.id]
-        starting = sum(n for (_, d, _), n in self._reserving.items() if d == device.id)
-        if device.id != "cpu":
-            free = max(0, device.free_memory - starting - sum(w.reserved for w in workers))
-            return Device(device.id, device.name, device.total_memory, free, device.cores)
-        ahead = starting + sum(max(0, w.reserved - (w.memory() or 0)) for w in workers)
-        free = max(0, (available_memory() or device.free_memory) - ahead)
-        if self.cpu_memory_limit is None:
-            return Device(device.id, device.name, device.total_memory, free, device.cores)
-        used = starting + sum(max(w.memory() or 0, w.reserved) for w in workers)
-        free = max(0, min(free, self.cpu_memory_limit - used))
-        return Device(device.id, device.name, self.cpu_memory_limit, free, device.cores)
-
-    def holdings(self, device_id: str) -> list[Holding]:
-        """What each worker here, and each starting one, holds on the device: what making
-        room chooses from (room.py)."""
-        found = [
-            Holding(
-                w.id,
-                w.model,
-                w.backend,
-                w.held(),
-                busy=w.busy,
-                pinned=w.pinned,
-                idle_since=w.idle_since,
-            )
-            for w in self.workers.values()
-            if w.device == device_id and w.alive
-        ]
-        found += [
-            Holding(f"a worker starting for {m}", m, b, n, busy=True)
-            for (m, d, b), n in self._reserving.items()
-            if d == device_id
-        ]
-        return found
-
-    @staticmethod
-    def least_need(fp: Footprint | int) -> int:
-        """The least a worker of this footprint (see ``footprint``) could start with: its
-        KV cache cut to ``MIN_KV_TOKENS`` unless ``RBEE_KV_CACHE`` set its size (see
-        ``check_room``)."""
-        if isinstance(fp, int):
-            return fp
-        if kv_cache_size(os.environ) is not None:
-            return fp.total
-        return min(fp.total, fp.with_kv_tokens(MIN_KV_TOKENS).total)
-
-    @staticmethod
-    def footprint(model: LocalModel, device_id: str, backend: Backend) -> Footprint | int:
-        """The backend's ``footprint`` (it reads file headers: worth keeping while a job
-        waits for room), or for one without, a guess in bytes from the file size."""
-        estimate = getattr(backend, "footprint", None)
-        if estimate is None:
-            size = model.path.stat().st_size if model.path.is_file() else 0
-            return int(size * MEMORY_FACTOR.get(model.format, 1.5))
-        fp: Footprint = estimate(model, device_id)
-        return fp
-
-    def check_room(
-        self,
-        model: LocalModel,
-        device: Device,
-        backend: Backend,
-        fp: Footprint | int | None = None,
-    ) -> Room:
-        """Raise ``DeviceTooSmall`` unless a worker of ``backend`` fits on ``device``: its
-        weights, runtime and KV cache (``fp``, else asked of the backend). A cache that does
-        not fit is cut down to what does (not below ``MIN_KV_TOKENS``) unless
-        ``RBEE_KV_CACHE`` set its size."""
-        free = device.free_memory
-        if fp is None:
-            fp = self.footprint(model, device.id, backend)
-        if isinstance(fp, int):
-            need = fp
-            if need > free:
-                raise self._too_small(model, device, backend, f"about {human_bytes(need)}")
-            return Room(need, None, self._fits(model, device, backend, human_bytes(need)))
-        parts = (
-            f"{human_bytes(fp.total)} (weights {human_bytes(fp.weights)}, runtime "
-            f"{human_bytes(fp.runtime)}, KV cache {human_bytes(fp.kv_per_token * fp.kv_tokens)}"
-            f" for {fp.kv_tokens:,} tokens)"
-        )
-        if fp.total <= free:
-            return Room(fp.total, None, self._fits(model, device, backend, parts))
-        fitting = (free - fp.weights - fp.runtime) // max(1, fp.kv_per_token)
-        if kv_cache_size(os.environ) is not None or fitting < MIN_KV_TOKENS:
-            raise self._too_small(model, device, backend, parts)
-        cut = fp.with_kv_tokens(fitting)
-        return Room(
-            cut.total,
-            fitting,
-            self._fits(model, device, backend, human_bytes(cut.total))
-            + f", its KV cache cut to {fitting:,} tokens to fit (the default needs {parts})",
-        )
-
-    def _fits(self, model: LocalModel, device: Device, backend: Backend, need: str) -> str:
-        return (
-            f"there is room in {device.id} for {model.name} on {backend.name}: it needs "
-            f"{need}, {human_bytes(device.free_memory)} free"
-        )
-
-    def _too_small(
-        self, model: LocalModel, device: Device, backend: Backend, need: str
-    ) -> DeviceTooSmall:
-        return DeviceTooSmall(
-            f"{model.name} on {backend.name} needs {need} on {device.id}, but hive "
-            f"{self.name} has only {human_bytes(device.free_memory)} free there",
-            device=device.id,
-        )
+        """The device as workers may use it (``RoomCheck.device``); ``InvalidRequest`` for
+        one this machine does not have."""
+        return self.room.device(device_id)
 
     async def start_worker(
         self,
@@ -299,18 +149,17 @@ class Hive:
         workers are unloaded for it and busy ones waited for, up to ``room_wait`` seconds
         (default: the start timeout) or until the asker ``left``; else it fits now or
         ``DeviceTooSmall``."""
-        key = (model.name, device.id, backend.name)
-        task = self._starting.get(key)
-        if task is None and make_room:
+
+        def start(room: Room) -> asyncio.Task[WorkerProcess]:
+            return self._spawn(model, device, backend, emit, room, keep_alive)
+
+        if make_room:
             wait = self.start_timeout if room_wait is None else room_wait
-
-            def start(room: Room) -> asyncio.Task[WorkerProcess]:
-                return self._spawn(key, model, device, backend, emit, room, keep_alive)
-
-            task = await make_room_for(self, model, device.id, backend, emit, wait, start, left)
-        elif task is None:
-            room = self.check_room(model, self.device(device.id), backend)
-            task = self._spawn(key, model, device, backend, emit, room, keep_alive)
+            task = await self.room.make_room(
+                model, device.id, backend, start, emit=emit, wait=wait, left=left
+            )
+        else:
+            task = self.room.admit(model, device.id, backend, start)
         worker = await asyncio.shield(task)
         worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
         self.workers[worker.id] = worker
@@ -318,7 +167,6 @@ class Hive:
 
     def _spawn(
         self,
-        key: tuple[str, str, str],
         model: LocalModel,
         device: Device,
         backend: Backend,
@@ -326,8 +174,8 @@ class Hive:
         room: Room,
         keep_alive: float | None,
     ) -> asyncio.Task[WorkerProcess]:
-        """Start the worker that ``room`` made room for, its memory reserved until it
-        runs."""
+        """Start the worker that ``room`` made room for (``RoomCheck`` reserves it until
+        the worker runs)."""
         emit(Narration("rbee-hive", "room", room.message))
         emit(
             Narration(
@@ -357,16 +205,7 @@ class Hive:
             self.workers[worker.id] = worker
             return worker
 
-        task = asyncio.create_task(run())
-        self._starting[key] = task
-        self._reserving[key] = room.need
-
-        def started(_: object) -> None:
-            self._starting.pop(key, None)
-            self._reserving.pop(key, None)
-
-        task.add_done_callback(started)
-        return task
+        return asyncio.create_task(run())
 
     def identity(self, challenge: str) -> dict[str, str | None]:
         """``GET /identity``: its name, and the proof that it holds the nonce of the
@@ -391,25 +230,15 @@ class Hive:
         was_busy = worker.busy
         worker.heard(beat)
         if was_busy and not worker.busy:
-            self._room_changed.set()
+            self.room.changed()
 
     async def stop_worker(self, worker_id: str) -> WorkerProcess:
         worker = self.workers.pop(worker_id, None)
         if worker is None:
             raise UnknownWorker(worker_id, f"hive {self.name}")
         await worker.stop()
-        self._room_changed.set()
+        self.room.changed()
         return worker
-
-    def starting(self, key: tuple[str, str, str]) -> asyncio.Task[WorkerProcess] | None:
-        """The start under way of a worker for (model, device, backend), if any."""
-        return self._starting.get(key)
-
-    async def room_changed(self, within: float) -> None:
-        """Return when a worker became idle or stopped, or after ``within`` seconds."""
-        self._room_changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._room_changed.wait(), within)
 
     # -- background loops ---------------------------------------------------------------
 
@@ -440,7 +269,7 @@ class Hive:
                     log.info("stopping worker %s: %s", worker.describe(), reason)
                     self.workers.pop(worker.id, None)
                     await worker.stop()
-                    self._room_changed.set()
+                    self.room.changed()
 
     async def _advertised_url(self) -> str:
         if self.advertise_url or not is_unspecified(self.worker_host) or not self.queen_url:
@@ -553,7 +382,7 @@ class Hive:
 
     async def stop_all(self) -> None:
         """Stop every worker this hive started (cascading shutdown)."""
-        for task in [*self._loops, *self._starting.values()]:
+        for task in [*self._loops, *self.room.starts()]:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)

@@ -80,7 +80,9 @@ class LlamaCppBackend:
     name = "llamacpp"
     formats = ("gguf",)
 
-    def footprint(self, model: LocalModel, device: str) -> Footprint:
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
+        """Its cache is allocated whole at load, of a fixed default size (``slots_for``):
+        ``free_memory`` does not change it."""
         header = read_gguf_header(model.path)
         cells = slots_for(header, os.environ).cells
         size = model.path.stat().st_size

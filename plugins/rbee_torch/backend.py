@@ -40,8 +40,8 @@ class TorchBackend:
     formats = ("safetensors", "gguf")
     converts = ("gguf",)  # de-quantised: a backend that runs GGUF as it is goes first
 
-    def footprint(self, model: LocalModel, device: str) -> Footprint:
-        return torch_footprint(model, device, os.environ)
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
+        return torch_footprint(model, device, free_memory, os.environ)
 
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> TorchModel:
         # Imported here, not at module level: every rbee process loads this plugin, and only

@@ -1,14 +1,14 @@
 """What a torch worker will hold in memory for a model, judged before it starts.
 
 The hive calls this to check that a worker fits, so nothing here imports torch or
-transformers: it reads the GGUF header or the safetensors headers and ``config.json``.
+transformers: it reads the GGUF header or the safetensors headers and ``config.json``, and
+sizes the default KV cache from the free memory it is given (the hive's device probe).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,16 +41,13 @@ def element_size(device: str, env: Mapping[str, str]) -> int:
     return 2 if native else 4
 
 
-def default_budget(device: str) -> int:
-    """The KV cache's bytes when ``RBEE_KV_CACHE`` is unset: a quarter of the memory
-    available on a CPU (at most 4 GiB), half the free memory of a GPU."""
+def default_budget(device: str, free_memory: int) -> int:
+    """The KV cache's bytes when ``RBEE_KV_CACHE`` is unset: a quarter of ``free_memory``
+    on a CPU (at most 4 GiB), half of it on a GPU. The caller measures ``free_memory``: the
+    hive with its device probe, the worker at load as torch sees it (kv_budget.py)."""
     if device.startswith("cuda"):
-        import torch
-
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free // 2)
-    available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return min(4 * 2**30, available // 4)
+        return free_memory // 2
+    return min(4 * 2**30, free_memory // 4)
 
 
 def _safetensors_parameters(folder: Path) -> int:
@@ -72,7 +69,11 @@ def _config_kv_per_token(folder: Path, element: int) -> int:
     return int(2 * config["num_hidden_layers"] * kv_heads * head_dim * element)
 
 
-def torch_footprint(model: LocalModel, device: str, env: Mapping[str, str]) -> Footprint:
+def torch_footprint(
+    model: LocalModel, device: str, free_memory: int, env: Mapping[str, str]
+) -> Footprint:
+    """What a worker will hold for ``model`` on ``device``, which has ``free_memory`` bytes
+    free (see ``rbee_core.backends.SizedBackend``)."""
     element = element_size(device, env)
     if model.format == "gguf":
         header = read_gguf_header(model.path)
@@ -83,6 +84,6 @@ def torch_footprint(model: LocalModel, device: str, env: Mapping[str, str]) -> F
         per_token = _config_kv_per_token(model.path, element)
     size = kv_cache_size(env)
     # On a GPU the cache lives in GPU memory, which the hive checks apart from the RAM.
-    budget = size or KvCacheSize(bytes=default_budget(device))
+    budget = size or KvCacheSize(bytes=default_budget(device, free_memory))
     tokens = budget.token_slots(per_token)
     return Footprint(parameters * element, RUNTIME_BYTES, per_token, tokens)

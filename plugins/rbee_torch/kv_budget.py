@@ -17,7 +17,7 @@ from transformers.cache_utils import DynamicLayer
 from rbee_core.kv_cache import KvCacheSize, kv_cache_size, max_batch_setting
 from rbee_torch.footprint import default_budget
 
-__all__ = ["bytes_per_token", "kv_cache_tokens", "max_batch"]
+__all__ = ["bytes_per_token", "free_memory", "kv_cache_tokens", "max_batch"]
 
 
 def max_batch(config: Any, env: Mapping[str, str]) -> int:
@@ -35,7 +35,19 @@ def bytes_per_token(config: Any, element_size: int) -> int:
     return int(2 * config.num_hidden_layers * heads * head_dim * element_size)
 
 
+def free_memory(device: str) -> int:
+    """Bytes free on ``device`` now, as the worker finds them once its model has loaded: a
+    GPU's as torch sees it (the worker holds a CUDA context already), the RAM not in use."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def kv_cache_tokens(model: Any, device: str) -> int:
     """Token slots the KV cache may hold, from ``RBEE_KV_CACHE`` or the default budget."""
-    size = kv_cache_size(os.environ) or KvCacheSize(bytes=default_budget(device))
+    default = KvCacheSize(bytes=default_budget(device, free_memory(device)))
+    size = kv_cache_size(os.environ) or default
     return size.token_slots(bytes_per_token(model.config, model.dtype.itemsize))

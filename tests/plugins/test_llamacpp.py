@@ -227,6 +227,7 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     assert (
         slots_for(header, {"RBEE_KV_CACHE": "100000 tokens", "RBEE_MAX_BATCH": "2"}).tokens == 8192
     )
-    footprint = LlamaCppBackend().footprint(LocalModel("m", default_model(), "gguf"), "cpu")
+    model = LocalModel("m", default_model(), "gguf")
+    footprint = LlamaCppBackend().footprint(model, "cpu", 2**30)
     assert footprint.weights == default_model().stat().st_size
     assert footprint.kv_tokens == 8192 and footprint.kv_per_token == 23040

@@ -18,10 +18,10 @@ from rbee_core.backends import Footprint
 from rbee_core.errors import DeviceTooSmall
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
-from rbee_hive import hive as hive_module
-from rbee_hive.eviction import make_room_for
-from rbee_hive.hive import Hive, Room
-from rbee_hive.room import Holding, idle_words, plan_room
+from rbee_hive import room as room_module
+from rbee_hive.hive import Hive
+from rbee_hive.room import Room
+from rbee_hive.room_plan import Holding, idle_words, plan_room
 
 MB = 10**6
 
@@ -94,7 +94,7 @@ class Sized:
     name = "sized"
     formats = ("gguf",)
 
-    def footprint(self, model: LocalModel, device: str) -> Footprint:
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
         return Footprint(100 * MB, 50 * MB, MB, 100)
 
     def load(self, model: LocalModel, device: str, narrate: Any) -> Any:
@@ -139,14 +139,14 @@ def model(tmp_path: Path) -> LocalModel:
 
 
 async def make_room(h: Hive, model: LocalModel, emit: Any, wait: float, **kw: Any) -> Room:
-    """``make_room_for`` with a start that only records the room it was given."""
+    """``RoomCheck.make_room`` with a start that only records the room it was given."""
     rooms: list[Room] = []
 
     def start(room: Room) -> Any:
         rooms.append(room)
         return asyncio.ensure_future(asyncio.sleep(0))
 
-    await make_room_for(h, model, "cpu", Sized(), emit, wait, start, **kw)  # type: ignore[arg-type]
+    await h.room.make_room(model, "cpu", Sized(), start, emit=emit, wait=wait, **kw)
     (room,) = rooms
     return room
 
@@ -168,7 +168,7 @@ def run_hive(limit_mb: int, test: Any) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def plenty_of_ram(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hive_module, "available_memory", lambda: 64_000 * MB)
+    monkeypatch.setattr(room_module, "available_memory", lambda: 64_000 * MB)
 
 
 def test_the_hive_unloads_the_least_recently_used_idle_worker_and_says_so(
@@ -178,7 +178,7 @@ def test_the_hive_unloads_the_least_recently_used_idle_worker_and_says_so(
     old, recent = FakeWorker("w-old", now - 180), FakeWorker("w-recent", now - 10)
 
     async def test(h: Hive, emit: Any) -> None:
-        h.workers = {"w-recent": recent, "w-old": old}  # type: ignore[dict-item]
+        h.workers.update({"w-recent": recent, "w-old": old})  # type: ignore[dict-item]
         room = await make_room(h, model, emit, 0)
         assert room.need == 250 * MB
 
@@ -195,7 +195,7 @@ def test_a_worker_that_refuses_to_retire_is_waited_for_then_unloaded(model: Loca
     worker.refuse = "it has 1 job(s) running or queued"  # a job reached it after its heartbeat
 
     async def test(h: Hive, emit: Any) -> None:
-        h.workers = {"w-1": worker}  # type: ignore[dict-item]
+        h.workers.update({"w-1": worker})  # type: ignore[dict-item]
         waiting = asyncio.create_task(make_room(h, model, emit, 10))
         await asyncio.sleep(0.3)
         assert not waiting.done() and not worker.stopped
@@ -214,10 +214,10 @@ def test_a_waiting_job_blocks_no_other_and_stops_when_its_asker_leaves(
     gone = asyncio.Event()
 
     async def test(h: Hive, emit: Any) -> None:
-        h.workers = {"w-busy": busy}  # type: ignore[dict-item]
+        h.workers.update({"w-busy": busy})  # type: ignore[dict-item]
         waiting = asyncio.create_task(make_room(h, model, emit, 60, left=gone.is_set))
         await asyncio.sleep(0.2)
-        assert not waiting.done() and not h.room_lock.locked()  # others may make room
+        assert not waiting.done() and not h.room._lock.locked()  # others may make room
         gone.set()  # the job was cancelled: its stream to the hive closed
         with pytest.raises(DeviceTooSmall, match=r"\(the job that asked left\)"):
             await asyncio.wait_for(waiting, 2)
@@ -232,7 +232,7 @@ def test_a_busy_worker_is_waited_for_up_to_the_limit_then_the_job_fails(
     busy = FakeWorker("w-busy", 0, busy=True)
 
     async def test(h: Hive, emit: Any) -> None:
-        h.workers = {"w-busy": busy}  # type: ignore[dict-item]
+        h.workers.update({"w-busy": busy})  # type: ignore[dict-item]
         with pytest.raises(DeviceTooSmall, match=r"\(within 1 s\): .*still busy: w-busy"):
             await make_room(h, model, emit, 1)
 
@@ -250,7 +250,7 @@ def test_a_pinned_worker_is_kept_and_the_job_fails_at_once_naming_both_sizes(
     pinned = FakeWorker("w-pin", 0, keep=-1)
 
     async def test(h: Hive, emit: Any) -> None:
-        h.workers = {"w-pin": pinned}  # type: ignore[dict-item]
+        h.workers.update({"w-pin": pinned})  # type: ignore[dict-item]
         started = time.monotonic()
         with pytest.raises(DeviceTooSmall) as info:
             await make_room(h, model, emit, 60)

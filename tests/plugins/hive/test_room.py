@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from rbee_core.backends import Footprint
+from rbee_core.errors import DeviceTooSmall
 from rbee_core.models import LocalModel
-from rbee_hive import hive as hive_module
+from rbee_hive import room as room_module
 from rbee_hive.devices import Device
-from rbee_hive.hive import MIN_KV_TOKENS, DeviceTooSmall, Hive
+from rbee_hive.hive import Hive
+from rbee_hive.room import MIN_KV_TOKENS
 
 MB = 10**6
 
@@ -26,7 +28,7 @@ class Sized:
     def __init__(self, kv_tokens: int = 100) -> None:
         self.kv_tokens = kv_tokens
 
-    def footprint(self, model: LocalModel, device: str) -> Footprint:
+    def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
         return Footprint(100 * MB, 50 * MB, MB, self.kv_tokens)
 
     def load(self, model: LocalModel, device: str, narrate: Any) -> Any:
@@ -42,6 +44,8 @@ class Unsized:
 
 
 class FakeWorker:
+    alive = True
+
     def __init__(self, rss: int, reserved: int) -> None:
         self.device, self.reserved, self._rss = "cpu", reserved, rss
 
@@ -68,7 +72,7 @@ def device(free_mb: int) -> Device:
 
 
 def test_a_worker_that_fits_reserves_all_it_will_hold(model: LocalModel) -> None:
-    room = hive().check_room(model, device(1000), Sized())
+    room = hive().room.fit(model, device(1000), Sized())
     assert room.need == 250 * MB and room.kv_tokens is None
     assert "room in cpu for m on sized: it needs 250.0 MB (weights 100.0 MB" in room.message
     assert "KV cache 100.0 MB for 100 tokens" in room.message
@@ -76,7 +80,7 @@ def test_a_worker_that_fits_reserves_all_it_will_hold(model: LocalModel) -> None
 
 def test_a_cache_too_big_for_the_device_is_cut_to_fit(model: LocalModel) -> None:
     backend = Sized(kv_tokens=10 * MIN_KV_TOKENS)
-    room = hive().check_room(model, device(150 + 3 * MIN_KV_TOKENS), backend)
+    room = hive().room.fit(model, device(150 + 3 * MIN_KV_TOKENS), backend)
     assert room.kv_tokens == 3 * MIN_KV_TOKENS
     assert room.need == (150 + 3 * MIN_KV_TOKENS) * MB
     assert f"its KV cache cut to {3 * MIN_KV_TOKENS:,} tokens to fit" in room.message
@@ -85,7 +89,7 @@ def test_a_cache_too_big_for_the_device_is_cut_to_fit(model: LocalModel) -> None
 def test_too_small_for_even_a_small_cache_names_what_it_needs(model: LocalModel) -> None:
     backend = Sized(kv_tokens=10 * MIN_KV_TOKENS)
     with pytest.raises(DeviceTooSmall) as info:
-        hive().check_room(model, device(150 + MIN_KV_TOKENS // 2), backend)
+        hive().room.fit(model, device(150 + MIN_KV_TOKENS // 2), backend)
     assert info.value.message.startswith("m on sized needs ")
     assert "but hive h has only 1.2 GB free there" in info.value.message
 
@@ -95,24 +99,24 @@ def test_a_cache_size_the_user_set_is_never_cut(
 ) -> None:
     monkeypatch.setenv("RBEE_KV_CACHE", "100000 tokens")
     with pytest.raises(DeviceTooSmall):
-        hive().check_room(model, device(150 + 3 * MIN_KV_TOKENS), Sized(kv_tokens=100_000))
+        hive().room.fit(model, device(150 + 3 * MIN_KV_TOKENS), Sized(kv_tokens=100_000))
 
 
 def test_a_backend_without_a_footprint_is_guessed_from_the_file(model: LocalModel) -> None:
-    room = hive().check_room(model, device(1), Unsized())
+    room = hive().room.fit(model, device(1), Unsized())
     assert room.need == 4500  # 4.5 x the 1000-byte file
     with pytest.raises(DeviceTooSmall, match=r"about 4\.5 KB"):
-        hive().check_room(model, device(0), Unsized())
+        hive().room.fit(model, device(0), Unsized())
 
 
 def test_the_limit_counts_what_workers_reserved_and_workers_starting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(hive_module, "available_memory", lambda: 32_000 * MB)
+    monkeypatch.setattr(room_module, "available_memory", lambda: 32_000 * MB)
     h = hive(limit=1000 * MB)
     # One worker holds 300 MB now but may grow to 600 MB; another is starting with 100 MB.
     h.workers["w"] = FakeWorker(rss=300 * MB, reserved=600 * MB)  # type: ignore[assignment]
-    h._reserving[("other", "cpu", "sized")] = 100 * MB
+    h.room.reserve(("other", "cpu", "sized"), 100 * MB)
     assert h.device("cpu").free_memory == 300 * MB
     # Without a limit, what they have yet to take comes off the memory available.
     unlimited = hive()
