@@ -36,6 +36,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from rbee_core.backends import GenerationParams
 from rbee_core.plugins import create_plugin_manager, model_catalog
+from rbee_torch.backend import torch_model
 from rbee_torch.convert import converted_path, ensure_safetensors
 from rbee_torch.generation import TorchModel
 from rbee_torch.kv_budget import bytes_per_token
@@ -76,7 +77,7 @@ def load(device: str, random_weights: bool) -> TorchModel:
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    return TorchModel(model.to(device).eval(), tokenizer, device)
+    return torch_model(model.to(device).eval(), tokenizer, device)
 
 
 def run_rbee(tm: TorchModel, prompts: list[str], params: list[GenerationParams]) -> dict[str, Any]:

@@ -25,13 +25,18 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_TEMPERATURE",
     "Backend",
+    "BatchingModel",
     "Chunk",
+    "ClosableModel",
+    "EmbeddingModel",
     "Embeddings",
     "FinishReason",
     "Footprint",
     "GenerationParams",
     "LoadedModel",
+    "QuantizedModel",
     "SizedBackend",
+    "StructuredModel",
 ]
 
 
@@ -138,16 +143,9 @@ class Footprint:
 class LoadedModel(Protocol):
     """A model in memory on one device, ready to generate.
 
-    A model may also have ``max_batch: int``, how many ``generate`` calls it serves at once
-    (1 when absent). A batching backend decodes them together; the worker then calls
-    ``generate`` from that many threads at once, so it must be thread-safe. And it may have
-    ``quantization: str``, how its weights are held (``Q4_K_M``, ``bf16``...), which the
-    worker reports and ``worker list`` shows. And ``structured: bool``: True when it
-    honours ``params.json_schema`` by constraining its decoding, so that the output always
-    validates; the worker refuses a job with a schema on a model without it. And
-    ``embed(texts: list[str]) -> Embeddings``: a vector per text, the mean of its tokens'
-    last hidden states, L2-normalised (so a dot product is the cosine similarity); thread-
-    safe beside ``generate``. Without it the worker refuses embedding jobs.
+    A model may also have optional capabilities, each a Protocol below that the worker
+    checks with ``isinstance``: ``BatchingModel``, ``QuantizedModel``, ``StructuredModel``,
+    ``EmbeddingModel``, ``ClosableModel``.
     """
 
     @property
@@ -165,6 +163,55 @@ class LoadedModel(Protocol):
         conversation) when given; a backend without chat templates uses ``prompt``.
         """
         ...
+
+
+@runtime_checkable
+class BatchingModel(Protocol):
+    """A model that serves ``max_batch`` ``generate`` calls at once (without it: 1).
+
+    A batching backend decodes them together; the worker then calls ``generate`` from that
+    many threads at once, so it must be thread-safe.
+    """
+
+    @property
+    def max_batch(self) -> int: ...
+
+
+@runtime_checkable
+class QuantizedModel(Protocol):
+    """A model that says how its weights are held (``Q4_K_M``, ``bf16``...), which the
+    worker reports and ``worker list`` shows."""
+
+    @property
+    def quantization(self) -> str: ...
+
+
+@runtime_checkable
+class StructuredModel(Protocol):
+    """A model whose ``structured`` is True when it honours ``params.json_schema`` by
+    constraining its decoding, so that the output always validates; the worker refuses a
+    job with a schema on any other model."""
+
+    @property
+    def structured(self) -> bool: ...
+
+
+@runtime_checkable
+class EmbeddingModel(Protocol):
+    """A model that computes embeddings; the worker refuses embedding jobs on any other."""
+
+    def embed(self, texts: list[str]) -> Embeddings:
+        """A vector per text, the mean of its tokens' last hidden states, L2-normalised (so
+        a dot product is the cosine similarity); thread-safe beside ``generate``."""
+        ...
+
+
+@runtime_checkable
+class ClosableModel(Protocol):
+    """A model that holds what must be freed when its worker stops (an engine thread, a
+    native context); the worker calls ``close`` once, as it shuts down."""
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

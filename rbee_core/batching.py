@@ -8,7 +8,12 @@ is no longer wanted (a cancel, a stop string) is dropped without disturbing the 
 The KV cache is bounded: a sequence is admitted only while every admitted sequence could
 still run to its ``max_tokens`` (how many slots that takes depends on the engine's layout:
 ``BatchLoop.slots_needed``). Until then it waits, first come first served, and is told why;
-one that could never fit is refused at once, naming both sizes.
+one that could never fit is refused at once, naming both sizes. So is one that would run
+past the model's trained context: the rule every engine shares (``BatchLoop.refusal``).
+
+Every engine has the same shape: its backend's ``load`` settles its ``EngineSettings`` once
+(from the environment and the model) and passes them to its constructor; each sequence
+brings its own ``TokenSampler``, which the engine closes when the sequence leaves.
 """
 
 from __future__ import annotations
@@ -19,16 +24,55 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from rbee_core.backends import Chunk
 from rbee_core.errors import InvalidRequest
 from rbee_core.messages import FinishReason
 from rbee_core.stops import StopMatcher
 
-__all__ = ["BatchLoop", "Sequence", "text_chunks"]
+__all__ = [
+    "BatchLoop",
+    "EngineSettings",
+    "Sequence",
+    "TokenSampler",
+    "beyond_context",
+    "text_chunks",
+]
 
-S = TypeVar("S")  # the engine's per-sequence sampler
+L_contra = TypeVar("L_contra", contravariant=True)
+
+
+class TokenSampler(Protocol[L_contra]):
+    """One sequence's own choice of its next tokens (its seed, warpers, JSON Schema
+    constraint), so that its answer does not depend on its neighbours in the batch.
+
+    ``L_contra`` is how its engine hands it one row of logits: a ``[1, vocab]`` tensor on
+    torch, a row index of the last batch on llama.cpp.
+    """
+
+    def sample(self, logits: L_contra) -> int:
+        """The next token, from this sequence's row of logits."""
+        ...
+
+    def close(self) -> None:
+        """Free what it holds outside Python. The engine calls it once the sequence has left
+        (or was refused); it may be called again."""
+        ...
+
+
+S = TypeVar("S", bound="TokenSampler[Any]")  # the engine's per-sequence sampler
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How an engine is sized, settled once by its backend's ``load`` (``RBEE_MAX_BATCH`` and
+    ``RBEE_KV_CACHE`` from the environment, the rest from the model) and passed to the
+    engine's constructor: no engine reads the environment."""
+
+    max_batch: int  # sequences decoded together (llama.cpp: its slots)
+    kv_tokens: int  # KV cache token slots, as the engine's layout counts them (slots_needed)
+    context_length: int  # the model's trained context: no sequence may run past it
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +187,31 @@ def text_chunks(
     yield from stops.closing_chunks(finish, len(seq.prompt), seq.generated, seq.cached_tokens)
 
 
+def beyond_context(seq: Sequence[Any], context_length: int) -> str | None:
+    """Why ``seq`` would run past a model's trained context of ``context_length`` positions,
+    or None: its prompt plus ``max_tokens`` must fit, on every engine alike."""
+    if seq.reserve <= context_length:
+        return None
+    return (
+        f"the prompt ({len(seq.prompt)} tokens) plus max_tokens ({seq.max_tokens}) "
+        f"need {seq.reserve} positions; the model handles {context_length} "
+        "(its training context)"
+    )
+
+
 class BatchLoop(ABC, Generic[S]):
     """The engine thread of one model, and its admission policy. An engine implements
-    ``slots_needed`` (its KV layout), ``step`` (one forward for the batch) and ``reset``."""
+    ``slots_needed`` (its KV layout), ``step`` (one forward for the batch) and ``reset``.
 
-    def __init__(self, max_batch: int, kv_tokens: int, prefill_tokens: int) -> None:
-        self.max_batch = max_batch
-        self.kv_tokens = kv_tokens
+    ``prefill_tokens`` is the engine's own trait, not a setting: the prompt tokens one step
+    may prefill (always at least one sequence).
+    """
+
+    def __init__(self, settings: EngineSettings, prefill_tokens: int) -> None:
+        self.settings = settings
+        self.max_batch = settings.max_batch
+        self.kv_tokens = settings.kv_tokens
+        self.context_length = settings.context_length
         self.prefill_tokens = prefill_tokens
         self._pending: deque[Sequence[S]] = deque()
         self._active: list[Sequence[S]] = []
@@ -181,11 +243,19 @@ class BatchLoop(ABC, Generic[S]):
         """Forget the cache (after a failed step, every sequence in it has been released)."""
 
     def release(self, seq: Sequence[S]) -> None:
-        """Called once for each sequence as it leaves the engine for good: ended, cancelled
-        while waiting, failed, or shut down. Engines free what they hold for it here."""
+        """Called for each sequence as it leaves the engine for good: ended, cancelled while
+        waiting, failed, or shut down. Closes its sampler; engines free what they hold for
+        it here too (and call this)."""
+        seq.sampler.close()
 
     def refusal(self, seq: Sequence[S]) -> str | None:
-        """Why ``seq`` can never run here, or None. Engines may add their own limits."""
+        """Why ``seq`` can never run here, or None: it would run past the model's trained
+        context (the same rule on every engine), or it can never fit in the cache."""
+        return beyond_context(seq, self.context_length) or self.cache_refusal(seq)
+
+    def cache_refusal(self, seq: Sequence[S]) -> str | None:
+        """Why ``seq`` can never fit in the KV cache, or None; an engine may word it for its
+        own layout."""
         if seq.reserve <= self.kv_tokens:
             return None
         return (
@@ -197,17 +267,19 @@ class BatchLoop(ABC, Generic[S]):
     def submit(
         self, prompt: list[int], max_tokens: int, sampler: S, cancelled: Callable[[], bool]
     ) -> Sequence[S]:
-        """Queue a sequence; it starts at the next step there is room for it."""
+        """Queue a sequence; it starts at the next step there is room for it. The engine
+        owns ``sampler`` from here: it closes it, also when it refuses the sequence."""
         seq = Sequence(prompt, max_tokens, sampler, cancelled)
         why = self.refusal(seq)
+        with self._cond:
+            if why is None and not self._closed:
+                self._pending.append(seq)
+                self._cond.notify()
+                return seq
+        sampler.close()
         if why is not None:
             raise InvalidRequest(why, field="max_tokens")
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the model is shutting down")
-            self._pending.append(seq)
-            self._cond.notify()
-        return seq
+        raise RuntimeError("the model is shutting down")
 
     def close(self) -> None:
         with self._cond:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rbee_core.backends import Footprint
+from rbee_core.batching import EngineSettings
 from rbee_core.chat_tools import TOOLS_NATIVE
 from rbee_core.errors import ModelUnavailable
 from rbee_core.gguf import GGUFHeader, read_gguf_header
@@ -63,10 +64,10 @@ def slots_for(header: GGUFHeader, env: Mapping[str, str]) -> Slots:
     return Slots(count, max(1, min(total // count, context)))
 
 
-def threads() -> int:
-    """Threads llama.cpp decodes with: ``RBEE_THREADS``, else the CPUs this process may run
-    on (fewer leave room for other work on a shared machine)."""
-    value = os.environ.get("RBEE_THREADS", "").strip()
+def threads(env: Mapping[str, str]) -> int:
+    """Threads llama.cpp decodes with: ``env``'s ``RBEE_THREADS``, else the CPUs this process
+    may run on (fewer leave room for other work on a shared machine)."""
+    value = env.get("RBEE_THREADS", "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
             raise ModelUnavailable(f"RBEE_THREADS must be a whole number >= 1, not {value!r}")
@@ -104,8 +105,9 @@ class LlamaCppBackend:
         from rbee_llamacpp.library import Context, ContextSettings, Model
 
         header = read_gguf_header(model.path)
+        # The environment is read here, once: the context and the engine get typed settings.
         slots = slots_for(header, os.environ)
-        n_threads = threads()
+        n_threads = threads(os.environ)
         narrate(
             "load_start",
             f"loading {model.name} on cpu with llama.cpp ({header.quantization}, {n_threads} "
@@ -120,8 +122,9 @@ class LlamaCppBackend:
         except BaseException:
             loaded.close()
             raise
+        trained = loaded.context_length or slots.tokens
         engine = LlamaEngine(
-            context, loaded.vocab, slots.count, slots.tokens, loaded.context_length or slots.tokens
+            context, loaded.vocab, EngineSettings(slots.count, slots.tokens, trained)
         )
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
         ready = LlamaCppModel(loaded, context, engine, header.quantization)

@@ -28,7 +28,7 @@ its own, in the same order, whatever else is in the call:
 from __future__ import annotations
 
 from rbee_core import batching
-from rbee_core.batching import BatchLoop
+from rbee_core.batching import BatchLoop, EngineSettings
 from rbee_core.messages import FinishReason
 from rbee_llamacpp.library import Context, Vocab
 from rbee_llamacpp.sampling import Sampler
@@ -44,17 +44,15 @@ BALLAST_FROM = 224  # below 256 cells, ggml's single-query attention path is the
 class LlamaEngine(BatchLoop[Sampler]):
     """Runs the decode loop of one llama.cpp context for every sequence submitted to it.
 
-    ``kv_tokens`` is what one slot holds: a sequence needs its prompt plus ``max_tokens``
-    in it, and waits for a free slot (``max_batch`` of them).
+    ``settings.kv_tokens`` is what one slot holds: a sequence needs its prompt plus
+    ``max_tokens`` in it, and waits for a free slot (``settings.max_batch`` of them).
     """
 
-    def __init__(
-        self, context: Context, vocab: Vocab, slots: int, slot_tokens: int, context_length: int
-    ) -> None:
-        super().__init__(slots, slot_tokens, prefill_tokens=PREFILL_CHUNK)
+    def __init__(self, context: Context, vocab: Vocab, settings: EngineSettings) -> None:
+        super().__init__(settings, prefill_tokens=PREFILL_CHUNK)
         self._context = context
         self._vocab = vocab
-        self._context_length = context_length
+        slots = settings.max_batch
         self._free = list(range(slots - 1, -1, -1))
         self._slot: dict[int, int] = {}  # id(sequence) -> its slot (seq id in the cache)
         self._cached: list[list[int]] = [[] for _ in range(slots)]  # each slot's tokens
@@ -65,13 +63,9 @@ class LlamaEngine(BatchLoop[Sampler]):
         """Each sequence has a slot of its own: the largest reserve must fit in one."""
         return max((s.reserve for s in seqs), default=0)
 
-    def refusal(self, seq: Sequence) -> str | None:
-        if seq.reserve > self._context_length:
-            return (
-                f"the prompt ({len(seq.prompt)} tokens) plus max_tokens ({seq.max_tokens}) "
-                f"need {seq.reserve} positions; the model handles {self._context_length} "
-                "(its training context)"
-            )
+    def cache_refusal(self, seq: Sequence) -> str | None:
+        """A sequence needs a slot of its own: say how many jobs would share the cache so
+        that one slot holds it."""
         if seq.reserve > self.kv_tokens:
             total = self.kv_tokens * self.max_batch
             fewer = total // seq.reserve
@@ -88,7 +82,7 @@ class LlamaEngine(BatchLoop[Sampler]):
         slot = self._slot.pop(id(seq), None)
         if slot is not None:  # its cells stay, for the next job that shares a prefix
             self._free.append(slot)
-        seq.sampler.close()
+        super().release(seq)
 
     def reset(self) -> None:
         self._context.forget_all()
@@ -208,7 +202,7 @@ class LlamaEngine(BatchLoop[Sampler]):
                 self._context.forget(slot, position)
 
     def _sample(self, seq: Sequence, row: int) -> None:
-        token = seq.sampler.sample(self._context.handle, row)
+        token = seq.sampler.sample(row)
         seq.accept(token, self._vocab.is_end(token))
 
     def _leave(self) -> None:

@@ -103,11 +103,7 @@ class LlamaCppModel:
         if params.json_schema is not None:
             grammar = compile_schema(params.json_schema)
             constraint = Constraint(self._guide_tokenizer(), grammar, self._model.vocab.size)
-        sampler = Sampler(params, constraint)
-        try:
-            seq = self.engine.submit(ids, params.max_tokens, sampler, cancelled)
-        except BaseException:
-            sampler.close()  # refused: the engine never saw it
-            raise
+        sampler = Sampler(params, self._context.handle, constraint)
+        seq = self.engine.submit(ids, params.max_tokens, sampler, cancelled)
         pieces = Pieces(self._model.vocab)
         yield from text_chunks(seq, pieces.push, params.stop, pieces.flush)

@@ -18,14 +18,18 @@ __all__ = ["Sampler"]
 
 class Sampler:
     """A llama.cpp sampler chain for one job: greedy, or temperature, top-k and top-p, then
-    a draw from the job's own seeded generator (a random seed when it has none).
+    a draw from the job's own seeded generator (a random seed when it has none). A
+    ``rbee_core.batching.TokenSampler`` of row indices of ``context``'s last batch.
 
     The order is the one OpenAI and transformers use: the temperature first, then top-k and
     top-p on the scaled distribution.
     """
 
-    def __init__(self, params: GenerationParams, constraint: Constraint | None = None) -> None:
+    def __init__(
+        self, params: GenerationParams, context: Any, constraint: Constraint | None = None
+    ) -> None:
         self.greedy = params.temperature == 0
+        self._context = context  # the llama_context handle whose logits it samples
         self._constraint = constraint
         chain = llama.llama_sampler_chain_init(llama.llama_sampler_chain_default_params())
         add = llama.llama_sampler_chain_add
@@ -42,8 +46,9 @@ class Sampler:
             add(chain, llama.llama_sampler_init_dist(seed % 0xFFFFFFFF))
         self._chain: Any = chain
 
-    def sample(self, context: Any, row: int) -> int:
+    def sample(self, row: int) -> int:
         """The next token from row ``row`` of the last batch's logits."""
+        context = self._context
         if self._constraint is None:
             return int(llama.llama_sampler_sample(self._chain, context, row))
         allowed = self._constraint.allowed()
@@ -55,6 +60,7 @@ class Sampler:
         return token
 
     def close(self) -> None:
+        """Free the chain (once; again is a no-op)."""
         if self._chain:
             llama.llama_sampler_free(self._chain)
             self._chain = None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rbee_core.backends import Footprint
+from rbee_core.batching import EngineSettings
 from rbee_core.chat_tools import TOOLS_NATIVE
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
@@ -19,7 +20,7 @@ from rbee_torch.footprint import torch_footprint
 if TYPE_CHECKING:
     from rbee_torch.generation import TorchModel
 
-__all__ = ["TorchBackend", "pick_device"]
+__all__ = ["TorchBackend", "engine_settings", "pick_device", "torch_model"]
 
 
 def pick_device(device: str) -> str:
@@ -31,6 +32,27 @@ def pick_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelUnavailable(f"device {device!r} requested, but torch sees no CUDA GPU")
     return device
+
+
+def engine_settings(weights: Any, device: str) -> EngineSettings:
+    """The engine's settings for a loaded model: ``RBEE_MAX_BATCH`` and ``RBEE_KV_CACHE``,
+    read from the environment here and nowhere else, and the model's trained context."""
+    from rbee_torch.kv_budget import kv_cache_tokens, max_batch
+
+    kv_tokens = kv_cache_tokens(weights, device)
+    # Most configs have it (GPT-2's maps its n_positions onto it); one without is bounded
+    # by its cache alone.
+    context = getattr(weights.config, "max_position_embeddings", None)
+    return EngineSettings(max_batch(weights.config, os.environ), kv_tokens, context or kv_tokens)
+
+
+def torch_model(weights: Any, tokenizer: Any, device: str) -> TorchModel:
+    """A loaded model, with the engine that decodes its jobs built from its settings."""
+    from rbee_torch.batching import BatchEngine
+    from rbee_torch.generation import TorchModel, eos_ids
+
+    engine = BatchEngine(weights, eos_ids(weights, tokenizer), engine_settings(weights, device))
+    return TorchModel(weights, tokenizer, device, engine)
 
 
 class TorchBackend:
@@ -47,8 +69,6 @@ class TorchBackend:
         # Imported here, not at module level: every rbee process loads this plugin, and only
         # workers should pay for importing torch.
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from rbee_torch.generation import TorchModel
 
         device = pick_device(device)
         # Before converting a GGUF (half a minute): a bad RBEE_TORCH_DTYPE fails at once.
@@ -70,7 +90,7 @@ class TorchBackend:
         weights = AutoModelForCausalLM.from_pretrained(folder, dtype=choice.torch_dtype)
         weights = weights.to(device).eval()  # type: ignore[arg-type]
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
-        ready = TorchModel(weights, tokenizer, device)
+        ready = torch_model(weights, tokenizer, device)
         if ready.knows_tools:
             narrate("chat_tools", TOOLS_NATIVE.format(model=model.name))
         return ready

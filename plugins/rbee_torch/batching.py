@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from rbee_core import batching
-from rbee_core.batching import BatchLoop
+from rbee_core.batching import BatchLoop, EngineSettings
 from rbee_core.messages import FinishReason
 from rbee_torch.sampling import Sampler
 
@@ -47,17 +47,12 @@ class BatchEngine(BatchLoop[Sampler]):
     """Runs the decode loop of one model for every sequence submitted to it."""
 
     def __init__(
-        self,
-        model: Any,
-        eos_ids: set[int],
-        max_batch: int,
-        kv_tokens: int,
-        prefill_tokens: int = 128,
+        self, model: Any, eos_ids: set[int], settings: EngineSettings, prefill_tokens: int = 128
     ) -> None:
-        super().__init__(max_batch, kv_tokens, prefill_tokens)
+        super().__init__(settings, prefill_tokens)
         self._model = model
         self._device = model.device
-        self._eos = eos_ids
+        self.eos_ids = eos_ids
         self._cache: Any = None  # the batch's DynamicCache, one row per active sequence
         self._mask: torch.Tensor | None = None  # [rows, columns]: 1 = a real token
         self.start()
@@ -83,6 +78,8 @@ class BatchEngine(BatchLoop[Sampler]):
             except Exception as exc:  # this prompt's fault: it alone fails
                 if not seq.done:
                     seq.fail(exc)
+                if seq not in self._active:  # else it leaves with the batch's done rows
+                    self.release(seq)
         self._remove_done()
         if self._active:
             self._decode()
@@ -94,7 +91,7 @@ class BatchEngine(BatchLoop[Sampler]):
         seq.length = len(seq.prompt)
         self._merge(out.cache, seq.length)
         self._active.append(seq)
-        self._accept(seq, seq.sampler(out.logits[:, -1, :]))
+        self._accept(seq, seq.sampler.sample(out.logits[:, -1, :]))
 
     def _merge(self, cache: Any, length: int) -> None:
         """Add a prefilled sequence's cache as a new last row, left-padding the shorter side."""
@@ -137,16 +134,19 @@ class BatchEngine(BatchLoop[Sampler]):
         greedy = logits.argmax(dim=-1).tolist()
         for row, seq in enumerate(self._active):
             seq.length += 1
-            token = greedy[row] if seq.sampler.greedy else seq.sampler(logits[row : row + 1])
+            token = greedy[row] if seq.sampler.greedy else seq.sampler.sample(logits[row : row + 1])
             self._accept(seq, token)
 
     def _accept(self, seq: Sequence, token: int) -> None:
-        seq.accept(token, token in self._eos)
+        seq.accept(token, token in self.eos_ids)
 
     def _remove_done(self) -> None:
         keep = [row for row, seq in enumerate(self._active) if not seq.done]
         if len(keep) == len(self._active):
             return
+        for seq in self._active:
+            if seq.done:
+                self.release(seq)
         self._active = [self._active[row] for row in keep]
         if not keep:
             self._cache, self._mask = None, None

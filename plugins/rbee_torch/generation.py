@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,38 +14,42 @@ from rbee_structured.constraint import Constraint
 from rbee_structured.grammar import compile_schema
 from rbee_torch.batching import BatchEngine
 from rbee_torch.detokenize import Detokenizer
-from rbee_torch.kv_budget import kv_cache_tokens, max_batch
 from rbee_torch.sampling import Sampler
 
-__all__ = ["TorchModel"]
+__all__ = ["TorchModel", "eos_ids"]
+
+
+def eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """The tokens that end a generation: the model's generation config's and the
+    tokenizer's end-of-sequence ids."""
+    eos = model.generation_config.eos_token_id
+    ids = list(eos) if isinstance(eos, list) else [eos]
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return {int(i) for i in ids if i is not None}
 
 
 class TorchModel:
-    """A causal LM and its tokenizer on one device."""
+    """A causal LM and its tokenizer on one device, and the engine its backend built for
+    it (``rbee_torch.backend.torch_model``)."""
 
     structured = True  # honours GenerationParams.json_schema
 
-    def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
+    def __init__(self, model: Any, tokenizer: Any, device: str, engine: BatchEngine) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self._device = device
+        self.engine = engine
+        self.eos_ids = engine.eos_ids
         template = tokenizer.chat_template
         self.knows_tools = isinstance(template, str) and template_knows_tools(template)
         # How the weights are held, as worker list shows it: bf16, fp32...
         names = {"bfloat16": "bf16", "float32": "fp32", "float16": "fp16"}
         dtype = str(model.dtype).removeprefix("torch.")
         self.quantization = names.get(dtype, dtype)
-        eos = model.generation_config.eos_token_id
-        eos_ids = eos if isinstance(eos, list) else [eos]
-        if tokenizer.eos_token_id is not None:
-            eos_ids.append(tokenizer.eos_token_id)
-        self.eos_ids = {int(i) for i in eos_ids if i is not None}
         self._vocab_size = int(model.config.vocab_size)
         self._guide: Any = None  # the tokenizer as llguidance sees it, made on first use
         self._guide_lock = threading.Lock()
-        self.engine = BatchEngine(
-            model, self.eos_ids, max_batch(model.config, os.environ), kv_cache_tokens(model, device)
-        )
 
     @property
     def device(self) -> str:

@@ -23,7 +23,8 @@ _NO_IDS = torch.empty((1, 0), dtype=torch.long)
 
 
 class Sampler:
-    """Picks the next token of one sequence from its row of logits."""
+    """Picks the next token of one sequence from its row of logits (a
+    ``rbee_core.batching.TokenSampler`` of ``[1, vocab]`` tensors)."""
 
     def __init__(
         self, params: GenerationParams, device: str, constraint: Constraint | None = None
@@ -45,13 +46,16 @@ class Sampler:
         else:
             self._generator.seed()
 
-    def __call__(self, logits: torch.Tensor) -> int:
+    def sample(self, logits: torch.Tensor) -> int:
         """``logits``: shape ``[1, vocab]``."""
         if self._constraint is None:
             return self._choose(logits)
         token = self._choose(self._masked(logits, self._constraint))
         self._constraint.accept(token)
         return token
+
+    def close(self) -> None:
+        """Nothing to free: its generator and warpers are plain torch objects."""
 
     def _masked(self, logits: torch.Tensor, constraint: Constraint) -> torch.Tensor:
         allowed = torch.from_numpy(constraint.allowed()).to(logits.device)

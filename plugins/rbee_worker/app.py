@@ -43,7 +43,7 @@ async def health(request: Request[Any, Any, Any], state: State) -> dict[str, Any
         "status": "ready",
         "model": state.model,
         "backend": state.backend,
-        "quantization": str(getattr(runner.model, "quantization", "")),
+        "quantization": runner.quantization,
         "device": runner.model.device,
         "busy": runner.busy,
         "slots": runner.slots,

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         device=loaded.device,
         slots=runner.slots,
         backend=backend.name,
-        quantization=str(getattr(loaded, "quantization", "")),
+        quantization=runner.quantization,
     )
     announce("ready", **ready.to_json())
     serve(app, sock, lambda s: server.__setitem__("uvicorn", s))

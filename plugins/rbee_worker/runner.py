@@ -17,7 +17,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from rbee_core.backends import Chunk, Embeddings, GenerationParams, LoadedModel
+from rbee_core.backends import (
+    BatchingModel,
+    Chunk,
+    ClosableModel,
+    EmbeddingModel,
+    Embeddings,
+    GenerationParams,
+    LoadedModel,
+    QuantizedModel,
+    StructuredModel,
+)
 from rbee_core.errors import InvalidRequest, WorkerRetired
 from rbee_core.slots import Slots
 
@@ -29,7 +39,7 @@ _END = object()
 class Runner:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self.queue = Slots(max(1, int(getattr(model, "max_batch", 1))))
+        self.queue = Slots(max(1, model.max_batch) if isinstance(model, BatchingModel) else 1)
         self.jobs_served = 0
         self.idle_since = time.time()
         self.retired = False
@@ -40,6 +50,12 @@ class Runner:
     def slots(self) -> int:
         """Generations it runs at once: the model's batch size."""
         return self.queue.capacity
+
+    @property
+    def quantization(self) -> str:
+        """How the model's weights are held (``Q4_K_M``, ``bf16``...); empty if it does not
+        say."""
+        return self.model.quantization if isinstance(self.model, QuantizedModel) else ""
 
     @property
     def running(self) -> int:
@@ -87,7 +103,9 @@ class Runner:
         return None
 
     async def generate(self, prompt: str, params: GenerationParams) -> AsyncIterator[Chunk]:
-        if params.json_schema is not None and not getattr(self.model, "structured", False):
+        if params.json_schema is not None and not (
+            isinstance(self.model, StructuredModel) and self.model.structured
+        ):
             raise InvalidRequest(
                 f"response_format: this worker's backend ({type(self.model).__name__}) cannot "
                 "constrain its output to a JSON schema; use the torch or llamacpp backend",
@@ -133,8 +151,7 @@ class Runner:
     async def embed(self, texts: list[str]) -> Embeddings:
         """A vector per text, computed in one of the model's slots (it waits its turn
         behind generations like a job does)."""
-        embed = getattr(self.model, "embed", None)
-        if embed is None:
+        if not isinstance(self.model, EmbeddingModel):
             raise InvalidRequest(
                 f"this worker's backend ({type(self.model).__name__}) does not compute "
                 "embeddings; use the torch or llamacpp backend",
@@ -144,7 +161,9 @@ class Runner:
         try:
             async with self.queue.hold():
                 try:
-                    result: Embeddings = await loop.run_in_executor(self._threads, embed, texts)
+                    result: Embeddings = await loop.run_in_executor(
+                        self._threads, self.model.embed, texts
+                    )
                     return result
                 finally:
                     self.jobs_served += 1
@@ -154,6 +173,5 @@ class Runner:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
-        close = getattr(self.model, "close", None)
-        if callable(close):
-            close()
+        if isinstance(self.model, ClosableModel):
+            self.model.close()

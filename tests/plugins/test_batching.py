@@ -5,19 +5,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from rbee_core.backends import GenerationParams
+from rbee_core.batching import EngineSettings
 from rbee_core.errors import InvalidRequest
+from rbee_torch.backend import torch_model
 from rbee_torch.batching import BatchEngine, Sequence
-from rbee_torch.kv_budget import bytes_per_token, max_batch
+from rbee_torch.kv_budget import bytes_per_token, kv_cache_tokens, max_batch
 from rbee_torch.sampling import Sampler
 
 PROMPTS = [[1, 5, 9, 14, 3], [2, 7], [4, 4, 8, 15, 16, 23, 42, 11, 30], [6]]
 GREEDY = GenerationParams(temperature=0)
+CONTEXT = 256  # the model's max_position_embeddings
+
+
+def settings(max_batch: int, kv_tokens: int, context_length: int = CONTEXT) -> EngineSettings:
+    return EngineSettings(max_batch, kv_tokens, context_length)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +45,7 @@ def model() -> LlamaForCausalLM:
 
 @pytest.fixture
 def engine(model: LlamaForCausalLM) -> Iterator[BatchEngine]:
-    engine = BatchEngine(model, eos_ids=set(), max_batch=8, kv_tokens=4096)
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(8, 4096))
     yield engine
     engine.close()
 
@@ -102,10 +110,10 @@ def test_cancelling_one_sequence_leaves_the_others_alone(engine: BatchEngine) ->
 
 
 def test_end_of_sequence_ends_without_emitting_it(model: LlamaForCausalLM) -> None:
-    with_eos = BatchEngine(model, eos_ids=set(), max_batch=4, kv_tokens=1024)
+    with_eos = BatchEngine(model, eos_ids=set(), settings=settings(4, 1024))
     first = run(with_eos, PROMPTS[0], GREEDY, 3)[0]
     with_eos.close()
-    engine = BatchEngine(model, eos_ids={first}, max_batch=4, kv_tokens=1024)
+    engine = BatchEngine(model, eos_ids={first}, settings=settings(4, 1024))
     seq = engine.submit(PROMPTS[0], 3, Sampler(GREEDY, "cpu"), lambda: False)
     assert list(seq) == [] and seq.finish_reason == "stop" and seq.generated == 1
     engine.close()
@@ -113,7 +121,7 @@ def test_end_of_sequence_ends_without_emitting_it(model: LlamaForCausalLM) -> No
 
 def test_a_sequence_that_does_not_fit_the_cache_waits_for_room(model: LlamaForCausalLM) -> None:
     # Each needs 5 + 20 = 25 slots: one fits in 40, two do not.
-    engine = BatchEngine(model, eos_ids=set(), max_batch=8, kv_tokens=40)
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(8, 40))
     first = engine.submit(PROMPTS[0], 20, Sampler(GREEDY, "cpu"), lambda: False)
     second = engine.submit(PROMPTS[0], 20, Sampler(GREEDY, "cpu"), lambda: False)
     tokens = iter(first)
@@ -131,7 +139,7 @@ def test_a_sequence_that_does_not_fit_the_cache_waits_for_room(model: LlamaForCa
 
 
 def test_a_sequence_that_can_never_fit_is_refused_by_name(model: LlamaForCausalLM) -> None:
-    engine = BatchEngine(model, eos_ids=set(), max_batch=8, kv_tokens=40)
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(8, 40))
     with pytest.raises(
         InvalidRequest, match="need 105 KV cache slots; this worker's cache holds 40"
     ):
@@ -139,8 +147,38 @@ def test_a_sequence_that_can_never_fit_is_refused_by_name(model: LlamaForCausalL
     engine.close()
 
 
+def test_a_sequence_past_the_trained_context_is_refused_as_on_llamacpp(
+    model: LlamaForCausalLM,
+) -> None:
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(8, 4096))
+    with pytest.raises(InvalidRequest) as info:
+        engine.submit(PROMPTS[0], CONTEXT, Sampler(GREEDY, "cpu"), lambda: False)
+    assert info.value.field == "max_tokens"
+    assert info.value.message == (
+        f"the prompt (5 tokens) plus max_tokens ({CONTEXT}) need {5 + CONTEXT} positions; "
+        f"the model handles {CONTEXT} (its training context)"
+    )
+    assert len(run(engine, PROMPTS[0], GREEDY, CONTEXT - 5)) == CONTEXT - 5  # just fits
+    engine.close()
+
+
+def test_the_backend_builds_the_engine_from_its_settings(model: LlamaForCausalLM) -> None:
+    tokenizer = SimpleNamespace(eos_token_id=3, chat_template=None)
+    loaded = torch_model(model, tokenizer, "cpu")
+    try:
+        assert loaded.engine.settings == EngineSettings(
+            max_batch=64,  # RBEE_MAX_BATCH is unset
+            kv_tokens=kv_cache_tokens(model, "cpu"),
+            context_length=CONTEXT,
+        )
+        # The model's own end of sequence (LlamaConfig's 2) and the tokenizer's.
+        assert loaded.max_batch == 64 and loaded.eos_ids == loaded.engine.eos_ids == {2, 3}
+    finally:
+        loaded.close()
+
+
 def test_the_batch_never_exceeds_max_batch(model: LlamaForCausalLM) -> None:
-    engine = BatchEngine(model, eos_ids=set(), max_batch=2, kv_tokens=4096)
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(2, 4096))
     seqs = [engine.submit(PROMPTS[1], 15, Sampler(GREEDY, "cpu"), lambda: False) for _ in range(5)]
     peak = 0
     while not all(s.done for s in seqs):
@@ -167,7 +205,7 @@ def test_a_prompt_that_fails_fails_alone(engine: BatchEngine) -> None:
 def test_a_failing_decode_step_fails_its_sequences_and_the_engine_carries_on(
     model: LlamaForCausalLM,
 ) -> None:
-    engine = BatchEngine(model, eos_ids=set(), max_batch=4, kv_tokens=4096)
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(4, 4096))
     decode = engine._decode
 
     def broken() -> None:
@@ -182,7 +220,7 @@ def test_a_failing_decode_step_fails_its_sequences_and_the_engine_carries_on(
 
 
 def test_close_ends_waiting_and_running_sequences(model: LlamaForCausalLM) -> None:
-    engine = BatchEngine(model, eos_ids=set(), max_batch=1, kv_tokens=4096)
+    engine = BatchEngine(model, eos_ids=set(), settings=settings(1, 4096))
     seqs = [engine.submit(PROMPTS[1], 200, Sampler(GREEDY, "cpu"), lambda: False) for _ in range(2)]
     engine.close()
     for seq in seqs:
@@ -195,13 +233,13 @@ def test_close_ends_waiting_and_running_sequences(model: LlamaForCausalLM) -> No
 def test_sampler_top_k_keeps_to_the_k_best() -> None:
     sampler = Sampler(GenerationParams(temperature=1.0, top_k=2, seed=1), "cpu")
     logits = torch.tensor([[0.0, 3.0, -1.0, 2.5]])
-    assert {sampler(logits) for _ in range(200)} == {1, 3}
+    assert {sampler.sample(logits) for _ in range(200)} == {1, 3}
 
 
 def test_sampler_with_a_seed_repeats_itself() -> None:
     logits = torch.randn(1, 50)
     draws = [
-        [Sampler(GenerationParams(temperature=1.0, seed=9), "cpu")(logits) for _ in range(1)]
+        [Sampler(GenerationParams(temperature=1.0, seed=9), "cpu").sample(logits) for _ in range(1)]
         for _ in range(3)
     ]
     assert draws[0] == draws[1] == draws[2]
@@ -222,7 +260,7 @@ def test_admission_in_order_within_batch_cache_and_prefill_budgets(
     model: LlamaForCausalLM,
 ) -> None:
     def admitted(max_batch: int, kv_tokens: int, prefill_tokens: int) -> list[int]:
-        engine = BatchEngine(model, set(), max_batch, kv_tokens, prefill_tokens)
+        engine = BatchEngine(model, set(), settings(max_batch, kv_tokens), prefill_tokens)
         engine.close()  # no engine thread: call its admission policy by hand
         for prompt in ([1] * 10, [2] * 10, [3] * 10):
             engine._pending.append(Sequence(prompt, 10, Sampler(GREEDY, "cpu"), lambda: False))

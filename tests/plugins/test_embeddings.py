@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rbee_core.backends import Embeddings
+from rbee_core.backends import (
+    BatchingModel,
+    ClosableModel,
+    EmbeddingModel,
+    Embeddings,
+    QuantizedModel,
+    StructuredModel,
+)
 from rbee_core.errors import InvalidRequest
 from rbee_core.events import JobEnd
 from rbee_core.models import LocalModel
@@ -48,6 +55,15 @@ def load(backend: str) -> Any:
 def test_similar_texts_are_closer_and_a_batch_embeds_as_alone(backend: str) -> None:
     model = load(backend)
     try:
+        # Every optional capability the worker looks for, declared as the core's Protocols.
+        for capability in (
+            BatchingModel,
+            ClosableModel,
+            EmbeddingModel,
+            QuantizedModel,
+            StructuredModel,
+        ):
+            assert isinstance(model, capability), capability
         result: Embeddings = model.embed(TEXTS)
         v = result.vectors
         assert v.shape == (3, 576) and result.prompt_tokens > 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rbee_core.backends import Chunk, GenerationParams
+from rbee_core.batching import EngineSettings
 from rbee_core.errors import InvalidRequest
 from rbee_core.gguf import read_gguf_header
 from rbee_core.models import LocalModel
@@ -29,10 +31,11 @@ def default_model() -> Path:
     return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def load(slots: int, slot_tokens: int) -> LlamaCppModel:
+def load(slots: int, slot_tokens: int, context_length: int | None = None) -> LlamaCppModel:
     model = Model(default_model())
-    context = Context(model, ContextSettings(slots, slot_tokens, 256, threads()))
-    engine = LlamaEngine(context, model.vocab, slots, slot_tokens, model.context_length)
+    context = Context(model, ContextSettings(slots, slot_tokens, 256, threads(os.environ)))
+    trained = context_length or model.context_length
+    engine = LlamaEngine(context, model.vocab, EngineSettings(slots, slot_tokens, trained))
     return LlamaCppModel(model, context, engine, "Q4_1")
 
 
@@ -176,6 +179,20 @@ def test_a_job_that_can_never_fit_is_refused_naming_both_sizes() -> None:
         assert "holds 100 for each of its 2 jobs at once" in info.value.message
     finally:
         small.close()
+
+
+def test_a_job_past_the_trained_context_is_refused_as_on_torch() -> None:
+    short = load(1, 512, context_length=100)  # as if the model were trained on 100 tokens
+    try:
+        with pytest.raises(InvalidRequest) as info:
+            list(short.generate("hello", GenerationParams(max_tokens=100), lambda: False))
+        prompt = len(short.encode("hello", raw=False))
+        assert info.value.message == (
+            f"the prompt ({prompt} tokens) plus max_tokens (100) need {prompt + 100} "
+            "positions; the model handles 100 (its training context)"
+        )
+    finally:
+        short.close()
 
 
 def test_a_failed_step_fails_its_jobs_and_the_engine_goes_on(llm: LlamaCppModel) -> None:
