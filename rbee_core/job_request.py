@@ -359,7 +359,7 @@ def _refusal(fault: Fault) -> InvalidRequest:
         return InvalidRequest(
             f"{name} must be {'an integer' if integer else 'a number'}, got {value!r}", name
         )
-    if not integer and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return InvalidRequest(f"{name} must be a finite number, got {value!r}", field=name)
     low, high = LIMITS[name]
     if kind.gt is not None and value == kind.gt:

@@ -557,6 +557,14 @@ def test_every_field_round_trips() -> None:
     assert req.messages == (Message("user", "Hello"),) and req.turns == (("user", "Hello"),)
 
 
+@pytest.mark.parametrize(
+    "name", ["max_tokens", "temperature", "top_p", "top_k", "seed", "timeout", "keep_alive"]
+)
+def test_a_number_too_large_for_a_float_is_refused_naming_its_field(name: str) -> None:
+    exc = rejected({**BASE, name: 10**400})  # JSON allows it; no float holds it
+    assert exc.field == name
+
+
 def test_keep_alive_is_seconds_or_minus_one() -> None:
     assert request(keep_alive=-1).keep_alive == -1.0
     assert request(keep_alive=0.5).keep_alive == 0.5
