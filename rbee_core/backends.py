@@ -12,14 +12,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import msgspec
+
 from rbee_core.chat_tools import with_tools_in_system
 from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.messages import FinishReason
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 
-if TYPE_CHECKING:  # a backend plugin needs no job machinery (asyncio) to import this module
-    from rbee_core.jobs import JobRequest
+if TYPE_CHECKING:
+    from rbee_core.job_request import Generation
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -70,18 +72,19 @@ class GenerationParams:
         return with_tools_in_system(self.messages, functions) if functions else self.messages
 
     @classmethod
-    def from_request(cls, request: JobRequest) -> GenerationParams:
+    def from_request(cls, request: Generation) -> GenerationParams:
+        """The settings of a job's generation part."""
         return cls(
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
             top_k=request.top_k,
             seed=request.seed,
-            stop=request.stop,
+            stop=(request.stop,) if isinstance(request.stop, str) else request.stop,
             raw=request.raw,
-            messages=request.messages,
+            messages=request.turns,
             json_schema=request.response_format.enforced if request.response_format else None,
-            tools=request.tools,
+            tools=msgspec.json.encode(request.tools).decode() if request.tools else None,
         )
 
 

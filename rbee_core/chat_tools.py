@@ -11,15 +11,15 @@ back by the API layer that offered them.
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
+from typing import Annotated, Any
 
-from rbee_core.errors import InvalidRequest
+import msgspec
 
 __all__ = [
     "MAX_TOOLS",
     "TOOLS_NATIVE",
-    "check_tools",
+    "TOOL_NAME",
+    "Tool",
     "hermes_system_prompt",
     "template_knows_tools",
     "template_tools",
@@ -29,34 +29,16 @@ __all__ = [
 MAX_TOOLS = 64
 TOOLS_NATIVE = "{model}'s chat template writes tools itself: a job's tools go to it"
 """What a backend narrates when it loads a model whose template knows tools."""
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def check_tools(value: Any) -> tuple[dict[str, Any], ...]:
-    """``tools`` of a job body: a list of ``{"name", "description"?, "parameters"?}``
-    (parameters a JSON Schema object); ``InvalidRequest`` naming the first problem."""
-    if not isinstance(value, list) or not value or len(value) > MAX_TOOLS:
-        raise InvalidRequest(f"tools must be a list of 1 to {MAX_TOOLS} functions", "tools")
-    out = []
-    for i, function in enumerate(value):
-        if not isinstance(function, dict) or set(function) - {"name", "description", "parameters"}:
-            raise InvalidRequest(
-                f"tools[{i}] must be an object with a name, and a description and "
-                "parameters if any",
-                "tools",
-            )
-        name = function.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidRequest(f"tools[{i}].name must be 1-64 letters, digits, _ or -", "tools")
-        if not isinstance(function.get("description", ""), str):
-            raise InvalidRequest(f"tools[{i}].description must be a string", "tools")
-        if not isinstance(function.get("parameters", {}), dict):
-            raise InvalidRequest(f"tools[{i}].parameters must be a JSON Schema object", "tools")
-        out.append(dict(function))
-    names = [f["name"] for f in out]
-    if len(set(names)) != len(names):
-        raise InvalidRequest("tools must have distinct names", "tools")
-    return tuple(out)
+class Tool(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A function a job offers its model: OpenAI's function format, as the client wrote it
+    (``description`` and ``parameters`` only where given)."""
+
+    name: Annotated[str, msgspec.Meta(pattern=TOOL_NAME)]
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    parameters: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 def hermes_system_prompt(functions: tuple[dict[str, Any], ...]) -> str:

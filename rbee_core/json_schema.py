@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["closed", "rewrite"]
+__all__ = ["closed", "resolved", "rewrite"]
 
 # Keywords whose value is a map of names to subschemas, a list of subschemas, or one.
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
@@ -63,3 +63,20 @@ def closed(schema: Any) -> Any:
         return sub
 
     return rewrite(schema, close)
+
+
+def resolved(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each ``{"$ref": "#/$defs/NAME"}`` replaced by that definition, and
+    no ``$defs`` left: one self-contained schema (as msgspec's are not). The definitions
+    must not refer to themselves."""
+    defs = schema.get("$defs", {})
+
+    def inline(sub: dict[str, Any]) -> dict[str, Any]:
+        ref = sub.pop("$ref", None)
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            sub = {**defs[ref.removeprefix("#/$defs/")], **sub}
+        sub.pop("$defs", None)
+        return sub
+
+    out: dict[str, Any] = rewrite(schema, inline)
+    return out

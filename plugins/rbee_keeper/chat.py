@@ -24,7 +24,8 @@ import click
 from rbee_core.paths import state_dir
 from rbee_core.private_files import create_private, private_dir
 from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
-from rbee_keeper.infer import job_fields, run_job, sampling_options
+from rbee_keeper.infer import run_job, sampling_options
+from rbee_keeper.job_options import job_fields
 from rbee_keeper.queen_lifecycle import ensure_queen
 
 __all__ = ["COMMANDS", "Conversation", "chat", "history_file", "read_message"]

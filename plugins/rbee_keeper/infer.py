@@ -21,13 +21,12 @@ from typing import Any
 
 import click
 
-from rbee_core.defaults import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from rbee_core.terminal_text import printable
-from rbee_keeper.context import Keeper, backend_option, pass_keeper, queen_url_option
+from rbee_keeper.context import Keeper, pass_keeper, queen_url_option
+from rbee_keeper.job_options import job_fields, job_options
 from rbee_keeper.queen_lifecycle import ensure_queen
 
 __all__ = [
-    "DEFAULT_MODEL",
     "combine_prompt",
     "follow",
     "follow_as_json",
@@ -38,97 +37,18 @@ __all__ = [
     "stdin_is_piped",
 ]
 
-DEFAULT_MODEL = "smollm2-135m"
-
 
 def sampling_options(function: Any) -> Any:
-    """The options of a job's sampling and placement, shared by ``infer`` and ``chat``."""
-    options = [
-        click.option(
-            "--model",
-            "-m",
-            default=DEFAULT_MODEL,
-            show_default=True,
-            help="Model name or reference (e.g. smollm2-135m, file:/path/to/model).",
-        ),
-        click.option(
-            "--max-tokens",
-            type=int,
-            default=DEFAULT_MAX_TOKENS,
-            show_default=True,
-            help="Most tokens to generate.",
-        ),
-        click.option(
-            "--temperature",
-            type=float,
-            default=DEFAULT_TEMPERATURE,
-            show_default=True,
-            help="Sampling temperature; 0 means greedy (deterministic).",
-        ),
-        click.option("--top-p", type=float, default=None, help="Nucleus sampling: keep this mass."),
-        click.option("--top-k", type=int, default=None, help="Sample from the k likeliest tokens."),
-        click.option("--seed", type=int, default=None, help="Seed for reproducible sampling."),
-        click.option("--stop", multiple=True, help="Stop when this text appears (repeatable)."),
-        click.option(
-            "--timeout", type=float, help="Fail the job if it has not finished in SECONDS."
-        ),
-        click.option(
-            "--hive",
-            "--node",
-            "hive",
-            help="Run on this hive (see: rbee-keeper hive list); --node is the same.",
-        ),
-        click.option("--device", help="Run on this device of the hive: cpu, cuda:0, ..."),
-        backend_option,
-        click.option(
-            "--keep-alive",
-            type=float,
-            help="Seconds a worker started for this job may stay idle (default: the "
-            "hive's); -1 keeps it loaded, never unloaded to make room for another model.",
-        ),
-        click.option(
-            "--queen-timeout",
-            type=float,
-            default=30.0,
-            show_default=True,
-            help="Seconds to wait for a queen this command starts.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def job_fields(
-    *,
-    max_tokens: int,
-    temperature: float,
-    top_p: float | None,
-    top_k: int | None,
-    seed: int | None,
-    stop: tuple[str, ...],
-    timeout: float | None,
-    hive: str | None,
-    device: str | None,
-    backend: str | None,
-    keep_alive: float | None,
-) -> dict[str, Any]:
-    """A job's fields from the shared options, leaving out what was not given (the queen's
-    defaults apply)."""
-    job: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
-    optional = {
-        "top_p": top_p,
-        "top_k": top_k,
-        "seed": seed,
-        "stop": list(stop) or None,
-        "hive": hive,
-        "device": device,
-        "backend": backend,
-        "keep_alive": keep_alive,
-        "timeout": timeout,
-    }
-    job.update({k: v for k, v in optional.items() if v is not None})
-    return job
+    """The options of a job (its fields: model, sampling, placement), shared by ``infer``
+    and ``chat``, and how long to wait for a queen the command starts."""
+    function = click.option(
+        "--queen-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for a queen this command starts.",
+    )(function)
+    return job_options(function)
 
 
 def stdin_is_piped() -> bool:

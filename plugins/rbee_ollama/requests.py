@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import MAX_MESSAGES, JobRequest
+from rbee_core.job_request import MAX_MESSAGES, JobRequest
 from rbee_core.models import ModelCatalog
 from rbee_ollama.errors import OllamaError
 from rbee_ollama.names import to_rbee

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import MAX_MESSAGES, JobRequest
+from rbee_core.job_request import MAX_MESSAGES, JobRequest
 from rbee_openai.errors import OpenAIError
 from rbee_openai.tools import Tools, parse_tools, render_messages
 

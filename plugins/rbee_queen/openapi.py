@@ -1,13 +1,15 @@
 """The OpenAPI description of what the job routes validate themselves.
 
-``POST /jobs`` validates its body (rbee_core.jobs) and ``GET /jobs`` its query (routes.py)
-themselves, so that every error names its field or parameter in rbee's error shape; this
-turns their declarations (``JOB_BODY_SCHEMA``, the page parameters) into Litestar's schema
-objects for ``/schema/openapi.json``, which clients and the API fuzz test read.
+``POST /jobs`` decodes its body itself (``JobRequest.from_json``) and ``GET /jobs`` its query
+(routes.py), so that every error names its field or parameter in rbee's error shape; this
+gives Litestar their schemas for ``/schema/openapi.json``, which clients and the API fuzz
+test read: the body's from the job contract's own declaration (rbee_core.job_request), the
+page parameters' from ``LIST_PARAMETERS``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,8 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from rbee_core.jobs import JOB_BODY_SCHEMA, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import JobState
 from rbee_queen.job_store import DEFAULT_PAGE, MAX_PAGE
 
 __all__ = [
@@ -31,38 +34,26 @@ __all__ = [
     "schema_of",
 ]
 
-# JSON Schema's camelCase keywords as Litestar's Schema fields.
-_KEYWORDS = {
-    "additionalProperties": "additional_properties",
-    "allOf": "all_of",
-    "anyOf": "any_of",
-    "exclusiveMinimum": "exclusive_minimum",
-    "maxItems": "max_items",
-    "maxLength": "max_length",
-    "minItems": "min_items",
-    "minLength": "min_length",
-    "oneOf": "one_of",
-}
+_CAMEL = re.compile(r"(?<=[a-z])([A-Z])")
 
 
 def schema_of(spec: dict[str, Any]) -> Schema:
-    """A Litestar ``Schema`` for a JSON Schema dict (the keywords rbee's declarations use)."""
+    """A Litestar ``Schema`` for a JSON Schema dict: each keyword as its snake_case field."""
     fields: dict[str, Any] = {}
     for key, value in spec.items():
-        name = _KEYWORDS.get(key, key)
         if key == "type":
             value = OpenAPIType(value)
         elif key == "properties":
             value = {k: schema_of(v) for k, v in value.items()}
-        elif key == "items":
+        elif key == "items" or (key == "additionalProperties" and isinstance(value, dict)):
             value = schema_of(value)
         elif key in ("oneOf", "anyOf", "allOf"):
             value = [schema_of(v) for v in value]
-        fields[name] = value
+        fields[_CAMEL.sub(r"_\1", key).lower()] = value
     return Schema(**fields)
 
 
-JOB_SCHEMA = schema_of(JOB_BODY_SCHEMA)
+JOB_SCHEMA = schema_of(JobRequest.json_schema())
 
 
 @dataclass

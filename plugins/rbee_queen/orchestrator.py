@@ -10,7 +10,6 @@ Ollama API's model routes).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pluggy
 
 from rbee_core.errors import (
@@ -170,7 +170,7 @@ class Queen:
         if request.seed is None and not request.embed and request.temperature > 0:
             # Sampled without a seed: one of the queen's, in the record and the end event,
             # so the answer can be had again (and a job moved mid-answer goes on the same).
-            request = dataclasses.replace(request, seed=secrets.randbits(32))
+            request = msgspec.structs.replace(request, seed=secrets.randbits(32))
         job = self.jobs.create(request)
         self.store.follow(job)  # its events, written as they happen, survive the queen
         self.pm.hook.rbee_job_submitted(job=job)

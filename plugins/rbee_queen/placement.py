@@ -105,7 +105,7 @@ class Placement:
         backend = request.backend
         index = self.fleet.index
         if blocks is None:
-            blocks = prompt_blocks(request.prompt, request.messages)
+            blocks = prompt_blocks(request.prompt, request.turns)
         prompt_tokens = index.estimate(blocks)
         names = {record.name for record in hives}
         mine = [
@@ -292,7 +292,7 @@ class Placement:
         hives = await self.hives_for(job, avoid)
         workers = self.fleet.workers
         self.fleet.index.keep_only(workers)
-        blocks = prompt_blocks(job.request.prompt, job.request.messages)
+        blocks = prompt_blocks(job.request.prompt, job.request.turns)
         candidates = self.candidates(job, name, hives, blocks)
         chosen = self.pm.hook.rbee_schedule(job=job, candidates=candidates)
         if chosen is None:

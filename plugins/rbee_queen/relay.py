@@ -99,9 +99,8 @@ class Relay:
         worker.jobs_served += 1
 
     async def _stream_from(self, job: Job, worker: WorkerRef) -> None:
-        body = job.request.to_json() | {"model": worker.model}  # the catalog's name for it
-        for key in ("hive", "device", "backend", "keep_alive"):
-            body.pop(key, None)
+        body = job.request.generation.to_json()  # placement is the queen's alone
+        body["model"] = worker.model  # the catalog's name for it
         if job.text:
             body["replay"] = job.text  # what the client has: generated again, not sent
         http = self.fleet.http
@@ -192,10 +191,10 @@ class Relay:
         request = job.request
         if request.embed:
             return  # an embedding caches nothing a later prompt reuses
-        prompt = prompt_blocks(request.prompt, request.messages)
+        prompt = prompt_blocks(request.prompt, request.turns)
         chars = sum(b.chars for b in prompt)
         if end.get("outcome", "completed") == "completed":
-            blocks = answer_blocks(request.prompt, request.messages, job.text)
+            blocks = answer_blocks(request.prompt, request.turns, job.text)
         else:
             blocks = prompt
         tokens = end.get("prompt_tokens")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rbee_core.jobs import MAX_MESSAGES
+from rbee_core.job_request import MAX_MESSAGES
 from rbee_openai.errors import OpenAIError
 
 __all__ = ["conversation"]

@@ -19,7 +19,8 @@ from rbee_core.backends import GenerationParams
 from rbee_core.errors import InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType, JobEnd
-from rbee_core.jobs import JobRequest, JobState
+from rbee_core.job_request import Generation
+from rbee_core.jobs import JobState
 from rbee_core.messages import FinishReason
 from rbee_core.narration import Narration
 from rbee_http.auth import authorized
@@ -55,7 +56,7 @@ async def health(request: Request[Any, Any, Any], state: State) -> dict[str, Any
     }
 
 
-async def _embed_into(log: EventLog, runner: Runner, request: JobRequest) -> None:
+async def _embed_into(log: EventLog, runner: Runner, request: Generation) -> None:
     result = await runner.embed(list(request.embed))
     vectors = np.ascontiguousarray(result.vectors, dtype="<f4")
     end = JobEnd(
@@ -70,7 +71,7 @@ async def _embed_into(log: EventLog, runner: Runner, request: JobRequest) -> Non
 
 
 async def _generate_into(
-    log: EventLog, runner: Runner, request: JobRequest, replay: Replay | None = None
+    log: EventLog, runner: Runner, request: Generation, replay: Replay | None = None
 ) -> None:
     if request.embed:
         await _embed_into(log, runner, request)
@@ -102,10 +103,11 @@ async def _generate_into(
 
 @post("/generate", status_code=200)
 async def generate(request: Request[Any, Any, Any], state: State) -> Stream:
-    """Stream one generation. The body has the fields of a job request (docs/api.md)."""
+    """Stream one generation. The body is a job's generation part (rbee_core.job_request),
+    as the queen forwards it."""
     body = await read_json(request)
     replay = replay_from(body)  # the queen's, for a job its lost worker had begun
-    job = JobRequest.from_json(body)
+    job = Generation.from_json(body)
     if job.model != state.model:
         raise InvalidRequest(
             f"this worker serves {state.model!r}, not {job.model!r}", field="model"

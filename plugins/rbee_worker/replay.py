@@ -9,7 +9,7 @@ silently different answer."""
 from __future__ import annotations
 
 from rbee_core.errors import AnswerDiverged, InvalidRequest
-from rbee_core.jobs import MAX_PROMPT_CHARS
+from rbee_core.job_request import MAX_PROMPT_CHARS
 
 __all__ = ["MAX_REPLAY_CHARS", "Replay", "replay_from"]
 

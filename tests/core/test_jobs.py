@@ -8,15 +8,8 @@ import pytest
 
 from rbee_core.errors import InvalidRequest
 from rbee_core.events import EventType
-from rbee_core.jobs import (
-    LIMITS,
-    MAX_PROMPT_CHARS,
-    MAX_STOP_SEQUENCES,
-    Job,
-    JobRequest,
-    JobState,
-    new_job_id,
-)
+from rbee_core.job_request import LIMITS, MAX_PROMPT_CHARS, MAX_STOP_SEQUENCES
+from rbee_core.jobs import Job, JobRequest, JobState, new_job_id
 
 BASE = {"model": "tiny", "prompt": "Hello"}
 
@@ -463,7 +456,7 @@ def test_job_state_finished() -> None:
 def test_messages_are_validated_and_round_trip() -> None:
     req = request(messages=[{"role": "system", "content": "Be brief."},
                             {"role": "user", "content": "Hello"}])  # fmt: skip
-    assert req.messages == (("system", "Be brief."), ("user", "Hello"))
+    assert req.turns == (("system", "Be brief."), ("user", "Hello"))
     assert JobRequest.from_json(req.to_json()) == req
 
 
@@ -487,20 +480,104 @@ def test_first_token_time_and_token_count() -> None:
     assert job.tokens == 2
 
 
-def test_the_body_schema_declares_exactly_the_requests_fields_and_limits() -> None:
-    from rbee_core.jobs import JOB_BODY_SCHEMA, LIMITS
+def _declared(spec: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema without its ``null`` branch (an optional field's)."""
+    branches = [b for b in spec.get("anyOf", [spec]) if b.get("type") != "null"]
+    return branches[0] if len(branches) == 1 else spec
 
-    properties = JOB_BODY_SCHEMA["properties"]
-    assert set(properties) == set(JobRequest.__dataclass_fields__)
+
+def test_the_body_schema_declares_exactly_the_requests_fields_and_limits() -> None:
+    schema = JobRequest.json_schema()
+    properties = schema["properties"]
+    assert list(properties) == list(JobRequest.__struct_fields__)
+    assert schema["required"] == ["model"] and schema["additionalProperties"] is False
+    assert {"required": ["embed"]} in schema["anyOf"]  # else a prompt
     for name, (low, high) in LIMITS.items():
-        assert (properties[name]["minimum"], properties[name]["maximum"]) == (low, high)
+        spec = _declared(properties[name])
+        assert (spec.get("minimum", spec.get("exclusiveMinimum")), spec["maximum"]) == (low, high)
+    assert _declared(properties["top_p"])["exclusiveMinimum"] == 0
+    assert "$defs" not in schema and "$ref" not in str(schema)  # self-contained
+    assert all(spec.get("description") for spec in properties.values())
+
+
+def test_the_schema_describes_what_a_request_accepts() -> None:
+    """Each field's declaration is what decoding holds a body to: a body the schema allows
+    is accepted, and the schema's bounds are where refusals start."""
+    properties = JobRequest.json_schema()["properties"]
+    for name, (low, high) in LIMITS.items():
+        spec = _declared(properties[name])
+        if "minimum" in spec:
+            assert getattr(request(**{name: low}), name) == low
+        assert getattr(request(**{name: high}), name) == high
+        assert rejected({**BASE, name: high * 2 + 1}).field == name
+
+
+@pytest.mark.parametrize("name", JobRequest.__struct_fields__)
+def test_every_field_refused_names_itself(name: str) -> None:
+    exc = rejected({**BASE, name: [[]]})  # no field takes a list of lists
+    assert exc.field == name
+    assert exc.message.startswith(name), exc.message
+
+
+def test_the_two_parts_generation_and_placement() -> None:
+    from rbee_core.job_request import PLACEMENT, Generation
+
+    assert PLACEMENT == ("hive", "device", "backend", "keep_alive", "timeout")
+    assert set(Generation.__struct_fields__) == set(JobRequest.__struct_fields__) - set(PLACEMENT)
+    req = request(hive="alpha", device="cpu", backend="torch", keep_alive=-1, timeout=9,
+                  stop="END", seed=3)  # fmt: skip
+    generation = req.generation
+    assert type(generation) is Generation
+    assert {n: getattr(generation, n) for n in generation.__struct_fields__} == {
+        n: getattr(req, n) for n in Generation.__struct_fields__
+    }
+    # What the queen forwards to a worker decodes there as the same generation.
+    assert Generation.from_json(generation.to_json()) == generation
+    with pytest.raises(InvalidRequest, match="unknown field 'hive'") as err:
+        Generation.from_json({**BASE, "hive": "alpha"})  # a worker takes no placement
+    assert err.value.field == "hive"
+
+
+def test_every_field_round_trips() -> None:
+    from rbee_core.job_request import Message
+
+    body = {
+        **BASE,
+        "max_tokens": 9, "temperature": 0.5, "top_p": 0.9, "top_k": 4, "seed": 5,
+        "stop": ["x"], "raw": True, "messages": [{"role": "user", "content": "Hello"}],
+        "response_format": {"type": "json_object"},
+        "tools": [{"name": "f", "parameters": {"type": "object"}}],
+        "embed": ["a"], "hive": "alpha", "device": "cpu", "backend": "torch",
+        "keep_alive": -1.0, "timeout": 30.0,
+    }  # fmt: skip
+    req = JobRequest.from_json(body)
+    assert set(body) == set(JobRequest.__struct_fields__)
+    assert req.to_json() == body
+    assert JobRequest.from_json(req.to_json()) == req
+    assert req.messages == (Message("user", "Hello"),) and req.turns == (("user", "Hello"),)
+
+
+@pytest.mark.parametrize(
+    "name", ["max_tokens", "temperature", "top_p", "top_k", "seed", "timeout", "keep_alive"]
+)
+def test_a_number_too_large_for_a_float_is_refused_naming_its_field(name: str) -> None:
+    exc = rejected({**BASE, name: 10**400})  # JSON allows it; no float holds it
+    assert exc.field == name
+
+
+def test_keep_alive_is_seconds_or_minus_one() -> None:
+    assert request(keep_alive=-1).keep_alive == -1.0
+    assert request(keep_alive=0.5).keep_alive == 0.5
+    for bad in (0, -2, -1.5, "long", True):
+        exc = rejected({**BASE, "keep_alive": bad})
+        assert exc.field == "keep_alive" and "or -1 to keep the worker loaded" in exc.message
 
 
 # -- caps on what a client sends ------------------------------------------------------------
 
 
 def test_too_many_messages_are_refused_naming_the_cap() -> None:
-    from rbee_core.jobs import MAX_MESSAGES
+    from rbee_core.job_request import MAX_MESSAGES
 
     messages = [{"role": "user", "content": "hi"}] * (MAX_MESSAGES + 1)
     with pytest.raises(InvalidRequest, match=f"at most {MAX_MESSAGES}") as err:
@@ -511,7 +588,7 @@ def test_too_many_messages_are_refused_naming_the_cap() -> None:
 
 
 def test_messages_too_long_together_are_refused_naming_the_cap() -> None:
-    from rbee_core.jobs import MAX_CONVERSATION_CHARS
+    from rbee_core.job_request import MAX_CONVERSATION_CHARS
 
     half = "x" * (MAX_CONVERSATION_CHARS // 2)
     fits = [{"role": "user", "content": half}, {"role": "assistant", "content": half}]
@@ -523,7 +600,7 @@ def test_messages_too_long_together_are_refused_naming_the_cap() -> None:
 
 
 def test_a_long_stop_string_is_refused_naming_the_cap() -> None:
-    from rbee_core.jobs import MAX_STOP_CHARS
+    from rbee_core.job_request import MAX_STOP_CHARS
 
     JobRequest.from_json({"model": "m", "prompt": "hi", "stop": ["s" * MAX_STOP_CHARS]})
     with pytest.raises(InvalidRequest, match=r"stop\[1\] is 257 characters, at most 256") as e:
@@ -542,8 +619,7 @@ def test_long_names_are_refused_naming_the_cap(name: str, cap: int) -> None:
 
 
 def test_the_body_schema_declares_the_caps() -> None:
-    from rbee_core.jobs import (
-        JOB_BODY_SCHEMA,
+    from rbee_core.job_request import (
         MAX_CONVERSATION_CHARS,
         MAX_MESSAGES,
         MAX_MODEL_CHARS,
@@ -551,13 +627,13 @@ def test_the_body_schema_declares_the_caps() -> None:
         MAX_STOP_CHARS,
     )
 
-    properties = JOB_BODY_SCHEMA["properties"]
+    properties = JobRequest.json_schema()["properties"]
     assert properties["messages"]["maxItems"] == MAX_MESSAGES
     assert properties["messages"]["items"]["properties"]["content"]["maxLength"] == (
         MAX_CONVERSATION_CHARS
     )
-    one, many = properties["stop"]["oneOf"]
+    one, many = properties["stop"]["anyOf"]
     assert one["maxLength"] == many["items"]["maxLength"] == MAX_STOP_CHARS
     assert properties["model"]["maxLength"] == MAX_MODEL_CHARS
     for name in ("hive", "device", "backend"):
-        assert properties[name]["maxLength"] == MAX_NAME_CHARS
+        assert _declared(properties[name])["maxLength"] == MAX_NAME_CHARS

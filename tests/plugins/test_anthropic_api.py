@@ -69,7 +69,7 @@ def test_system_messages_and_sampling_map_onto_the_job() -> None:
     )
     assert req.stream and req.tools is None
     job = req.job
-    assert job.messages == (
+    assert job.turns == (
         ("system", "Be brief."),
         ("user", "Hello"),
         ("assistant", "Hi!"),
@@ -130,10 +130,10 @@ def test_tool_use_and_tool_result_become_the_calls_and_results_of_the_conversati
         },
     ]
     req = parse_messages(BODY | {"messages": messages, "tools": [WEATHER]})
-    roles = [role for role, _ in req.job.messages]
+    roles = [role for role, _ in req.job.turns]
     assert roles == ["user", "assistant", "user", "user", "user"]  # the tools go with the job
-    _, assistant, first, second, last = (text for _, text in req.job.messages)
-    assert req.job.tools is not None and '"name":"get_weather"' in req.job.tools
+    _, assistant, first, second, last = (text for _, text in req.job.turns)
+    assert req.job.tools is not None and req.job.tools[0].name == "get_weather"
     assert assistant.startswith("Let me look.\n<tool_call>")
     assert '{"name": "get_weather", "arguments": {"city": "Paris"}}' in assistant
     assert first == "<tool_response>\nsunny\n</tool_response>"

@@ -205,3 +205,47 @@ def test_only_a_pipe_or_a_file_on_stdin_is_read(stdin: str, piped: bool, tmp_pat
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, **given
         )
     assert done.stdout.strip() == str(piped), done.stderr
+
+
+# -- a job's options: the job contract's fields -------------------------------------------
+
+
+def test_every_job_field_a_person_types_is_an_option_of_infer_and_chat() -> None:
+    from rbee_core.job_request import JobRequest
+    from rbee_keeper.chat import chat
+    from rbee_keeper.infer import infer
+    from rbee_keeper.job_options import NOT_OPTIONS
+
+    fields = set(JobRequest.__struct_fields__)
+    assert set(NOT_OPTIONS) < fields  # each names a field of the contract
+    for command in (infer, chat):
+        options = {p.name for p in command.params if isinstance(p, click.Option)}
+        assert fields - set(NOT_OPTIONS) <= options, command.name
+
+
+def test_each_job_option_reaches_the_job_as_its_field(queen: str) -> None:
+    from rbee_core.job_request import JobRequest
+
+    given = {
+        "-m": "tiny", "--max-tokens": "5", "--temperature": "0", "--top-p": "0.5",
+        "--top-k": "3", "--seed": "7", "--stop": "x", "--node": "alpha", "--device": "cpu",
+        "--backend": "torch", "--keep-alive": "-1", "--timeout": "9",
+    }  # fmt: skip
+    result = run("infer", "hi", *(a for pair in given.items() for a in pair), "--queen-url", queen)
+    assert result.exit_code == 0, result.output
+    (body,) = posted_jobs()
+    assert body == {
+        "model": "tiny", "prompt": "hi", "raw": False, "max_tokens": 5, "temperature": 0,
+        "top_p": 0.5, "top_k": 3, "seed": 7, "stop": ["x"], "hive": "alpha", "device": "cpu",
+        "backend": "torch", "keep_alive": -1, "timeout": 9,
+    }  # fmt: skip
+    assert JobRequest.from_json(body).to_json() == body  # the queen takes it as sent
+
+
+def test_options_left_out_are_left_to_the_queen(queen: str) -> None:
+    assert run("infer", "hi", "--queen-url", queen).exit_code == 0
+    (body,) = posted_jobs()
+    assert body == {
+        "model": "smollm2-135m", "prompt": "hi", "raw": False, "max_tokens": 128,
+        "temperature": 0.7,
+    }  # fmt: skip

@@ -211,8 +211,8 @@ def test_a_tool_round_trip_renders_as_hermes_text() -> None:
     ]
     req = chat(messages=messages, tools=[TOOL])
     assert req.tools is not None and req.tools.choice == "auto"
-    rendered = req.job.messages
-    assert req.job.tools is not None and "get_weather" in req.job.tools  # with the job
+    rendered = req.job.turns
+    assert req.job.tools is not None and req.job.tools[0].name == "get_weather"  # with the job
     assert '"arguments": {"city": "Paris"}' in rendered[1][1]
     assert rendered[2] == ("user", "<tool_response>\nsunny\n</tool_response>")
 
@@ -225,7 +225,7 @@ def test_a_call_arguments_must_be_an_object() -> None:
 def test_generate_uses_the_template_unless_raw() -> None:
     body = {"model": "smollm2:135m", "prompt": "Hi", "system": "Be brief."}
     job = parse_generate(body, CATALOG).job
-    assert job.messages == (("system", "Be brief."), ("user", "Hi")) and not job.raw
+    assert job.turns == (("system", "Be brief."), ("user", "Hi")) and not job.raw
     raw = parse_generate({"model": "smollm2:135m", "prompt": "Hi", "raw": True}, CATALOG).job
     assert raw.raw and raw.prompt == "Hi" and raw.messages == ()
 

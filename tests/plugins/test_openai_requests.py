@@ -41,7 +41,7 @@ def test_chat_maps_sampling_and_conversation() -> None:
     )
     assert req.stream and req.include_usage
     job = req.job
-    assert job.messages == (("system", "Be brief."), ("user", "Hello"))
+    assert job.turns == (("system", "Be brief."), ("user", "Hello"))
     assert job.prompt == "Hello"  # for backends without a chat template
     assert (job.temperature, job.top_p, job.seed, job.stop, job.max_tokens) == (
         0.0, 0.5, 3, ("x",), 7,
@@ -144,7 +144,7 @@ def test_response_format_reaches_the_job_and_a_bad_one_names_the_parameter() -> 
 
 
 def test_chat_refuses_too_many_messages_before_reading_them() -> None:
-    from rbee_core.jobs import MAX_MESSAGES
+    from rbee_core.job_request import MAX_MESSAGES
 
     body = {"model": "m", "messages": [None] * (MAX_MESSAGES + 1)}  # none would pass either
     with pytest.raises(OpenAIError, match=f"at most {MAX_MESSAGES}") as err:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from rbee_core.backends import GenerationParams
@@ -44,9 +45,9 @@ def tools(choice: Any = None, parallel: bool = True) -> Tools:
 
 def test_the_tools_go_with_the_job_and_reach_a_template_without_tools_in_the_system() -> None:
     req = chat(tools=[WEATHER], messages=[{"role": "system", "content": "Be brief."}, *ASK])
-    assert req.job.messages[0] == ("system", "Be brief.")  # as the client wrote it
+    assert req.job.turns[0] == ("system", "Be brief.")  # as the client wrote it
     assert req.job.tools is not None
-    assert json.loads(req.job.tools) == [WEATHER["function"]]
+    assert msgspec.to_builtins(req.job.tools) == (WEATHER["function"],)
     assert req.job.response_format is None  # "auto": the model chooses
     # What a backend whose template knows no tools renders: the Hermes layout.
     system = GenerationParams.from_request(req.job).chat_messages()[0]
@@ -56,7 +57,7 @@ def test_the_tools_go_with_the_job_and_reach_a_template_without_tools_in_the_sys
 
 def test_none_leaves_the_tools_out() -> None:
     req = chat(tools=[WEATHER], tool_choice="none")
-    assert req.job.messages == (("user", ASK[0]["content"]),)
+    assert req.job.turns == (("user", ASK[0]["content"]),)
     assert req.job.tools is None
 
 
@@ -115,12 +116,12 @@ def test_a_tool_round_trip_is_rendered_in_the_hermes_layout() -> None:
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21 C"},
         ],
     )
-    roles = [r for r, _ in req.job.messages]
+    roles = [r for r, _ in req.job.turns]
     assert roles == ["user", "assistant", "user"]  # the tools go with the job
-    assert req.job.messages[1][1] == (
+    assert req.job.turns[1][1] == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     )
-    assert req.job.messages[2][1] == "<tool_response>\nsunny, 21 C\n</tool_response>"
+    assert req.job.turns[2][1] == "<tool_response>\nsunny, 21 C\n</tool_response>"
 
 
 @pytest.mark.parametrize(

@@ -313,3 +313,18 @@ def test_the_page_parameters_are_in_the_openapi_schema(api: Api) -> None:
         "failed",
         "cancelled",
     }
+
+
+def test_the_job_body_schema_in_openapi_is_the_job_contract(api: Api) -> None:
+    from rbee_core.job_request import LIMITS, JobRequest
+
+    operation = api.client.get("/schema/openapi.json").json()["paths"]["/jobs"]["post"]
+    body = operation["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] and schema["additionalProperties"] is False
+    assert list(schema["properties"]) == list(JobRequest.__struct_fields__)
+    assert schema["required"] == ["model"]
+    low, high = LIMITS["max_tokens"]
+    assert (schema["properties"]["max_tokens"]["minimum"], high) == (low, 4096)
+    assert schema["properties"]["max_tokens"]["maximum"] == high
+    assert schema == JobRequest.json_schema()  # as declared, nothing lost on the way

@@ -60,7 +60,7 @@ def refused(body: dict[str, Any]) -> OpenAIError:
 def test_a_string_input_with_instructions_and_sampling() -> None:
     req = parse(instructions="Be brief.", max_output_tokens=7, temperature=0, top_p=0.5)
     job = req.chat.job
-    assert job.messages == (("system", "Be brief."), ("user", "hi"))
+    assert job.turns == (("system", "Be brief."), ("user", "hi"))
     assert job.prompt == "hi"
     assert (job.max_tokens, job.temperature, job.top_p) == (7, 0.0, 0.5)
     assert not req.chat.stream and req.chat.tools is None
@@ -90,7 +90,7 @@ def test_message_items_with_parts_and_roles() -> None:
             {"role": "user", "content": "Again"},
         ]
     )  # fmt: skip
-    assert req.chat.job.messages == (
+    assert req.chat.job.turns == (
         ("system", "Answer in French."),
         ("user", "Hello"),
         ("assistant", "Bonjour"),
@@ -114,13 +114,13 @@ def test_a_function_call_round_trip_is_rendered_as_a_chat_one() -> None:
             {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
         ],
     )
-    roles = [role for role, _ in req.chat.job.messages]
+    roles = [role for role, _ in req.chat.job.turns]
     assert roles == ["user", "assistant", "user"]
-    assert req.chat.job.tools is not None and '"get_weather"' in req.chat.job.tools
-    assert req.chat.job.messages[1][1] == (
+    assert req.chat.job.tools is not None and req.chat.job.tools[0].name == "get_weather"
+    assert req.chat.job.turns[1][1] == (
         '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     )
-    assert req.chat.job.messages[2][1] == "<tool_response>\nsunny\n</tool_response>"
+    assert req.chat.job.turns[2][1] == "<tool_response>\nsunny\n</tool_response>"
     assert req.chat.job.response_format is None  # "auto": the model may answer
 
 
@@ -137,7 +137,7 @@ def test_calls_made_together_are_one_assistant_turn() -> None:
                 {"type": "input_text", "text": "rain"}]},
         ],
     )  # fmt: skip
-    messages = req.chat.job.messages
+    messages = req.chat.job.turns
     assert [role for role, _ in messages] == ["user", "assistant", "user", "user"]
     assert messages[1][1].count("<tool_call>") == 2
     assert "rain" in messages[3][1]
