@@ -43,21 +43,6 @@ def test_it_imports_only_the_core_and_its_sources_libraries() -> None:
     assert outside == {module: [] for module in outside}
 
 
-def test_its_modules_import_no_loop() -> None:
-    graph = {
-        module: {n for n in names if n.startswith("rbee_models.")}
-        for module, names in modules().items()
-    }
-
-    def reaches(start: str, target: str, seen: set[str]) -> bool:
-        for nxt in graph.get(start, set()) - seen:
-            if nxt == target or reaches(nxt, target, seen | {nxt}):
-                return True
-        return False
-
-    assert [m for m in graph if reaches(m, m, set())] == []
-
-
 def test_importing_all_of_it_loads_no_program() -> None:
     names = ", ".join(sorted(modules()))
     script = f"import sys\nimport {names}\nprint('\\n'.join(sys.modules))"
