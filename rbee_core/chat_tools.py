@@ -20,6 +20,7 @@ __all__ = [
     "TOOLS_NATIVE",
     "TOOL_NAME",
     "Tool",
+    "chat_input",
     "hermes_system_prompt",
     "template_knows_tools",
     "template_tools",
@@ -70,6 +71,24 @@ def with_tools_in_system(
 def template_tools(functions: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
     """The functions as chat templates take them (``tools=``, transformers' convention)."""
     return [{"type": "function", "function": f} for f in functions]
+
+
+def chat_input(
+    prompt: str,
+    messages: tuple[tuple[str, str], ...],
+    functions: tuple[dict[str, Any], ...],
+    native: bool,
+) -> tuple[list[dict[str, str]], list[dict[str, Any]] | None]:
+    """What a chat template is given, the same for every backend: the conversation (the
+    prompt as one user turn when there are no ``messages``) and its ``tools=``. A template
+    that writes tools itself (``native``) gets them; otherwise they go into the system
+    message, in the Hermes layout."""
+    if functions and not native:
+        messages = with_tools_in_system(messages or (("user", prompt),), functions)
+    conversation = [{"role": r, "content": c} for r, c in messages] or [
+        {"role": "user", "content": prompt}
+    ]
+    return conversation, template_tools(functions) if functions and native else None
 
 
 def template_knows_tools(template: str) -> bool:

@@ -11,7 +11,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from rbee_core.backends import Chunk, Embeddings, GenerationParams
 from rbee_core.batching import text_chunks
-from rbee_core.chat_tools import template_knows_tools, template_tools, with_tools_in_system
+from rbee_core.chat_tools import chat_input, template_knows_tools
 from rbee_llamacpp.embedding import Embedder
 from rbee_llamacpp.engine import LlamaEngine
 from rbee_llamacpp.library import Context, Model, Pieces
@@ -77,16 +77,8 @@ class LlamaCppModel:
         vocab = self._model.vocab
         if raw or self._chat is None:
             return vocab.tokenize(prompt, add_special=True)
-        native = bool(tools) and self.knows_tools
-        if tools and not native:
-            messages = with_tools_in_system(messages or (("user", prompt),), tools)
-        conversation = [{"role": r, "content": c} for r, c in messages] or [
-            {"role": "user", "content": prompt}
-        ]
-        rendered = self._chat(
-            messages=conversation,  # type: ignore[arg-type]
-            tools=template_tools(tools) if native else None,  # type: ignore[arg-type]
-        )
+        conversation, tool_list = chat_input(prompt, messages, tools, self.knows_tools)
+        rendered = self._chat(messages=conversation, tools=tool_list)  # type: ignore[arg-type]
         return vocab.tokenize(rendered.prompt, add_special=False)  # the template has its BOS
 
     def _guide_tokenizer(self) -> Any:

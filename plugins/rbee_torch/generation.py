@@ -8,7 +8,7 @@ from typing import Any
 
 from rbee_core.backends import Chunk, Embeddings, GenerationParams
 from rbee_core.batching import text_chunks
-from rbee_core.chat_tools import template_knows_tools, template_tools, with_tools_in_system
+from rbee_core.chat_tools import chat_input, template_knows_tools
 from rbee_core.errors import InvalidRequest
 from rbee_structured.constraint import Constraint
 from rbee_structured.grammar import compile_schema
@@ -104,15 +104,10 @@ class TorchModel:
         """Token ids of the prompt (or conversation), in the chat template unless ``raw``;
         ``tools`` through the template when it knows tools, else in the system message."""
         if not raw and self.tokenizer.chat_template:
-            native = bool(tools) and self.knows_tools
-            if tools and not native:
-                messages = with_tools_in_system(messages or (("user", prompt),), tools)
-            conversation = [{"role": r, "content": c} for r, c in messages] or [
-                {"role": "user", "content": prompt}
-            ]
+            conversation, tool_list = chat_input(prompt, messages, tools, self.knows_tools)
             encoded = self.tokenizer.apply_chat_template(
                 conversation,
-                tools=template_tools(tools) if native else None,
+                tools=tool_list,
                 add_generation_prompt=True,
                 return_dict=True,
             )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rbee_core.chat_tools import template_knows_tools, with_tools_in_system
+from rbee_core.chat_tools import chat_input, template_knows_tools, with_tools_in_system
 from rbee_core.models import LocalModel
 
 FUNCTIONS = (
@@ -100,3 +100,15 @@ def test_a_template_that_knows_tools_writes_them_itself(
 )
 def test_what_a_template_knows_is_read_from_its_variables(template: str, knows: bool) -> None:
     assert template_knows_tools(template) is knows
+
+
+def test_both_backends_give_their_template_the_same_input() -> None:
+    weather = {"name": "weather", "parameters": {"type": "object"}}
+    native, tools = chat_input("hi", (), (weather,), native=True)
+    assert native == [{"role": "user", "content": "hi"}]
+    assert tools == [{"type": "function", "function": weather}]
+    written, none = chat_input("", (("system", "Be brief."), ("user", "hi")), (weather,), False)
+    assert none is None
+    assert written[0]["role"] == "system" and written[0]["content"].startswith("Be brief.\n\n")
+    assert '"name": "weather"' in written[0]["content"] and written[1]["content"] == "hi"
+    assert chat_input("hi", (), (), native=True) == ([{"role": "user", "content": "hi"}], None)
