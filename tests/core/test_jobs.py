@@ -637,3 +637,14 @@ def test_the_body_schema_declares_the_caps() -> None:
     assert properties["model"]["maxLength"] == MAX_MODEL_CHARS
     for name in ("hive", "device", "backend"):
         assert _declared(properties[name])["maxLength"] == MAX_NAME_CHARS
+
+
+def test_the_api_docs_name_every_field_of_the_job_contract() -> None:
+    from pathlib import Path
+
+    from rbee_core.job_request import JobRequest
+
+    api = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = api.split("### `POST /jobs`", 1)[1].split("\n### ", 1)[0]
+    missing = [f for f in JobRequest.__struct_fields__ if f"`{f}`" not in section]
+    assert missing == []
