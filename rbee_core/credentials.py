@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rbee_core.settings import API_KEY
+
 __all__ = [
     "API_KEY_ENV",
     "API_KEY_FILE_HELP",
@@ -28,7 +30,7 @@ __all__ = [
     "without_key_argument",
 ]
 
-API_KEY_ENV = "RBEE_API_KEY"
+API_KEY_ENV = API_KEY.name
 API_KEY_FILE_HELP = (
     "read the cluster's API key from the first line of PATH (a file only you can read: "
     "chmod 600); the same as RBEE_API_KEY"
@@ -44,7 +46,8 @@ class KeyFileError(Exception):
 
 
 def api_key() -> str | None:
-    return os.environ.get(API_KEY_ENV) or None
+    """The cluster's key, ``RBEE_API_KEY``: None when unset or blank."""
+    return API_KEY.read()
 
 
 def auth_headers() -> dict[str, str]:

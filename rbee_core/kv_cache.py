@@ -6,18 +6,18 @@ Every backend reads its settings here, so one setting means the same on each:
   (``8192 tokens``), the unit llama.cpp's users know as the context size. Unset, each
   backend picks a default that suits how it allocates (see its ``footprint``).
 - ``RBEE_MAX_BATCH`` (default 64): the most jobs decoded together.
+
+Both are declared, and read, in rbee_core.settings; this module holds what their values mean.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rbee_core.errors import InvalidRequest
 from rbee_core.units import parse_size
 
-__all__ = ["DEFAULT_MAX_BATCH", "KvCacheSize", "kv_cache_size", "max_batch_setting"]
+__all__ = ["DEFAULT_MAX_BATCH", "KvCacheSize", "parse_kv_cache"]
 
 DEFAULT_MAX_BATCH = 64
 _TOKENS = re.compile(r"\s*(\d+)\s*(?:tokens?|t)\s*", re.IGNORECASE)
@@ -41,25 +41,13 @@ class KvCacheSize:
         return f"{self.tokens} tokens" if self.tokens is not None else f"{self.bytes} bytes"
 
 
-def kv_cache_size(env: Mapping[str, str]) -> KvCacheSize | None:
-    """``RBEE_KV_CACHE`` from ``env``, or None when unset (the backend's default applies)."""
-    value = env.get("RBEE_KV_CACHE", "").strip()
-    if not value:
-        return None
+def parse_kv_cache(value: str) -> KvCacheSize:
+    """A KV cache size as ``RBEE_KV_CACHE`` gives it (rbee_core.settings reads it); a value
+    that is neither raises ``ValueError`` saying what it must be."""
+    value = value.strip()
     if tokens := _TOKENS.fullmatch(value):
         return KvCacheSize(tokens=int(tokens[1]))
     try:
         return KvCacheSize(bytes=parse_size(value))
     except ValueError:
-        raise InvalidRequest(
-            f"RBEE_KV_CACHE must be a size (512MiB, 4GiB) or a number of token slots "
-            f"(8192 tokens), not {value!r}"
-        ) from None
-
-
-def max_batch_setting(env: Mapping[str, str]) -> int:
-    """``RBEE_MAX_BATCH`` from ``env`` (default 64)."""
-    value = env.get("RBEE_MAX_BATCH", str(DEFAULT_MAX_BATCH)).strip()
-    if not value.isdigit() or int(value) < 1:
-        raise InvalidRequest(f"RBEE_MAX_BATCH must be a whole number >= 1, not {value!r}")
-    return int(value)
+        raise ValueError("a size (512MiB, 4GiB) or a number of token slots (8192 tokens)") from None

@@ -12,7 +12,6 @@ allow-list of entry-point names), ``RBEE_DISABLE_PLUGINS`` (a block-list) and
 from __future__ import annotations
 
 import difflib
-import os
 import sys
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +21,7 @@ import pluggy
 from rbee_core import hookspecs
 from rbee_core.errors import ModelUnavailable, RbeeError
 from rbee_core.models import ModelCatalog
+from rbee_core.settings import DISABLE_PLUGINS, LOAD_PLUGINS, TRACE_PLUGINS
 
 if TYPE_CHECKING:
     from rbee_core.backends import Backend
@@ -43,13 +43,6 @@ ENTRY_POINT_GROUP = "rbee"
 PROGRAMS = ("keeper", "queen", "hive", "worker")
 """The programs that load plugins; each has a group of its own, ``rbee.<program>``."""
 T = TypeVar("T")
-
-
-def _names(var: str) -> set[str] | None:
-    raw = os.environ.get(var)
-    if raw is None:
-        return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
 
 
 def entry_point_groups(program: str | None = None) -> list[str]:
@@ -76,8 +69,8 @@ def create_plugin_manager(
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     if load_entrypoints:
-        allowed = _names("RBEE_LOAD_PLUGINS")
-        blocked = _names("RBEE_DISABLE_PLUGINS") or set()
+        allowed = LOAD_PLUGINS.read()
+        blocked = DISABLE_PLUGINS.read() or frozenset()
         installed = entry_points()  # one scan of the installed distributions for every group
         for group in groups:
             for ep in installed.select(group=group):
@@ -87,7 +80,7 @@ def create_plugin_manager(
                 if pm.get_plugin(ep.name) is None and not pm.is_blocked(ep.name):
                     pm.register(ep.load(), name=ep.name)
         check_pending(pm)
-    if os.environ.get("RBEE_TRACE_PLUGINS"):
+    if TRACE_PLUGINS.read():
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test runs with its own RBEE_HOME and no plugin-selection env vars."""
+"""Shared fixtures: every test runs with its own RBEE_HOME and no rbee setting inherited."""
 
 from __future__ import annotations
 
@@ -6,17 +6,10 @@ from pathlib import Path
 
 import pytest
 
-RBEE_ENV_VARS = (
-    "RBEE_LOAD_PLUGINS",
-    "RBEE_DISABLE_PLUGINS",
-    "RBEE_TRACE_PLUGINS",
-    "RBEE_MODELS_DIR",
-    "RBEE_WORKER_START_TIMEOUT",
-    "RBEE_KV_CACHE",
-    "RBEE_MAX_BATCH",
-    "RBEE_BACKEND",
-    "RBEE_TORCH_DTYPE",
-)
+from rbee_core.settings import isolated_variables
+
+# Every RBEE_* setting declared in rbee_core.settings (RBEE_HOME is set below).
+RBEE_ENV_VARS = tuple(v for v in isolated_variables() if v != "RBEE_HOME")
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,9 @@ from litestar.response import ServerSentEventMessage, Stream
 
 from rbee_console.feed import Feed, FeedEvent
 from rbee_core.queen_api import QueenApi
+from rbee_core.settings import SSE_KEEPALIVE
 from rbee_http.server import stopping
-from rbee_http.sse import KEEPALIVE, event_stream, last_event_id
+from rbee_http.sse import event_stream, last_event_id
 from rbee_queen.dependencies import QueenApiDep
 
 __all__ = ["ROUTES", "feed_of"]
@@ -44,6 +45,7 @@ def _encode(events: list[FeedEvent]) -> bytes:
 async def _follow(feed: Feed, after: int) -> AsyncIterator[bytes]:
     ready = feed.since(after) if after else None
     quiet = 0.0  # seconds without an event
+    keepalive = SSE_KEEPALIVE.read()
     while not stopping():  # the feed never ends by itself: end it when the queen stops
         if ready is None:  # new, or back after too long: start over from the state now
             after = feed.last_id
@@ -56,7 +58,7 @@ async def _follow(feed: Feed, after: int) -> AsyncIterator[bytes]:
             quiet = 0.0
         else:
             quiet += 1.0
-            if quiet >= KEEPALIVE:
+            if quiet >= keepalive:
                 quiet = 0.0
                 yield ServerSentEventMessage(data=None, comment="keep-alive").encode()
         ready = feed.since(after)

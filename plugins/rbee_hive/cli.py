@@ -29,6 +29,7 @@ from rbee_core.paths import logs_dir
 from rbee_core.peer_identity import HIVE_LAUNCH_TOKEN_ENV
 from rbee_core.plugins import create_plugin_manager, model_catalog
 from rbee_core.private_files import restrict_umask
+from rbee_core.settings import BACKEND
 from rbee_core.units import parse_size
 from rbee_hive.detach import detach
 from rbee_hive.hive import Hive
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         on_joined=on_joined,
         labels=dict(args.label),
         launch=pm.hook.rbee_worker_launcher(),
+        backend=BACKEND.read(),
         # Taken out of the environment: its workers must not inherit it.
         launch_token=os.environ.pop(HIVE_LAUNCH_TOKEN_ENV, None),
     )

@@ -73,8 +73,10 @@ class Hive:
         labels: dict[str, str] | None = None,
         launch: Launch | None = None,
         launch_token: str | None = None,
+        backend: str | None = None,
     ) -> None:
         self.name = name
+        self.backend = backend  # for a job that names none (RBEE_BACKEND); None: the best
         # Given by the queen that started this hive (its environment): lets it take its
         # name back from another port.
         self.launch_token = launch_token

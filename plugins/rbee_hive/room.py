@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ import httpx
 
 from rbee_core.backends import Backend, Footprint, SizedBackend
 from rbee_core.errors import DeviceTooSmall, InvalidRequest
-from rbee_core.kv_cache import kv_cache_size
 from rbee_core.messages import Device
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
+from rbee_core.settings import KV_CACHE
 from rbee_core.units import human_bytes
 from rbee_hive.devices import available_memory
 from rbee_hive.room_plan import Holding, RoomPlan, describe_all, idle_words, plan_room
@@ -205,7 +204,7 @@ class RoomCheck(Generic[W]):
         if fp.total <= free:
             return Room(fp.total, None, self._fits(model, device, backend, parts))
         fitting = (free - fp.weights - fp.runtime) // max(1, fp.kv_per_token)
-        if kv_cache_size(os.environ) is not None or fitting < MIN_KV_TOKENS:
+        if KV_CACHE.read() is not None or fitting < MIN_KV_TOKENS:
             raise self._too_small(model, device, backend, parts)
         cut = fp.with_kv_tokens(fitting)
         return Room(
@@ -221,7 +220,7 @@ class RoomCheck(Generic[W]):
         ``MIN_KV_TOKENS`` unless ``RBEE_KV_CACHE`` set its size (see ``fit``)."""
         if isinstance(fp, int):
             return fp
-        if kv_cache_size(os.environ) is not None:
+        if KV_CACHE.read() is not None:
             return fp.total
         return min(fp.total, fp.with_kv_tokens(MIN_KV_TOKENS).total)
 

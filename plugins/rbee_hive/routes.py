@@ -134,7 +134,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
         isinstance(room_wait, bool) or not isinstance(room_wait, int | float) or room_wait < 0
     ):
         raise InvalidRequest("room_wait must be a number of seconds >= 0", field="room_wait")
-    wanted = body.get("backend") or os.environ.get("RBEE_BACKEND") or "auto"
+    wanted = body.get("backend") or hive.backend or "auto"
     installed = backends(state.pm)
     if not isinstance(wanted, str) or wanted not in (*installed, "auto"):
         raise InvalidRequest(

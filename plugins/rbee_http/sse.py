@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from litestar.response import ServerSentEventMessage, Stream
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import DONE, Event, EventType
+from rbee_core.settings import SSE_KEEPALIVE
 
 __all__ = ["background_stream", "event_stream", "last_event_id", "read_json", "sse_response"]
 
@@ -73,11 +73,6 @@ async def _messages(
             on_close()
 
 
-KEEPALIVE = float(os.environ.get("RBEE_SSE_KEEPALIVE", "15"))
-"""Seconds of silence before a ``: keep-alive`` comment; lower it for proxies that drop idle
-connections sooner."""
-
-
 class _EventStream(Stream):
     """A Stream that is ``text/event-stream`` whatever its handler declares: Litestar gives
     a handler's media type (JSON, unless it says otherwise) precedence over the response's,
@@ -123,14 +118,18 @@ def sse_response(
     log: EventLog,
     after: int = 0,
     on_close: Callable[[], object] | None = None,
-    keepalive: float | None = KEEPALIVE,
+    keepalive: float | None = None,
 ) -> Stream:
     """Stream ``log`` from the event after ``after`` until it closes, then ``[DONE]``.
 
     ``on_close`` runs when the stream is over, whether it finished or the client left. While
-    no event comes for ``keepalive`` seconds, a ``: keep-alive`` comment is sent.
+    no event comes for ``keepalive`` seconds (by default ``RBEE_SSE_KEEPALIVE``), a
+    ``: keep-alive`` comment is sent.
     """
-    return event_stream(_messages(log, after, on_close, keepalive))
+    # Read through its declaration here, where a stream starts, rather than threaded from
+    # each program's main through every route that streams (queen, hive and worker alike).
+    seconds = SSE_KEEPALIVE.read() if keepalive is None else keepalive
+    return event_stream(_messages(log, after, on_close, seconds))
 
 
 def background_stream(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import click
 import pluggy
 
 from rbee_core.narration import Narration
+from rbee_core.settings import DEFAULT_QUEEN_URL, QUEEN_URL
 from rbee_core.terminal_text import printable
 
 __all__ = [
@@ -25,8 +25,7 @@ __all__ = [
 ]
 
 ACTOR = "rbee-keeper"
-DEFAULT_QUEEN_URL = "http://127.0.0.1:8500"
-QUEEN_URL_ENV = "RBEE_QUEEN_URL"
+QUEEN_URL_ENV = QUEEN_URL.name
 # Where a ``--queen-url`` typed before the subcommand (or on any group above it) is kept:
 # ``ctx.meta`` is one dict shared by a command's context and all its parents'.
 QUEEN_URL_META = "rbee_keeper.queen_url"
@@ -43,7 +42,7 @@ def current_queen_url() -> str:
     """
     ctx = click.get_current_context(silent=True)
     given = ctx.meta.get(QUEEN_URL_META) if ctx is not None else None
-    return str(given or os.environ.get(QUEEN_URL_ENV) or DEFAULT_QUEEN_URL)
+    return str(given or QUEEN_URL.read())
 
 
 @dataclass

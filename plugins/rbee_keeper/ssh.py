@@ -8,7 +8,6 @@ The system ``ssh`` brings what the user already set up: ``user@host``, aliases a
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import tarfile
@@ -16,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rbee_core.settings import SSH_COMMAND
+
 __all__ = ["SSH_COMMAND_ENV", "Ssh", "SshFailed", "remote_data_dir"]
 
-SSH_COMMAND_ENV = "RBEE_SSH_COMMAND"
+SSH_COMMAND_ENV = SSH_COMMAND.name
 SSH_ERROR = 255  # ssh's own failure (unreachable, refused, no key), not the remote command's
 
 # rbee_core.paths.data_dir(), as the remote's sh works it out.
@@ -39,7 +40,7 @@ class Ssh:
     def argv(self, script: str) -> list[str]:
         """The exact command that runs ``script`` in ``sh`` on the host. BatchMode: fail
         rather than ask for a password nobody can type."""
-        program = shlex.split(os.environ.get(SSH_COMMAND_ENV) or "ssh")
+        program = shlex.split(SSH_COMMAND.read() or "ssh")
         options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
         if self.port is not None:
             options += ["-p", str(self.port)]

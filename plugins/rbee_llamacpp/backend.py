@@ -13,9 +13,9 @@ from rbee_core.batching import EngineSettings
 from rbee_core.chat_tools import TOOLS_NATIVE
 from rbee_core.errors import ModelUnavailable
 from rbee_core.gguf import GGUFHeader, read_gguf_header
-from rbee_core.kv_cache import kv_cache_size, max_batch_setting
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
+from rbee_core.settings import KV_CACHE, MAX_BATCH, THREADS
 
 if TYPE_CHECKING:
     from rbee_llamacpp.generation import LlamaCppModel
@@ -56,8 +56,9 @@ class Slots:
 def slots_for(header: GGUFHeader, env: Mapping[str, str]) -> Slots:
     """``RBEE_MAX_BATCH`` slots sharing ``RBEE_KV_CACHE`` (or the defaults above); a slot
     never holds more than the model's training context."""
-    count = min(max_batch_setting(env), MAX_SLOTS) if env.get("RBEE_MAX_BATCH") else DEFAULT_SLOTS
-    size = kv_cache_size(env)
+    asked = MAX_BATCH.read(env)
+    count = min(asked, MAX_SLOTS) if asked else DEFAULT_SLOTS
+    size = KV_CACHE.read(env)
     per_token = header.kv_bytes_per_token(2)  # an f16 cache
     total = size.token_slots(per_token) if size else DEFAULT_KV_TOKENS
     context = header.context_length or total
@@ -67,11 +68,8 @@ def slots_for(header: GGUFHeader, env: Mapping[str, str]) -> Slots:
 def threads(env: Mapping[str, str]) -> int:
     """Threads llama.cpp decodes with: ``env``'s ``RBEE_THREADS``, else the CPUs this process
     may run on (fewer leave room for other work on a shared machine)."""
-    value = env.get("RBEE_THREADS", "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ModelUnavailable(f"RBEE_THREADS must be a whole number >= 1, not {value!r}")
-        return int(value)
+    if asked := THREADS.read(env):
+        return asked
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

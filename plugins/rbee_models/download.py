@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import shutil
 import threading
 import time
@@ -26,11 +25,12 @@ import httpx
 from rbee_core.errors import ModelUnavailable
 from rbee_core.narration import Narrate
 from rbee_core.safe_files import owned_path
+from rbee_core.settings import KEEP_PARTIAL
 from rbee_core.units import human_bytes
 
 __all__ = ["KEEP_PARTIAL_ENV", "Cancelled", "disk_full", "fetch", "free_space", "sha256_of"]
 
-KEEP_PARTIAL_ENV = "RBEE_KEEP_PARTIAL"
+KEEP_PARTIAL_ENV = KEEP_PARTIAL.name
 """Set to 1 to keep a download's ``.partial`` when the disk fills up, to resume it later."""
 FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
@@ -71,7 +71,7 @@ def disk_full(where: Path, exc: OSError) -> str:
 
 
 def _keep_partial() -> bool:
-    return os.environ.get(KEEP_PARTIAL_ENV, "").strip().lower() in ("1", "true", "yes")
+    return KEEP_PARTIAL.read()
 
 
 def fetch(

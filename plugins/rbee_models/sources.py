@@ -9,7 +9,6 @@ import csv
 import errno
 import hashlib
 import importlib.metadata
-import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -21,6 +20,7 @@ from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_core.paths import models_dir
 from rbee_core.safe_files import owned_path, remove_owned, safe_file_name
+from rbee_core.settings import HF_ENDPOINT
 from rbee_models.download import disk_full, fetch, sha256_of
 
 __all__ = [
@@ -276,7 +276,7 @@ class HuggingFaceSource:
 
         repo, filename = self._parse(ref)
         cache = models_dir() / "hf"
-        endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT)
+        endpoint = HF_ENDPOINT.read() or constants.ENDPOINT
         narrate("download_start", f"downloading {ref} from the Hugging Face hub")
         try:
             if filename:

@@ -21,15 +21,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from rbee_core.errors import WorkerFailed
 from rbee_core.narration import Narration
 from rbee_core.private_files import open_private
+from rbee_core.settings import RAY_GRANT_TIMEOUT, RAY_WORKER_CPUS
 from rbee_core.units import human_bytes
 from rbee_hive.workers import Emit
 from rbee_ray.actors import ProcessActor
 from rbee_ray.connection import connect
-from rbee_ray.settings import WORKER_CPUS_ENV
 
 __all__ = ["RayProcess", "launcher"]
 
-GRANT_TIMEOUT = float(os.environ.get("RBEE_RAY_GRANT_TIMEOUT", "600"))
 SAY_EVERY = 15.0  # seconds between "still waiting for Ray" narrations
 
 
@@ -89,12 +88,14 @@ def _ask(cpus: float, gpus: int, memory: int) -> str:
 
 def launcher(address: str, node: str) -> object:
     """The ``rbee_worker_launcher`` of a hive on Ray node ``node``."""
+    # Read once, when the hive starts: what each worker reserves, how long it waits for it.
+    cpus = RAY_WORKER_CPUS.read()
+    grant_timeout = RAY_GRANT_TIMEOUT.read()
 
     async def launch(
         argv: list[str], env: dict[str, str], log_path: Path, device: str, reserved: int, emit: Emit
     ) -> RayProcess:
         await connect(address)
-        cpus = float(os.environ.get(WORKER_CPUS_ENV, "1"))
         gpus = 1 if device.startswith("cuda") else 0
         ask = _ask(cpus, gpus, reserved)
         where = f"Ray node {node[:8]}"
@@ -119,11 +120,11 @@ def launcher(address: str, node: str) -> object:
                 waited += 1.0
             except RayError as exc:
                 raise WorkerFailed(f"Ray could not start the worker on {where}: {exc}") from None
-            if waited >= GRANT_TIMEOUT:
+            if waited >= grant_timeout:
                 started.cancel()
                 ray.kill(actor, no_restart=True)
                 raise WorkerFailed(
-                    f"Ray did not grant {ask} on {where} within {GRANT_TIMEOUT:.0f} s"
+                    f"Ray did not grant {ask} on {where} within {grant_timeout:.0f} s"
                 )
             if waited == 2.0 or waited % SAY_EVERY == 0:
                 emit(

@@ -18,13 +18,13 @@ only workers should pay for importing torch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rbee_core.errors import InvalidRequest
+from rbee_core.settings import TORCH_DTYPE
 
 if TYPE_CHECKING:
     import torch
@@ -164,7 +164,7 @@ def choose_dtype(device: str, env: Mapping[str, str] | None = None) -> DtypeChoi
 
     An empty ``RBEE_TORCH_DTYPE`` counts as unset. A bad one raises ``InvalidRequest``.
     """
-    value = (os.environ if env is None else env).get(DTYPE_ENV, "").strip()
+    value = (TORCH_DTYPE.read(env) or "").strip()
     name = parse_dtype(value) if value else None
     default = _by_hardware(device)
     if name is None:

@@ -16,8 +16,9 @@ from typing import Any
 
 from rbee_core.backends import Footprint
 from rbee_core.gguf import read_gguf_header
-from rbee_core.kv_cache import KvCacheSize, kv_cache_size
+from rbee_core.kv_cache import KvCacheSize
 from rbee_core.models import LocalModel
+from rbee_core.settings import KV_CACHE, TORCH_DTYPE
 from rbee_torch.dtype import cpu_bf16_features, cpuinfo_flags, parse_dtype
 
 __all__ = ["RUNTIME_BYTES", "default_budget", "element_size", "torch_footprint"]
@@ -32,7 +33,7 @@ _ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 def element_size(device: str, env: Mapping[str, str]) -> int:
     """Bytes per weight in the dtype the worker will choose (``rbee_torch.dtype``), judged
     from ``RBEE_TORCH_DTYPE`` and the CPU's flags rather than by importing torch."""
-    value = env.get("RBEE_TORCH_DTYPE", "").strip()
+    value = TORCH_DTYPE.read(env)
     if value:
         return _ELEMENT[parse_dtype(value)]
     if device.startswith("cuda"):
@@ -82,7 +83,7 @@ def torch_footprint(
     else:
         parameters = _safetensors_parameters(model.path)
         per_token = _config_kv_per_token(model.path, element)
-    size = kv_cache_size(env)
+    size = KV_CACHE.read(env)
     # On a GPU the cache lives in GPU memory, which the hive checks apart from the RAM.
     budget = size or KvCacheSize(bytes=default_budget(device, free_memory))
     tokens = budget.token_slots(per_token)

@@ -14,7 +14,8 @@ from typing import Any
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from rbee_core.kv_cache import KvCacheSize, kv_cache_size, max_batch_setting
+from rbee_core.kv_cache import DEFAULT_MAX_BATCH, KvCacheSize
+from rbee_core.settings import KV_CACHE, MAX_BATCH
 from rbee_torch.footprint import default_budget
 
 __all__ = ["bytes_per_token", "free_memory", "kv_cache_tokens", "max_batch"]
@@ -25,7 +26,7 @@ def max_batch(config: Any, env: Mapping[str, str]) -> int:
     layers keep only their window, so rows of different lengths cannot be aligned)."""
     if not all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers):
         return 1
-    return max_batch_setting(env)
+    return MAX_BATCH.read(env) or DEFAULT_MAX_BATCH
 
 
 def bytes_per_token(config: Any, element_size: int) -> int:
@@ -49,5 +50,5 @@ def free_memory(device: str) -> int:
 def kv_cache_tokens(model: Any, device: str) -> int:
     """Token slots the KV cache may hold, from ``RBEE_KV_CACHE`` or the default budget."""
     default = KvCacheSize(bytes=default_budget(device, free_memory(device)))
-    size = kv_cache_size(os.environ) or default
+    size = KV_CACHE.read() or default
     return size.token_slots(bytes_per_token(model.config, model.dtype.itemsize))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.kv_cache import KvCacheSize, kv_cache_size, max_batch_setting
+from rbee_core.kv_cache import DEFAULT_MAX_BATCH, KvCacheSize
+from rbee_core.settings import KV_CACHE, MAX_BATCH
 from rbee_core.units import human_bytes, parse_size
 
 
@@ -38,21 +39,21 @@ def test_human_bytes() -> None:
 
 
 def test_kv_cache_in_bytes_or_tokens() -> None:
-    assert kv_cache_size({}) is None
-    assert kv_cache_size({"RBEE_KV_CACHE": " "}) is None
-    assert kv_cache_size({"RBEE_KV_CACHE": "512MiB"}) == KvCacheSize(bytes=512 * 2**20)
-    assert kv_cache_size({"RBEE_KV_CACHE": "350 tokens"}) == KvCacheSize(tokens=350)
-    assert kv_cache_size({"RBEE_KV_CACHE": "1token"}) == KvCacheSize(tokens=1)
+    assert KV_CACHE.read({}) is None
+    assert KV_CACHE.read({"RBEE_KV_CACHE": " "}) is None
+    assert KV_CACHE.read({"RBEE_KV_CACHE": "512MiB"}) == KvCacheSize(bytes=512 * 2**20)
+    assert KV_CACHE.read({"RBEE_KV_CACHE": "350 tokens"}) == KvCacheSize(tokens=350)
+    assert KV_CACHE.read({"RBEE_KV_CACHE": "1token"}) == KvCacheSize(tokens=1)
     assert KvCacheSize(tokens=350).token_slots(23040) == 350
     assert KvCacheSize(bytes=23040 * 10).token_slots(23040) == 10
     assert KvCacheSize(bytes=5).token_slots(23040) == 1
     with pytest.raises(InvalidRequest, match="RBEE_KV_CACHE must be a size"):
-        kv_cache_size({"RBEE_KV_CACHE": "lots"})
+        KV_CACHE.read({"RBEE_KV_CACHE": "lots"})
 
 
 def test_max_batch_setting() -> None:
-    assert max_batch_setting({}) == 64
-    assert max_batch_setting({"RBEE_MAX_BATCH": "4"}) == 4
+    assert (MAX_BATCH.read({}) or DEFAULT_MAX_BATCH) == 64
+    assert MAX_BATCH.read({"RBEE_MAX_BATCH": "4"}) == 4
     for bad in ("0", "-1", "many"):
         with pytest.raises(InvalidRequest, match="RBEE_MAX_BATCH"):
-            max_batch_setting({"RBEE_MAX_BATCH": bad})
+            MAX_BATCH.read({"RBEE_MAX_BATCH": bad})
