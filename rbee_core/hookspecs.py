@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:  # annotations only: pluggy reads a hook's argument names, not their types
     from rbee_core.backends import Backend
+    from rbee_core.engine_options import EngineOptions
     from rbee_core.jobs import Job
     from rbee_core.models import ModelSource
     from rbee_core.narration import Narration
@@ -29,8 +30,13 @@ hookspec = pluggy.HookspecMarker("rbee")
 
 
 @hookspec
-def rbee_register_backends(register: Callable[[Backend], None]) -> None:
+def rbee_register_backends(register: Callable[[Backend], None], options: EngineOptions) -> None:
     """Register inference backends by calling ``register(backend)`` for each.
+
+    ``options`` are what the operator asked of the engines (``RBEE_MAX_BATCH``,
+    ``RBEE_KV_CACHE``, ``RBEE_THREADS``, ``RBEE_TORCH_DTYPE``), read once by the calling
+    program: a backend sizes its ``footprint`` and builds its engine from them, never from
+    the environment. A plugin that does not need them may leave the argument out.
 
     Called by the worker (to pick and load its model's backend) and by the hive (to list
     its backends and, before it starts a worker, to pick the worker's backend and ask its

@@ -25,6 +25,7 @@ from rbee_core.settings import DISABLE_PLUGINS, LOAD_PLUGINS, TRACE_PLUGINS
 
 if TYPE_CHECKING:
     from rbee_core.backends import Backend
+    from rbee_core.engine_options import EngineOptions
     from rbee_core.models import LocalModel, ModelSource
 
 __all__ = [
@@ -111,25 +112,28 @@ def _has_spec(caller: Any) -> bool:
     return isinstance(caller, pluggy.HookCaller) and caller.has_spec()
 
 
-def _collect(pm: pluggy.PluginManager, hook: str) -> list[Any]:
+def _collect(pm: pluggy.PluginManager, hook: str, **arguments: Any) -> list[Any]:
     items: list[Any] = []
-    getattr(pm.hook, hook)(register=items.append)
+    getattr(pm.hook, hook)(register=items.append, **arguments)
     return items
 
 
-def backends(pm: pluggy.PluginManager) -> dict[str, Backend]:
-    """Registered backends by name; of two with one name, the later-registered plugin's wins."""
+def backends(pm: pluggy.PluginManager, options: EngineOptions) -> dict[str, Backend]:
+    """Registered backends by name, built with the program's engine ``options``; of two with
+    one name, the later-registered plugin's wins."""
     found: dict[str, Backend] = {}
-    for backend in reversed(_collect(pm, "rbee_register_backends")):
+    for backend in reversed(_collect(pm, "rbee_register_backends", options=options)):
         found[backend.name] = backend
     return found
 
 
-def backend_for(pm: pluggy.PluginManager, model: LocalModel, name: str = "auto") -> Backend:
+def backend_for(
+    pm: pluggy.PluginManager, model: LocalModel, name: str, options: EngineOptions
+) -> Backend:
     """The backend called ``name``, or with ``"auto"`` the first that loads ``model.format``,
     preferring one that loads it natively to one that must convert it (``Backend.converts``).
     """
-    found = backends(pm)
+    found = backends(pm, options)
     if name != "auto":
         if name not in found:
             raise RbeeError(

@@ -23,6 +23,7 @@ from litestar.datastructures import State
 
 from rbee_core.addresses import is_unspecified
 from rbee_core.credentials import API_KEY_FILE_HELP, use_key_file
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest
 from rbee_core.messages import check_hive_name
 from rbee_core.paths import logs_dir
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         labels=dict(args.label),
         launch=pm.hook.rbee_worker_launcher(),
         backend=BACKEND.read(),
+        engine_options=EngineOptions.from_env(),
         # Taken out of the environment: its workers must not inherit it.
         launch_token=os.environ.pop(HIVE_LAUNCH_TOKEN_ENV, None),
     )

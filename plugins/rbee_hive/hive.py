@@ -22,6 +22,7 @@ import httpx
 
 from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.backends import Backend
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker, WorkerIdentity
 from rbee_core.messages import (
     HiveCapabilities,
@@ -74,9 +75,12 @@ class Hive:
         launch: Launch | None = None,
         launch_token: str | None = None,
         backend: str | None = None,
+        engine_options: EngineOptions | None = None,
     ) -> None:
         self.name = name
         self.backend = backend  # for a job that names none (RBEE_BACKEND); None: the best
+        # Its workers inherit its environment: the backends size them with the same options.
+        self.engine_options = engine_options or EngineOptions()
         # Given by the queen that started this hive (its environment): lets it take its
         # name back from another port.
         self.launch_token = launch_token
@@ -103,7 +107,14 @@ class Hive:
         self.worker_host = worker_host  # workers listen where the hive does: the queen calls them
         self._loops: list[asyncio.Task[None]] = []
         self.http = httpx.AsyncClient(timeout=5.0, headers=auth_headers())
-        self.room = RoomCheck(name, detect_devices(), self.workers, self.http, cpu_memory_limit)
+        self.room = RoomCheck(
+            name,
+            detect_devices(),
+            self.workers,
+            self.http,
+            cpu_memory_limit,
+            fixed_kv_cache=self.engine_options.kv_cache is not None,
+        )
 
     # -- what the hive is ---------------------------------------------------------------
 

@@ -33,7 +33,6 @@ from rbee_core.errors import DeviceTooSmall, InvalidRequest
 from rbee_core.messages import Device
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
-from rbee_core.settings import KV_CACHE
 from rbee_core.units import human_bytes
 from rbee_hive.devices import available_memory
 from rbee_hive.room_plan import Holding, RoomPlan, describe_all, idle_words, plan_room
@@ -102,8 +101,10 @@ class RoomCheck(Generic[W]):
     hive started (``rbee_hive.devices``); ``workers``: the hive's workers by id, read as
     they are at each check, and from which the workers it unloads are removed; ``http``:
     what asks a worker to retire; ``cpu_memory_limit``: the most the workers may hold in
-    RAM. The hive calls ``admit`` or ``make_room`` to start a worker, ``device`` for a
-    device as workers may use it, and ``changed`` when a worker became idle or stopped.
+    RAM; ``fixed_kv_cache``: whether the operator set the KV cache's size
+    (``RBEE_KV_CACHE``), which the check then never cuts. The hive calls ``admit`` or
+    ``make_room`` to start a worker, ``device`` for a device as workers may use it, and
+    ``changed`` when a worker became idle or stopped.
     """
 
     def __init__(
@@ -113,8 +114,10 @@ class RoomCheck(Generic[W]):
         workers: MutableMapping[str, W],
         http: httpx.AsyncClient,
         cpu_memory_limit: int | None = None,
+        fixed_kv_cache: bool = False,
     ) -> None:
         self.hive = hive
+        self.fixed_kv_cache = fixed_kv_cache
         self.probed = tuple(devices)
         self.workers = workers
         self.http = http
@@ -204,7 +207,7 @@ class RoomCheck(Generic[W]):
         if fp.total <= free:
             return Room(fp.total, None, self._fits(model, device, backend, parts))
         fitting = (free - fp.weights - fp.runtime) // max(1, fp.kv_per_token)
-        if KV_CACHE.read() is not None or fitting < MIN_KV_TOKENS:
+        if self.fixed_kv_cache or fitting < MIN_KV_TOKENS:
             raise self._too_small(model, device, backend, parts)
         cut = fp.with_kv_tokens(fitting)
         return Room(
@@ -214,13 +217,12 @@ class RoomCheck(Generic[W]):
             + f", its KV cache cut to {fitting:,} tokens to fit (the default needs {parts})",
         )
 
-    @staticmethod
-    def _least_need(fp: Footprint | int) -> int:
+    def _least_need(self, fp: Footprint | int) -> int:
         """The least a worker of this footprint could start with: its KV cache cut to
         ``MIN_KV_TOKENS`` unless ``RBEE_KV_CACHE`` set its size (see ``fit``)."""
         if isinstance(fp, int):
             return fp
-        if KV_CACHE.read() is not None:
+        if self.fixed_kv_cache:
             return fp.total
         return min(fp.total, fp.with_kv_tokens(MIN_KV_TOKENS).total)
 

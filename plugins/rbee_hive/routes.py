@@ -95,7 +95,7 @@ async def identity(state: State, challenge: ChallengeParam = "") -> dict[str, st
 async def capabilities(state: State) -> dict[str, Any]:
     """Devices (CPU cores and RAM, each GPU), backends, models and workers."""
     hive: Hive = state.hive
-    found = {name: list(b.formats) for name, b in backends(state.pm).items()}
+    found = {name: list(b.formats) for name, b in backends(state.pm, hive.engine_options).items()}
     return hive.capabilities(found).to_json()
 
 
@@ -135,7 +135,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
     ):
         raise InvalidRequest("room_wait must be a number of seconds >= 0", field="room_wait")
     wanted = body.get("backend") or hive.backend or "auto"
-    installed = backends(state.pm)
+    installed = backends(state.pm, hive.engine_options)
     if not isinstance(wanted, str) or wanted not in (*installed, "auto"):
         raise InvalidRequest(
             f"hive {hive.name} has no backend {wanted!r}; installed: "
@@ -146,7 +146,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
 
     async def work(listener: Callable[[Narration], None], left: asyncio.Event) -> dict[str, Any]:
         local = await hive.store.ensure(body["model"], listener)
-        backend = backend_for(state.pm, local, wanted)
+        backend = backend_for(state.pm, local, wanted, hive.engine_options)
         worker = await hive.start_worker(
             local,
             device,

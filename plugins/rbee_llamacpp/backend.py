@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rbee_core.backends import Footprint
 from rbee_core.batching import EngineSettings
 from rbee_core.chat_tools import TOOLS_NATIVE
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import ModelUnavailable
 from rbee_core.gguf import GGUFHeader, read_gguf_header
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
-from rbee_core.settings import KV_CACHE, MAX_BATCH, THREADS
 
 if TYPE_CHECKING:
     from rbee_llamacpp.generation import LlamaCppModel
@@ -53,22 +52,22 @@ class Slots:
         return self.count * -(-self.tokens // _PAD) * _PAD
 
 
-def slots_for(header: GGUFHeader, env: Mapping[str, str]) -> Slots:
+def slots_for(header: GGUFHeader, options: EngineOptions) -> Slots:
     """``RBEE_MAX_BATCH`` slots sharing ``RBEE_KV_CACHE`` (or the defaults above); a slot
     never holds more than the model's training context."""
-    asked = MAX_BATCH.read(env)
+    asked = options.max_batch
     count = min(asked, MAX_SLOTS) if asked else DEFAULT_SLOTS
-    size = KV_CACHE.read(env)
+    size = options.kv_cache
     per_token = header.kv_bytes_per_token(2)  # an f16 cache
     total = size.token_slots(per_token) if size else DEFAULT_KV_TOKENS
     context = header.context_length or total
     return Slots(count, max(1, min(total // count, context)))
 
 
-def threads(env: Mapping[str, str]) -> int:
-    """Threads llama.cpp decodes with: ``env``'s ``RBEE_THREADS``, else the CPUs this process
-    may run on (fewer leave room for other work on a shared machine)."""
-    if asked := THREADS.read(env):
+def threads(options: EngineOptions) -> int:
+    """Threads llama.cpp decodes with: ``RBEE_THREADS``, else the CPUs this process may run
+    on (fewer leave room for other work on a shared machine)."""
+    if asked := options.threads:
         return asked
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -79,11 +78,14 @@ class LlamaCppBackend:
     name = "llamacpp"
     formats = ("gguf",)
 
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
+
     def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
         """Its cache is allocated whole at load, of a fixed default size (``slots_for``):
         ``free_memory`` does not change it."""
         header = read_gguf_header(model.path)
-        cells = slots_for(header, os.environ).cells
+        cells = slots_for(header, self.options).cells
         size = model.path.stat().st_size
         return Footprint(size, RUNTIME_BYTES, header.kv_bytes_per_token(2), cells)
 
@@ -103,9 +105,8 @@ class LlamaCppBackend:
         from rbee_llamacpp.library import Context, ContextSettings, Model
 
         header = read_gguf_header(model.path)
-        # The environment is read here, once: the context and the engine get typed settings.
-        slots = slots_for(header, os.environ)
-        n_threads = threads(os.environ)
+        slots = slots_for(header, self.options)
+        n_threads = threads(self.options)
         narrate(
             "load_start",
             f"loading {model.name} on cpu with llama.cpp ({header.quantization}, {n_threads} "

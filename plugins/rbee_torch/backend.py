@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rbee_core.backends import Footprint
 from rbee_core.batching import EngineSettings
 from rbee_core.chat_tools import TOOLS_NATIVE
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import ModelUnavailable
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
@@ -34,24 +34,32 @@ def pick_device(device: str) -> str:
     return device
 
 
-def engine_settings(weights: Any, device: str) -> EngineSettings:
-    """The engine's settings for a loaded model: ``RBEE_MAX_BATCH`` and ``RBEE_KV_CACHE``,
-    read from the environment here and nowhere else, and the model's trained context."""
+def engine_settings(weights: Any, device: str, options: EngineOptions) -> EngineSettings:
+    """The engine's settings for a loaded model: the operator's ``options`` (max batch, KV
+    cache) and the model's trained context."""
     from rbee_torch.kv_budget import kv_cache_tokens, max_batch
 
-    kv_tokens = kv_cache_tokens(weights, device)
+    kv_tokens = kv_cache_tokens(weights, device, options.kv_cache)
     # Most configs have it (GPT-2's maps its n_positions onto it); one without is bounded
     # by its cache alone.
     context = getattr(weights.config, "max_position_embeddings", None)
-    return EngineSettings(max_batch(weights.config, os.environ), kv_tokens, context or kv_tokens)
+    return EngineSettings(
+        max_batch(weights.config, options.max_batch), kv_tokens, context or kv_tokens
+    )
 
 
-def torch_model(weights: Any, tokenizer: Any, device: str) -> TorchModel:
+def torch_model(
+    weights: Any, tokenizer: Any, device: str, options: EngineOptions | None = None
+) -> TorchModel:
     """A loaded model, with the engine that decodes its jobs built from its settings."""
     from rbee_torch.batching import BatchEngine
     from rbee_torch.generation import TorchModel, eos_ids
 
-    engine = BatchEngine(weights, eos_ids(weights, tokenizer), engine_settings(weights, device))
+    engine = BatchEngine(
+        weights,
+        eos_ids(weights, tokenizer),
+        engine_settings(weights, device, options or EngineOptions()),
+    )
     return TorchModel(weights, tokenizer, device, engine)
 
 
@@ -62,8 +70,11 @@ class TorchBackend:
     formats = ("safetensors", "gguf")
     converts = ("gguf",)  # de-quantised: a backend that runs GGUF as it is goes first
 
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
+
     def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
-        return torch_footprint(model, device, free_memory, os.environ)
+        return torch_footprint(model, device, free_memory, self.options)
 
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> TorchModel:
         # Imported here, not at module level: every rbee process loads this plugin, and only
@@ -72,7 +83,7 @@ class TorchBackend:
 
         device = pick_device(device)
         # Before converting a GGUF (half a minute): a bad RBEE_TORCH_DTYPE fails at once.
-        choice = choose_dtype(device)
+        choice = choose_dtype(device, self.options.torch_dtype)
         folder: Path
         if model.format == "gguf":
             folder = ensure_safetensors(model, narrate)
@@ -90,7 +101,7 @@ class TorchBackend:
         weights = AutoModelForCausalLM.from_pretrained(folder, dtype=choice.torch_dtype)
         weights = weights.to(device).eval()  # type: ignore[arg-type]
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
-        ready = torch_model(weights, tokenizer, device)
+        ready = torch_model(weights, tokenizer, device, self.options)
         if ready.knows_tools:
             narrate("chat_tools", TOOLS_NATIVE.format(model=model.name))
         return ready

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.settings import TORCH_DTYPE
 
 if TYPE_CHECKING:
     import torch
@@ -158,13 +157,13 @@ def _by_hardware(device: str) -> DtypeChoice:
     return DtypeChoice("fp32", f"no native-bf16 check for {device}")
 
 
-def choose_dtype(device: str, env: Mapping[str, str] | None = None) -> DtypeChoice:
-    """The dtype to load a model in on ``device`` (``"cpu"``, ``"cuda:0"``...): ``env``'s
-    (by default the process's) ``RBEE_TORCH_DTYPE`` if set, else by the hardware.
+def choose_dtype(device: str, asked: str | None = None) -> DtypeChoice:
+    """The dtype to load a model in on ``device`` (``"cpu"``, ``"cuda:0"``...): ``asked``
+    (``RBEE_TORCH_DTYPE``, from ``EngineOptions``) if given, else by the hardware.
 
-    An empty ``RBEE_TORCH_DTYPE`` counts as unset. A bad one raises ``InvalidRequest``.
+    A bad ``asked`` raises ``InvalidRequest``.
     """
-    value = (TORCH_DTYPE.read(env) or "").strip()
+    value = (asked or "").strip()
     name = parse_dtype(value) if value else None
     default = _by_hardware(device)
     if name is None:

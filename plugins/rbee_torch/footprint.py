@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rbee_core.backends import Footprint
+from rbee_core.engine_options import EngineOptions
 from rbee_core.gguf import read_gguf_header
 from rbee_core.kv_cache import KvCacheSize
 from rbee_core.models import LocalModel
-from rbee_core.settings import KV_CACHE, TORCH_DTYPE
 from rbee_torch.dtype import cpu_bf16_features, cpuinfo_flags, parse_dtype
 
 __all__ = ["RUNTIME_BYTES", "default_budget", "element_size", "torch_footprint"]
@@ -30,12 +29,11 @@ RUNTIME_BYTES = 600 * 2**20
 _ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2}
 
 
-def element_size(device: str, env: Mapping[str, str]) -> int:
+def element_size(device: str, asked: str | None) -> int:
     """Bytes per weight in the dtype the worker will choose (``rbee_torch.dtype``), judged
-    from ``RBEE_TORCH_DTYPE`` and the CPU's flags rather than by importing torch."""
-    value = TORCH_DTYPE.read(env)
-    if value:
-        return _ELEMENT[parse_dtype(value)]
+    from ``asked`` (``RBEE_TORCH_DTYPE``) and the CPU's flags rather than by importing torch."""
+    if asked:
+        return _ELEMENT[parse_dtype(asked)]
     if device.startswith("cuda"):
         return 2  # bf16 on every recent GPU; an older one takes fp32 and needs more
     native = cpu_bf16_features(capabilities={f: True for f in cpuinfo_flags()})
@@ -71,11 +69,11 @@ def _config_kv_per_token(folder: Path, element: int) -> int:
 
 
 def torch_footprint(
-    model: LocalModel, device: str, free_memory: int, env: Mapping[str, str]
+    model: LocalModel, device: str, free_memory: int, options: EngineOptions
 ) -> Footprint:
-    """What a worker will hold for ``model`` on ``device``, which has ``free_memory`` bytes
-    free (see ``rbee_core.backends.SizedBackend``)."""
-    element = element_size(device, env)
+    """What a worker started with ``options`` will hold for ``model`` on ``device``, which
+    has ``free_memory`` bytes free (see ``rbee_core.backends.SizedBackend``)."""
+    element = element_size(device, options.torch_dtype)
     if model.format == "gguf":
         header = read_gguf_header(model.path)
         parameters = header.parameters
@@ -83,7 +81,7 @@ def torch_footprint(
     else:
         parameters = _safetensors_parameters(model.path)
         per_token = _config_kv_per_token(model.path, element)
-    size = KV_CACHE.read(env)
+    size = options.kv_cache
     # On a GPU the cache lives in GPU memory, which the hive checks apart from the RAM.
     budget = size or KvCacheSize(bytes=default_budget(device, free_memory))
     tokens = budget.token_slots(per_token)

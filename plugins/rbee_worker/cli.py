@@ -16,6 +16,7 @@ from typing import Any
 
 from rbee_core.addresses import is_unspecified, with_host
 from rbee_core.credentials import API_KEY_FILE_HELP, use_key_file
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import RbeeError
 from rbee_core.messages import WorkerHeartbeat, WorkerReady
 from rbee_core.models import LocalModel
@@ -111,11 +112,13 @@ def main(argv: list[str] | None = None) -> None:
         pm.hook.rbee_narrate(narration=Narration(ACTOR, action, message, progress=progress))
 
     try:
+        # Read once, here: a bad value fails before the model loads, naming the variable.
+        options = EngineOptions.from_env()
         if args.model_path:  # the hive provisioned the files already
             local = LocalModel(args.model, Path(args.model_path), args.model_format)
         else:
             local = model_catalog(pm).provision(args.model, narrate)
-        backend = backend_for(pm, local, args.backend)
+        backend = backend_for(pm, local, args.backend, options)
         loaded = backend.load(local, args.device, narrate)
         sock = bind(args.host, args.port)
     except (RbeeError, PortInUse) as exc:

@@ -13,6 +13,7 @@ import pytest
 
 from rbee_core import create_plugin_manager, hookimpl
 from rbee_core.backends import Backend
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest, ModelUnavailable, RbeeError, UnknownModel
 from rbee_core.models import LocalModel, ModelCatalog, ModelSource
 from rbee_core.plugins import (
@@ -125,7 +126,7 @@ def test_bare_manager_has_no_plugins_but_all_hookspecs() -> None:
         "rbee_keeper_commands",
     ):
         assert getattr(pm.hook, hook).has_spec()
-    assert backends(pm) == {}
+    assert backends(pm, EngineOptions()) == {}
     assert model_catalog(pm).known() == []
 
 
@@ -135,11 +136,25 @@ def test_register_and_unregister_a_plugin_object() -> None:
     pm.register(plugin, name="fake-plugin")
     try:
         assert pm.get_plugin("fake-plugin") is plugin
-        assert list(backends(pm)) == ["fake"]
+        assert list(backends(pm, EngineOptions())) == ["fake"]
     finally:
         pm.unregister(name="fake-plugin")
     assert pm.get_plugin("fake-plugin") is None
-    assert backends(pm) == {}
+    assert backends(pm, EngineOptions()) == {}
+
+
+def test_backends_are_built_with_the_programs_engine_options() -> None:
+    class Sized:
+        @hookimpl
+        def rbee_register_backends(
+            self, register: Callable[[Backend], None], options: EngineOptions
+        ) -> None:
+            register(FakeBackend(f"batch-{options.max_batch}", ("gguf",)))
+
+    pm = create_plugin_manager(load_entrypoints=False)
+    pm.register(Sized(), name="sized")
+    pm.register(BackendsPlugin(FakeBackend("plain", ("gguf",))), name="plain")  # takes no options
+    assert set(backends(pm, EngineOptions(max_batch=3))) == {"batch-3", "plain"}
 
 
 def test_hookimpl_with_a_wrong_argument_name_is_rejected() -> None:
@@ -164,7 +179,7 @@ def test_built_in_entry_points_load() -> None:
 
 def test_built_in_plugins_contribute_their_parts() -> None:
     pm = create_plugin_manager()
-    found = backends(pm)
+    found = backends(pm, EngineOptions())
     assert "torch" in found
     assert set(found["torch"].formats) >= {"gguf", "safetensors"}
     catalog = model_catalog(pm)
@@ -204,10 +219,10 @@ def test_what_each_program_calls_on_its_plugins_is_there() -> None:
     assert queen.hook.rbee_queen_started.get_hookimpls()  # the console's feed, rbee_ray
     assert hive.hook.rbee_worker_launcher.get_hookimpls()  # rbee_ray, inert off Ray
     for pm in (hive, worker):
-        assert "torch" in backends(pm)
+        assert "torch" in backends(pm, EngineOptions())
         assert {"pypi", "file", "hf"} <= set(model_catalog(pm).sources)
     for pm in (keeper, queen):
-        assert not {"torch", "llamacpp"} & set(backends(pm))
+        assert not {"torch", "llamacpp"} & set(backends(pm, EngineOptions()))
     assert not queen.hook.rbee_keeper_commands.get_hookimpls()
 
 
@@ -247,7 +262,7 @@ def test_rbee_disable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pm.is_blocked("keeper")
     assert pm.get_plugin("queen") is not None
     assert pm.get_plugin("models") is not None
-    assert "torch" not in backends(pm)
+    assert "torch" not in backends(pm, EngineOptions())
 
 
 def test_rbee_load_plugins_is_an_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -286,7 +301,7 @@ def test_rbee_trace_plugins(
     monkeypatch.setenv("RBEE_TRACE_PLUGINS", "1")
     pm = create_plugin_manager(load_entrypoints=False)
     with registered(pm, BackendsPlugin(FakeBackend("fake", ("f",))), "traced"):
-        backends(pm)
+        backends(pm, EngineOptions())
     assert "rbee_register_backends" in capsys.readouterr().err
 
 
@@ -302,28 +317,28 @@ def test_backends_by_name_later_registration_wins() -> None:
         registered(pm, BackendsPlugin(first, other), "first"),
         registered(pm, BackendsPlugin(second), "second"),
     ):
-        found = backends(pm)
+        found = backends(pm, EngineOptions())
         assert set(found) == {"shared", "other"}
         assert found["shared"] is second
         assert found["other"] is other
-    assert backends(pm) == {}
+    assert backends(pm, EngineOptions()) == {}
 
 
 def test_backend_for_by_name() -> None:
     pm = create_plugin_manager(load_entrypoints=False)
     a, b = FakeBackend("a", ("gguf",)), FakeBackend("b", ("gguf",))
     with registered(pm, BackendsPlugin(a, b), "ab"):
-        assert backend_for(pm, model("gguf"), "b") is b
-        assert backend_for(pm, model("gguf"), "a") is a
+        assert backend_for(pm, model("gguf"), "b", EngineOptions()) is b
+        assert backend_for(pm, model("gguf"), "a", EngineOptions()) is a
         # A backend asked for by name is used even if it does not list the format.
-        assert backend_for(pm, model("onnx"), "b") is b
+        assert backend_for(pm, model("onnx"), "b", EngineOptions()) is b
 
 
 def test_backend_for_unknown_name_lists_installed() -> None:
     pm = create_plugin_manager(load_entrypoints=False)
     plugin = BackendsPlugin(FakeBackend("zeta", ()), FakeBackend("alpha", ()))
     with registered(pm, plugin, "p"), pytest.raises(RbeeError) as info:
-        backend_for(pm, model("gguf"), "nope")
+        backend_for(pm, model("gguf"), "nope", EngineOptions())
     assert "unknown backend 'nope'" in info.value.message
     assert "installed: alpha, zeta" in info.value.message
 
@@ -333,9 +348,9 @@ def test_backend_for_auto_picks_by_format() -> None:
     gguf = FakeBackend("llamaish", ("gguf",))
     st = FakeBackend("hfish", ("safetensors", "bin"))
     with registered(pm, BackendsPlugin(gguf, st), "p"):
-        assert backend_for(pm, model("gguf")) is gguf
-        assert backend_for(pm, model("safetensors")) is st
-        assert backend_for(pm, model("bin"), "auto") is st
+        assert backend_for(pm, model("gguf"), "auto", EngineOptions()) is gguf
+        assert backend_for(pm, model("safetensors"), "auto", EngineOptions()) is st
+        assert backend_for(pm, model("bin"), "auto", EngineOptions()) is st
 
 
 def test_backend_for_auto_prefers_a_backend_that_loads_the_format_natively() -> None:
@@ -345,16 +360,16 @@ def test_backend_for_auto_prefers_a_backend_that_loads_the_format_natively() -> 
     # Registered first or last, the native one wins for its format and only for it.
     for order in ((converting, native), (native, converting)):
         with registered(pm, BackendsPlugin(*order), "p"):
-            assert backend_for(pm, model("gguf")) is native
-            assert backend_for(pm, model("safetensors")) is converting
-            assert backend_for(pm, model("gguf"), "torchish") is converting
+            assert backend_for(pm, model("gguf"), "auto", EngineOptions()) is native
+            assert backend_for(pm, model("safetensors"), "auto", EngineOptions()) is converting
+            assert backend_for(pm, model("gguf"), "torchish", EngineOptions()) is converting
 
 
 def test_backend_for_auto_when_none_fits() -> None:
     pm = create_plugin_manager(load_entrypoints=False)
     plugin = BackendsPlugin(FakeBackend("a", ("gguf",)), FakeBackend("b", ("safetensors",)))
     with registered(pm, plugin, "p"), pytest.raises(ModelUnavailable) as info:
-        backend_for(pm, model("onnx", name="weird-model"))
+        backend_for(pm, model("onnx", name="weird-model"), "auto", EngineOptions())
     message = info.value.message
     assert info.value.status == 503
     assert "'onnx'" in message
@@ -366,16 +381,16 @@ def test_backend_for_auto_when_none_fits() -> None:
 def test_backend_for_auto_with_no_backends() -> None:
     pm = create_plugin_manager(load_entrypoints=False)
     with pytest.raises(ModelUnavailable, match="no installed backend loads 'gguf'"):
-        backend_for(pm, model("gguf"))
+        backend_for(pm, model("gguf"), "auto", EngineOptions())
 
 
 def test_built_in_backends_llamacpp_for_gguf_and_torch_for_safetensors() -> None:
     pm = create_plugin_manager()
-    assert backend_for(pm, model("gguf")).name == "llamacpp"
-    assert backend_for(pm, model("gguf"), "torch").name == "torch"
-    assert backend_for(pm, model("safetensors")).name == "torch"
+    assert backend_for(pm, model("gguf"), "auto", EngineOptions()).name == "llamacpp"
+    assert backend_for(pm, model("gguf"), "torch", EngineOptions()).name == "torch"
+    assert backend_for(pm, model("safetensors"), "auto", EngineOptions()).name == "torch"
     with pytest.raises(ModelUnavailable):
-        backend_for(pm, model("no-such-format"))
+        backend_for(pm, model("no-such-format"), "auto", EngineOptions())
 
 
 # --- model catalog -------------------------------------------------------------------------

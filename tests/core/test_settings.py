@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest, ModelUnavailable
 from rbee_core.kv_cache import KvCacheSize
 from rbee_core.settings import (
@@ -95,6 +96,15 @@ def test_a_bad_value_names_the_variable_and_the_value(
 def test_the_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RBEE_MAX_BATCH", "3")
     assert MAX_BATCH.read() == 3
+
+
+def test_engine_options_are_read_once_typed() -> None:
+    env = {"RBEE_MAX_BATCH": "8", "RBEE_KV_CACHE": "512MiB", "RBEE_THREADS": "2"}
+    assert EngineOptions.from_env(env) == EngineOptions(8, KvCacheSize(bytes=512 * 2**20), 2)
+    assert EngineOptions.from_env({"RBEE_TORCH_DTYPE": " bf16 "}).torch_dtype == "bf16"
+    assert EngineOptions.from_env({}) == EngineOptions()
+    with pytest.raises(ModelUnavailable, match="RBEE_THREADS must be"):
+        EngineOptions.from_env({"RBEE_THREADS": "many"})
 
 
 def test_tests_isolate_every_rbee_setting() -> None:

@@ -13,6 +13,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from rbee_core.backends import GenerationParams
 from rbee_core.batching import EngineSettings
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest
 from rbee_torch.backend import torch_model
 from rbee_torch.batching import BatchEngine, Sequence
@@ -168,7 +169,7 @@ def test_the_backend_builds_the_engine_from_its_settings(model: LlamaForCausalLM
     try:
         assert loaded.engine.settings == EngineSettings(
             max_batch=64,  # RBEE_MAX_BATCH is unset
-            kv_tokens=kv_cache_tokens(model, "cpu"),
+            kv_tokens=kv_cache_tokens(model, "cpu", None),
             context_length=CONTEXT,
         )
         # The model's own end of sequence (LlamaConfig's 2) and the tokenizer's.
@@ -250,10 +251,10 @@ def test_cache_sizes_and_batch_limits() -> None:
         hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3
     )
     assert bytes_per_token(config, 4) == 30 * 2 * 3 * 64 * 4
-    assert max_batch(config, {}) == 64
-    assert max_batch(config, {"RBEE_MAX_BATCH": "4"}) == 4
+    assert max_batch(config, None) == 64
+    assert max_batch(config, EngineOptions.from_env({"RBEE_MAX_BATCH": "4"}).max_batch) == 4
     with pytest.raises(InvalidRequest, match="RBEE_MAX_BATCH"):
-        max_batch(config, {"RBEE_MAX_BATCH": "0"})
+        EngineOptions.from_env({"RBEE_MAX_BATCH": "0"})
 
 
 def test_admission_in_order_within_batch_cache_and_prefill_budgets(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +13,10 @@ import pytest
 
 from rbee_core.backends import Chunk, GenerationParams
 from rbee_core.batching import EngineSettings
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest
 from rbee_core.gguf import read_gguf_header
+from rbee_core.kv_cache import KvCacheSize
 from rbee_core.models import LocalModel
 from rbee_llamacpp.backend import LlamaCppBackend, slots_for, threads
 from rbee_llamacpp.engine import BALLAST_FROM, LlamaEngine
@@ -33,7 +34,7 @@ def default_model() -> Path:
 
 def load(slots: int, slot_tokens: int, context_length: int | None = None) -> LlamaCppModel:
     model = Model(default_model())
-    context = Context(model, ContextSettings(slots, slot_tokens, 256, threads(os.environ)))
+    context = Context(model, ContextSettings(slots, slot_tokens, 256, threads(EngineOptions())))
     trained = context_length or model.context_length
     engine = LlamaEngine(context, model.vocab, EngineSettings(slots, slot_tokens, trained))
     return LlamaCppModel(model, context, engine, "Q4_1")
@@ -237,13 +238,13 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     header = read_gguf_header(default_model())
     assert header.quantization == "Q4_1"
     assert header.kv_bytes_per_token(2) == 30 * 3 * 64 * 2 * 2
-    assert slots_for(header, {}).count == 4 and slots_for(header, {}).tokens == 2048
-    custom = slots_for(header, {"RBEE_KV_CACHE": "350 tokens", "RBEE_MAX_BATCH": "1"})
+    assert slots_for(header, EngineOptions()).count == 4
+    assert slots_for(header, EngineOptions()).tokens == 2048
+    custom = slots_for(header, EngineOptions(max_batch=1, kv_cache=KvCacheSize(tokens=350)))
     assert (custom.count, custom.tokens, custom.cells) == (1, 350, 512)
     # A slot never holds more than the model was trained on (8192 tokens).
-    assert (
-        slots_for(header, {"RBEE_KV_CACHE": "100000 tokens", "RBEE_MAX_BATCH": "2"}).tokens == 8192
-    )
+    big = EngineOptions.from_env({"RBEE_KV_CACHE": "100000 tokens", "RBEE_MAX_BATCH": "2"})
+    assert slots_for(header, big).tokens == 8192
     model = LocalModel("m", default_model(), "gguf")
     footprint = LlamaCppBackend().footprint(model, "cpu", 2**30)
     assert footprint.weights == default_model().stat().st_size

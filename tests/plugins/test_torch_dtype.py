@@ -11,6 +11,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 import rbee_torch.backend as backend_module
 import rbee_torch.dtype as dtype_module
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest
 from rbee_core.models import LocalModel
 from rbee_torch.backend import TorchBackend
@@ -71,7 +72,7 @@ def test_every_spelling_is_accepted(value: str, name: str) -> None:
 @pytest.mark.parametrize("value", ["int8", "float", "bf-16", "torch.bfloat16", "half", "32"])
 def test_a_bad_value_names_the_variable_and_the_allowed_values(value: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        choose_dtype("cpu", {DTYPE_ENV: value})
+        choose_dtype("cpu", value)
     message = raised.value.message
     assert DTYPE_ENV in message
     assert repr(value) in message
@@ -81,33 +82,34 @@ def test_a_bad_value_names_the_variable_and_the_allowed_values(value: str) -> No
 
 def test_the_override_wins_over_the_hardware(cpu: list[tuple[str, ...]]) -> None:
     cpu[0] = ("avx512_bf16",)
-    choice = choose_dtype("cpu", {DTYPE_ENV: "float32"})
+    choice = choose_dtype("cpu", "float32")
     assert choice == DtypeChoice(
         "fp32", f"{DTYPE_ENV}=float32; without it bf16: the CPU does bf16 natively, avx512_bf16"
     )
     cpu[0] = ()
-    assert choose_dtype("cpu", {DTYPE_ENV: "fp16"}).name == "fp16"
-    assert choose_dtype("cpu", {DTYPE_ENV: "bf16"}).reason.endswith("emulated and slower")
+    assert choose_dtype("cpu", "fp16").name == "fp16"
+    assert choose_dtype("cpu", "bf16").reason.endswith("emulated and slower")
 
 
 def test_an_override_equal_to_the_default_says_only_the_variable(
     cpu: list[tuple[str, ...]],
 ) -> None:
-    assert choose_dtype("cpu", {DTYPE_ENV: "fp32"}) == DtypeChoice("fp32", f"{DTYPE_ENV}=fp32")
+    assert choose_dtype("cpu", "fp32") == DtypeChoice("fp32", f"{DTYPE_ENV}=fp32")
 
 
-def test_the_process_environment_is_read_by_default(
+def test_the_worker_reads_the_variable_once_into_its_engine_options(
     cpu: list[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(DTYPE_ENV, "bfloat16")
-    assert choose_dtype("cpu").name == "bf16"
+    assert choose_dtype("cpu", EngineOptions.from_env().torch_dtype).name == "bf16"
     monkeypatch.setenv(DTYPE_ENV, "nope")
     with pytest.raises(InvalidRequest):
-        choose_dtype("cpu")
+        choose_dtype("cpu", EngineOptions.from_env().torch_dtype)
 
 
 def test_an_empty_variable_counts_as_unset(cpu: list[tuple[str, ...]]) -> None:
-    assert choose_dtype("cpu", {DTYPE_ENV: " "}).name == "fp32"
+    assert EngineOptions.from_env({DTYPE_ENV: " "}).torch_dtype is None
+    assert choose_dtype("cpu", EngineOptions.from_env({DTYPE_ENV: " "}).torch_dtype).name == "fp32"
 
 
 def test_each_name_maps_to_its_torch_dtype() -> None:
@@ -121,14 +123,14 @@ def test_each_name_maps_to_its_torch_dtype() -> None:
 
 def test_a_cpu_with_native_bf16_runs_bf16(cpu: list[tuple[str, ...]]) -> None:
     cpu[0] = ("avx512_bf16", "amx_bf16")
-    assert choose_dtype("cpu", {}) == DtypeChoice(
+    assert choose_dtype("cpu") == DtypeChoice(
         "bf16",
         f"the CPU does bf16 natively, avx512_bf16 and amx_bf16; {DTYPE_ENV} overrides",
     )
 
 
 def test_a_cpu_without_native_bf16_runs_fp32(cpu: list[tuple[str, ...]]) -> None:
-    assert choose_dtype("cpu", {}) == DtypeChoice(
+    assert choose_dtype("cpu") == DtypeChoice(
         "fp32",
         f"the CPU has no native bf16, where it is emulated and slower; {DTYPE_ENV} overrides",
     )
@@ -144,7 +146,7 @@ def test_a_gpu_runs_bf16_only_if_native(
     name: str,
 ) -> None:
     monkeypatch.setattr(dtype_module, "_cuda_bf16", lambda device: native)
-    choice = choose_dtype("cuda:1", {})
+    choice = choose_dtype("cuda:1")
     assert choice.name == name
     assert native[1] in choice.reason
 
@@ -169,7 +171,7 @@ def test_native_bf16_on_cuda_is_ampere_or_later(
 
 
 def test_other_devices_run_fp32(cpu: list[tuple[str, ...]]) -> None:
-    assert choose_dtype("mps", {}).name == "fp32"
+    assert choose_dtype("mps").name == "fp32"
 
 
 # -- CPU feature detection ---------------------------------------------------------------
@@ -252,12 +254,11 @@ def test_a_bad_value_fails_the_load_before_any_conversion(
         raise AssertionError("converted despite a bad RBEE_TORCH_DTYPE")
 
     monkeypatch.setattr(backend_module, "ensure_safetensors", convert)
-    monkeypatch.setenv(DTYPE_ENV, "int4")
     narrated: list[str] = []
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF")
     with pytest.raises(InvalidRequest, match=DTYPE_ENV):
-        TorchBackend().load(
+        TorchBackend(EngineOptions(torch_dtype="int4")).load(
             LocalModel("m", gguf, "gguf"),
             "cpu",
             lambda action, message, progress=None: narrated.append(action),
@@ -282,10 +283,9 @@ def test_the_backend_loads_in_the_chosen_dtype_and_says_why(
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer = SimpleNamespace(eos_token_id=None, chat_template=None)
     monkeypatch.setattr(AutoTokenizer, "from_pretrained", lambda *a, **k: tokenizer)
-    monkeypatch.setenv(DTYPE_ENV, value)
-    monkeypatch.setenv("RBEE_KV_CACHE", "1MiB")
+    options = EngineOptions.from_env({DTYPE_ENV: value, "RBEE_KV_CACHE": "1MiB"})
     narrated: list[tuple[str, str]] = []
-    loaded = TorchBackend().load(
+    loaded = TorchBackend(options).load(
         LocalModel("tiny", folder, "safetensors"),
         "cpu",
         lambda action, message, progress=None: narrated.append((action, message)),

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from rbee_core.backends import Backend, Chunk, GenerationParams, LoadedModel
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import ModelUnavailable, UnknownModel
 from rbee_core.models import LocalModel, ModelSource
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
@@ -150,4 +151,4 @@ def test_rbee_finds_the_plugin_through_its_entry_point(monkeypatch: pytest.Monke
     catalog = model_catalog(pm)
     assert "markov-demo" in catalog.known()
     local = catalog.provision("markov-demo", lambda action, message: None)
-    assert backend_for(pm, local).name == "markov"
+    assert backend_for(pm, local, "auto", EngineOptions()).name == "markov"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rbee_core.backends import Footprint
+from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import DeviceTooSmall
 from rbee_core.models import LocalModel
 from rbee_hive import room as room_module
@@ -53,9 +54,9 @@ class FakeWorker:
         return self._rss
 
 
-def hive(limit: int | None = None) -> Hive:
+def hive(limit: int | None = None, options: EngineOptions | None = None) -> Hive:
     async def make() -> Hive:
-        return Hive("h", store=None, cpu_memory_limit=limit)  # type: ignore[arg-type]
+        return Hive("h", store=None, cpu_memory_limit=limit, engine_options=options)  # type: ignore[arg-type]
 
     return asyncio.run(make())
 
@@ -94,12 +95,12 @@ def test_too_small_for_even_a_small_cache_names_what_it_needs(model: LocalModel)
     assert "but hive h has only 1.2 GB free there" in info.value.message
 
 
-def test_a_cache_size_the_user_set_is_never_cut(
-    model: LocalModel, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("RBEE_KV_CACHE", "100000 tokens")
+def test_a_cache_size_the_user_set_is_never_cut(model: LocalModel) -> None:
+    options = EngineOptions.from_env({"RBEE_KV_CACHE": "100000 tokens"})
     with pytest.raises(DeviceTooSmall):
-        hive().room.fit(model, device(150 + 3 * MIN_KV_TOKENS), Sized(kv_tokens=100_000))
+        hive(options=options).room.fit(
+            model, device(150 + 3 * MIN_KV_TOKENS), Sized(kv_tokens=100_000)
+        )
 
 
 def test_a_backend_without_a_footprint_is_guessed_from_the_file(model: LocalModel) -> None:
