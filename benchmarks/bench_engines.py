@@ -172,9 +172,10 @@ def rbee_job(
     temperature: float = 0.0,
     seed: int | None = None,
     prompt: str = PROMPT,
+    device: str | None = None,
 ) -> Result:
     """One job through the queen, from POST /jobs to the end of its SSE stream."""
-    body = {
+    body: dict[str, Any] = {
         "model": "smollm2-135m",
         "prompt": prompt,
         "max_tokens": tokens,
@@ -182,6 +183,8 @@ def rbee_job(
         "backend": backend,
         "keep_alive": 24 * 3600,  # the worker stays loaded between rounds
     }
+    if device is not None:
+        body["device"] = device
     if seed is not None:
         body["seed"] = seed
     start = time.perf_counter()

@@ -49,6 +49,16 @@ Feature: Inference backends
     And stderr's last line contains "has no backend 'nope'; installed: llamacpp, "
     And the queen is still healthy
 
+  Scenario: hive list says where each backend runs, and a GPU this llama.cpp build cannot use is refused with how to build it
+    Given a queen is running
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
+    And I run rbee-keeper hive list
+    Then stdout contains "backends: llamacpp (cpu), torch (cpu)"
+    When I run llm-worker-rbee with --model smollm2-135m --backend llamacpp --device cuda:0
+    Then it exits with code 1
+    And stdout contains "the installed llama.cpp was built without GPU support, so it cannot use cuda:0; rebuild it with GPU support (CMAKE_ARGS="
+    And stdout contains "or use --backend torch"
+
   Scenario Outline: A seeded answer repeats, and a stop string ends the answer before it (<backend>)
     Given a queen is running
     When I run rbee-keeper infer "Write a poem about the sea." --temperature 1 --seed 5 --max-tokens 24 --backend <backend>

@@ -221,13 +221,17 @@ class ClosableModel(Protocol):
 class Backend(Protocol):
     """An inference engine, registered by name through ``rbee_register_backends``.
 
-    Two optional members refine how rbee uses a backend:
+    Three optional members refine how rbee uses a backend:
 
     - ``converts: tuple[str, ...]``: formats of ``formats`` that it loads only by
       converting them (slower to load, bigger in memory). When several backends load a
       model's format, the worker's ``auto`` choice prefers one that loads it natively.
     - ``footprint``: the memory a worker will hold (see ``SizedBackend``). Without it the
       hive guesses from file sizes.
+    - ``runs_on(device: str) -> str | None``: ``None`` when it can run on ``device``
+      (``"cpu"``, ``"cuda:0"``), else why not, in words for the user (``"built without GPU
+      support..."``). Cheap, as ``footprint`` is: the hive asks it. Without it a backend is
+      taken to run on every device, and says so at ``load``.
     """
 
     @property

@@ -155,6 +155,24 @@ def _peer_workers(data: dict[str, Any]) -> list[WorkerInfo]:
     return found
 
 
+def _backend_lists(data: dict[str, Any], key: str) -> dict[str, list[str]]:
+    """``{backend name: [short names]}``: the formats a backend loads, the devices it runs on."""
+    backends = data.get(key) or {}
+    if not isinstance(backends, dict) or len(backends) > MAX_BACKENDS:
+        raise InvalidRequest(
+            f"{key} must be an object of at most {MAX_BACKENDS} backends",
+            field=key,
+            maximum=MAX_BACKENDS,
+        )
+    return {
+        _string(k, "a backend's name", key, MAX_MODEL_NAME): [
+            _string(f, f"{key}[{k!r}][{i}]", key, MAX_MODEL_NAME)
+            for i, f in enumerate(_list(backends, k, MAX_BACKENDS, key))
+        ]
+        for k in backends
+    }
+
+
 def _labels(data: dict[str, Any]) -> dict[str, str]:
     labels = data.get("labels") or {}
     if not isinstance(labels, dict):
@@ -313,6 +331,9 @@ class HiveCapabilities(_Message):
     backends: dict[str, list[str]] = field(default_factory=dict)  # name -> formats it loads
     models: list[str] = field(default_factory=list)
     workers: list[WorkerInfo] = field(default_factory=list)
+    # name -> the ids of this hive's devices it runs on (a CPU-only llama.cpp: ["cpu"]);
+    # empty from a hive that predates it.
+    backend_devices: dict[str, list[str]] = field(default_factory=dict)
     # What the hive says of itself for people and policies: ``{"ray_node": "3f2a..."}``.
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -328,24 +349,12 @@ class HiveCapabilities(_Message):
                 _number(d.get(key), f"devices[{i}].{key}", "devices")
             _number(d.get("cores"), f"devices[{i}].cores", "devices", optional=True)
             devices.append(Device.from_json(d))
-        backends = data.get("backends") or {}
-        if not isinstance(backends, dict) or len(backends) > MAX_BACKENDS:
-            raise InvalidRequest(
-                f"backends must be an object of at most {MAX_BACKENDS} backends",
-                field="backends",
-                maximum=MAX_BACKENDS,
-            )
         return cls(
             name=check_hive_name(data.get("name")),
             url=_string(data.get("url"), "url", "url"),
             devices=devices,
-            backends={
-                _string(k, "a backend's name", "backends", MAX_MODEL_NAME): [
-                    _string(f, f"backends[{k!r}][{i}]", "backends", MAX_MODEL_NAME)
-                    for i, f in enumerate(_list(backends, k, MAX_BACKENDS, "backends"))
-                ]
-                for k in backends
-            },
+            backends=_backend_lists(data, "backends"),
+            backend_devices=_backend_lists(data, "backend_devices"),
             models=_names(data, "models", MAX_HIVE_MODELS, MAX_MODEL_NAME),
             workers=_peer_workers(data),
             labels=_labels(data),
@@ -357,6 +366,7 @@ class HiveCapabilities(_Message):
             "url": self.url,
             "devices": [d.to_json() for d in self.devices],
             "backends": self.backends,
+            "backend_devices": self.backend_devices,
             "models": list(self.models),
             "labels": dict(self.labels),
             "workers": [w.to_json() for w in self.workers],

@@ -32,6 +32,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PROGRAMS",
     "backend_for",
+    "backend_refusal",
     "backends",
     "check_pending",
     "create_plugin_manager",
@@ -127,11 +128,23 @@ def backends(pm: pluggy.PluginManager, options: EngineOptions) -> dict[str, Back
     return found
 
 
+def backend_refusal(backend: Backend, device: str) -> str | None:
+    """Why ``backend`` cannot run on ``device`` (its optional ``runs_on``), or ``None``."""
+    runs_on = getattr(backend, "runs_on", None)
+    return runs_on(device) if runs_on is not None else None
+
+
 def backend_for(
-    pm: pluggy.PluginManager, model: LocalModel, name: str, options: EngineOptions
+    pm: pluggy.PluginManager,
+    model: LocalModel,
+    name: str,
+    options: EngineOptions,
+    device: str = "auto",
 ) -> Backend:
-    """The backend called ``name``, or with ``"auto"`` the first that loads ``model.format``,
-    preferring one that loads it natively to one that must convert it (``Backend.converts``).
+    """The backend called ``name``, or with ``"auto"`` the first that loads ``model.format``
+    on ``device``, preferring one that loads it natively to one that must convert it
+    (``Backend.converts``). A backend that cannot run on ``device`` (``runs_on``) is never
+    chosen: named, it raises ``ModelUnavailable`` saying why.
     """
     found = backends(pm, options)
     if name != "auto":
@@ -139,10 +152,16 @@ def backend_for(
             raise RbeeError(
                 f"unknown backend {name!r}; installed: {', '.join(sorted(found)) or 'none'}"
             )
+        if why := backend_refusal(found[name], device):
+            raise ModelUnavailable(why)
         return found[name]
-    able = [b for b in found.values() if model.format in b.formats]
+    loads = [b for b in found.values() if model.format in b.formats]
+    able = [b for b in loads if backend_refusal(b, device) is None]
     if able:
         return min(able, key=lambda b: model.format in getattr(b, "converts", ()))
+    if loads:
+        why = "; ".join(f"{b.name}: {backend_refusal(b, device)}" for b in loads)
+        raise ModelUnavailable(f"no installed backend runs {model.name} on {device} ({why})")
     installed = "; ".join(f"{n} loads {', '.join(b.formats)}" for n, b in found.items())
     raise ModelUnavailable(
         f"no installed backend loads {model.format!r} models like {model.name} ({installed})"

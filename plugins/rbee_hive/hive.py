@@ -41,6 +41,7 @@ from rbee_core.peer_identity import (
     proof,
     same_secret,
 )
+from rbee_core.plugins import backend_refusal
 from rbee_hive.address import local_address_towards
 from rbee_hive.devices import Device, detect_devices
 from rbee_hive.room import Room, RoomCheck
@@ -122,12 +123,18 @@ class Hive:
         self.prune()
         return [w.info(self.name) for w in self.workers.values()]
 
-    def capabilities(self, backends: dict[str, list[str]]) -> HiveCapabilities:
+    def capabilities(self, backends: dict[str, Backend]) -> HiveCapabilities:
+        """What this hive has; ``backends``: the installed ones by name."""
+        devices = self.room.devices()
         return HiveCapabilities(
             name=self.name,
             url=self.url,
-            devices=self.room.devices(),
-            backends=backends,
+            devices=devices,
+            backends={name: list(b.formats) for name, b in backends.items()},
+            backend_devices={
+                name: [d.id for d in devices if backend_refusal(b, d.id) is None]
+                for name, b in backends.items()
+            },
             models=[e.name for e in self.store.entries()],
             workers=self.worker_list(),
             labels=self.labels,

@@ -95,8 +95,7 @@ async def identity(state: State, challenge: ChallengeParam = "") -> dict[str, st
 async def capabilities(state: State) -> dict[str, Any]:
     """Devices (CPU cores and RAM, each GPU), backends, models and workers."""
     hive: Hive = state.hive
-    found = {name: list(b.formats) for name, b in backends(state.pm, hive.engine_options).items()}
-    return hive.capabilities(found).to_json()
+    return hive.capabilities(backends(state.pm, hive.engine_options)).to_json()
 
 
 @get("/workers")
@@ -146,7 +145,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
 
     async def work(listener: Callable[[Narration], None], left: asyncio.Event) -> dict[str, Any]:
         local = await hive.store.ensure(body["model"], listener)
-        backend = backend_for(state.pm, local, wanted, hive.engine_options)
+        backend = backend_for(state.pm, local, wanted, hive.engine_options, device.id)
         worker = await hive.start_worker(
             local,
             device,

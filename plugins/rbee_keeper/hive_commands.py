@@ -32,6 +32,15 @@ def _devices(devices: list[dict[str, Any]]) -> str:
     )
 
 
+def _backends(hive: dict[str, Any]) -> str:
+    """``llamacpp (cpu), torch (cpu, cuda:0)``: each backend and the devices it runs on."""
+    runs_on = hive.get("backend_devices") or {}
+    return ", ".join(
+        f"{name} ({', '.join(runs_on[name]) or 'no device'})" if name in runs_on else name
+        for name in sorted(hive.get("backends") or {})
+    )
+
+
 @click.group()
 def hive() -> None:
     """The machines in the cluster: one rbee-hive on each."""
@@ -50,6 +59,7 @@ def list_hives(queen_url: str, as_json: bool) -> None:
     for h in hives:
         echo(f"{h['name']}  {h['state']}  {h['url']}  last heartbeat {_ago(h['last_heartbeat'])}")
         echo(f"  devices: {_devices(h['devices']) or 'unknown yet'}")
+        echo(f"  backends: {_backends(h) or 'unknown yet'}")
         echo(f"  models:  {', '.join(h['models']) or 'none'}")
         echo(f"  workers: {', '.join(w['id'] for w in h['workers']) or 'none'}")
         if h.get("labels"):

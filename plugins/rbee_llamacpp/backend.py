@@ -15,11 +15,12 @@ from rbee_core.errors import ModelUnavailable
 from rbee_core.gguf import GGUFHeader, read_gguf_header
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
+from rbee_llamacpp.gpu import device_refusal, gpu_index, gpu_libraries
 
 if TYPE_CHECKING:
     from rbee_llamacpp.generation import LlamaCppModel
 
-__all__ = ["LlamaCppBackend", "Slots", "slots_for", "threads"]
+__all__ = ["LlamaCppBackend", "Slots", "offload_to", "slots_for", "threads"]
 
 # The KV cache when RBEE_KV_CACHE is unset, and the jobs that share it when RBEE_MAX_BATCH is
 # unset. llama.cpp allocates the whole cache when the model loads, so the default is modest:
@@ -72,18 +73,50 @@ def threads(options: EngineOptions) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def offload_to(device: str, offload: bool) -> int | None:
+    """The GPU a model on ``device`` goes to (``None``: the CPU), given whether the loaded
+    library can ``offload`` (``llama_supports_gpu_offload``: built for a GPU and one is
+    visible). ``auto`` is GPU 0 when it can offload, else the CPU."""
+    if device == "auto":
+        return 0 if offload else None
+    index = gpu_index(device)
+    if index is not None and not offload:
+        raise ModelUnavailable(
+            f"llama.cpp was built with GPU support but sees no GPU for {device} (is the "
+            "driver loaded, CUDA_VISIBLE_DEVICES set?)"
+        )
+    return index
+
+
 class LlamaCppBackend:
     """Loads GGUF files with llama.cpp, memory-mapped and never de-quantised."""
 
     name = "llamacpp"
     formats = ("gguf",)
 
-    def __init__(self, options: EngineOptions | None = None) -> None:
+    def __init__(
+        self, options: EngineOptions | None = None, built_with: list[str] | None = None
+    ) -> None:
+        """``built_with``: the GPU backends of the installed llama.cpp; by default read
+        from its libraries when first asked."""
         self.options = options or EngineOptions()
+        self._built_with = built_with
+
+    @property
+    def built_with(self) -> list[str]:
+        """The GPU backends the installed llama.cpp has (``[]``: CPU only), read once."""
+        if self._built_with is None:
+            self._built_with = gpu_libraries()
+        return self._built_with
+
+    def runs_on(self, device: str) -> str | None:
+        return device_refusal(device, self.built_with)
 
     def footprint(self, model: LocalModel, device: str, free_memory: int) -> Footprint:
         """Its cache is allocated whole at load, of a fixed default size (``slots_for``):
         ``free_memory`` does not change it."""
+        if refusal := self.runs_on(device):
+            raise ModelUnavailable(refusal)
         header = read_gguf_header(model.path)
         cells = slots_for(header, self.options).cells
         size = model.path.stat().st_size
@@ -94,26 +127,26 @@ class LlamaCppBackend:
             raise ModelUnavailable(
                 f"the llamacpp backend loads GGUF files, not {model.format!r} ({model.name})"
             )
-        if device not in ("auto", "cpu"):
-            raise ModelUnavailable(
-                f"this llama.cpp build runs on the CPU only, not {device!r}; "
-                "use --backend torch for GPUs"
-            )
+        if refusal := self.runs_on(device):
+            raise ModelUnavailable(refusal)
         # Imported here: only a worker that loads a model pays for llama.cpp's library.
         from rbee_llamacpp.engine import PREFILL_CHUNK, LlamaEngine
         from rbee_llamacpp.generation import LlamaCppModel
-        from rbee_llamacpp.library import Context, ContextSettings, Model
+        from rbee_llamacpp.library import Context, ContextSettings, Model, gpu_offload
 
+        gpu = offload_to(device, gpu_offload())
         header = read_gguf_header(model.path)
         slots = slots_for(header, self.options)
         n_threads = threads(self.options)
+        where = "cpu" if gpu is None else f"cuda:{gpu} (every layer offloaded)"
         narrate(
             "load_start",
-            f"loading {model.name} on cpu with llama.cpp ({header.quantization}, {n_threads} "
-            f"threads, {slots.count} jobs at once of up to {slots.tokens:,} tokens each)",
+            f"loading {model.name} on {where} with llama.cpp ({header.quantization}, "
+            f"{n_threads} threads, {slots.count} jobs at once of up to {slots.tokens:,} "
+            "tokens each)",
         )
         started = time.monotonic()
-        loaded = Model(model.path)
+        loaded = Model(model.path, gpu)
         batch_tokens = max(slots.count, PREFILL_CHUNK)
         settings = ContextSettings(slots.count, slots.tokens, batch_tokens, n_threads)
         try:

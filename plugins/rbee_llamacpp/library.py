@@ -20,7 +20,7 @@ import llama_cpp as llama
 
 from rbee_core.errors import ModelUnavailable
 
-__all__ = ["Context", "ContextSettings", "Model", "Pieces", "Vocab"]
+__all__ = ["Context", "ContextSettings", "Model", "Pieces", "Vocab", "gpu_offload"]
 
 log = logging.getLogger("rbee.llamacpp")
 
@@ -47,6 +47,12 @@ def _init() -> None:
             llama.llama_log_set(_log, ctypes.c_void_p(0))
             llama.llama_backend_init()
             _initialised = True
+
+
+def gpu_offload() -> bool:
+    """Whether this llama.cpp can put layers on a GPU: built for one, and one is visible."""
+    _init()
+    return bool(llama.llama_supports_gpu_offload())
 
 
 class Vocab:
@@ -128,10 +134,16 @@ class Pieces:
 class Model:
     """A GGUF model's weights, memory-mapped as they are in the file (never de-quantised)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, gpu: int | None = None) -> None:
+        """Load ``path`` on the CPU, or with ``gpu`` every layer on that GPU alone."""
         _init()
         params = llama.llama_model_default_params()
-        params.n_gpu_layers = 0  # a CPU build; a GPU build would offload with -1
+        if gpu is None:
+            params.n_gpu_layers = 0
+        else:
+            params.n_gpu_layers = -1  # all of them
+            params.split_mode = llama.LLAMA_SPLIT_MODE_NONE
+            params.main_gpu = gpu
         # No repacked or AMX copies of the weights: their kernels change with the number of
         # rows in a batch (and AMX faults on some virtual machines).
         params.use_extra_bufts = False

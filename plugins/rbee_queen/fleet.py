@@ -292,6 +292,7 @@ class Fleet:
             ) from None
         record.devices = caps.devices
         record.backends = caps.backends
+        record.backend_devices = caps.backend_devices
         record.models = caps.models
         record.workers = caps.workers
         record.labels = caps.labels

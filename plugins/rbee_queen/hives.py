@@ -33,6 +33,7 @@ class HiveRecord:
     last_heartbeat: float | None = None
     devices: list[Device] = field(default_factory=list)
     backends: dict[str, list[str]] = field(default_factory=dict)
+    backend_devices: dict[str, list[str]] = field(default_factory=dict)  # name -> device ids
     models: list[str] = field(default_factory=list)
     workers: list[WorkerInfo] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # what it says of itself
@@ -60,6 +61,7 @@ class HiveRecord:
             "last_heartbeat": self.last_heartbeat,
             "devices": [d.to_json() for d in self.devices],
             "backends": self.backends,
+            "backend_devices": self.backend_devices,
             "models": self.models,
             "workers": [w.to_json() for w in self.workers],
             "labels": self.labels,

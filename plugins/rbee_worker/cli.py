@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             local = LocalModel(args.model, Path(args.model_path), args.model_format)
         else:
             local = model_catalog(pm).provision(args.model, narrate)
-        backend = backend_for(pm, local, args.backend, options)
+        backend = backend_for(pm, local, args.backend, options, args.device)
         loaded = backend.load(local, args.device, narrate)
         sock = bind(args.host, args.port)
     except (RbeeError, PortInUse) as exc:
