@@ -72,7 +72,8 @@ def _state(url: str, name: str) -> str | None:
 
 def scheduling(workers: int) -> float:
     """Seconds per placement decision with ``workers`` registered workers."""
-    from rbee_core.jobs import Job, JobRequest
+    from rbee_core.job_request import JobRequest
+    from rbee_core.jobs import Job
     from rbee_core.plugins import create_plugin_manager
     from rbee_queen.hives import HiveRecord
     from rbee_queen.orchestrator import Queen, WorkerRef

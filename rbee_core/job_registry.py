@@ -11,7 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 from rbee_core.errors import UnknownJob
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job
 
 __all__ = ["RECENT", "JobRegistry"]
 

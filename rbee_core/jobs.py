@@ -1,7 +1,7 @@
 """The job the queen runs (``Job``): its request, state, and the ordered log of its events.
 
 What a client asks for, the job contract (``JobRequest``), is declared in
-``rbee_core.job_request``; it is named here too, as the type of ``Job.request``.
+``rbee_core.job_request`` and imported from there, by this module too (``Job.request``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rbee_core.event_log import EventLog
 from rbee_core.events import Event, EventType
 from rbee_core.job_request import JobRequest
 
-__all__ = ["Job", "JobRequest", "JobState", "new_job_id"]
+__all__ = ["Job", "JobState", "new_job_id"]
 
 
 class JobState(StrEnum):

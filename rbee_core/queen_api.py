@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rbee_core.job_registry import JobRegistry
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job
 from rbee_core.messages import HiveState
 from rbee_core.models import ModelCatalog
 from rbee_core.narration import Narration

@@ -15,7 +15,7 @@ from typing import Any
 from rbee_anthropic.content import conversation
 from rbee_anthropic.errors import AnthropicError
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import JobRequest
+from rbee_core.job_request import JobRequest
 from rbee_openai.errors import OpenAIError
 from rbee_openai.tools import Tools, parse_tools, render_messages
 

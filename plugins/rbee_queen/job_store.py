@@ -30,7 +30,8 @@ from rbee_core import hookimpl
 from rbee_core.errors import InternalError, InvalidRequest
 from rbee_core.event_log import EventLog
 from rbee_core.events import Event, EventType
-from rbee_core.jobs import Job, JobRequest, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job, JobState
 from rbee_core.sqlite_files import is_damage, move_aside, open_sqlite
 
 __all__ = ["DEFAULT_PAGE", "MAX_PAGE", "JobStore", "decode_cursor", "encode_cursor"]

@@ -31,7 +31,8 @@ from rbee_core.errors import (
 )
 from rbee_core.events import EventType, JobEnd
 from rbee_core.job_registry import JobRegistry
-from rbee_core.jobs import Job, JobRequest, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job, JobState
 from rbee_core.messages import FinishReason, HiveState
 from rbee_core.narration import Narration
 from rbee_core.paths import state_dir

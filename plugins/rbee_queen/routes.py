@@ -14,7 +14,8 @@ from litestar.response import Stream
 
 from rbee_core import __version__
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import JobRequest, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import JobState
 from rbee_http.auth import authorized
 from rbee_http.sse import last_event_id, read_json, sse_response
 from rbee_queen.dependencies import QueenDep

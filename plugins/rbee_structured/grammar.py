@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import JobRequest
+from rbee_core.job_request import JobRequest
 from rbee_core.json_schema import rewrite
 
 __all__ = ["NUMBER_BOUND", "STRING_BOUND", "bounded", "check_request", "compile_schema"]

@@ -8,8 +8,8 @@ import pytest
 
 from rbee_core.errors import InvalidRequest
 from rbee_core.events import EventType
-from rbee_core.job_request import LIMITS, MAX_PROMPT_CHARS, MAX_STOP_SEQUENCES
-from rbee_core.jobs import Job, JobRequest, JobState, new_job_id
+from rbee_core.job_request import LIMITS, MAX_PROMPT_CHARS, MAX_STOP_SEQUENCES, JobRequest
+from rbee_core.jobs import Job, JobState, new_job_id
 
 BASE = {"model": "tiny", "prompt": "Hello"}
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rbee_core.errors import InvalidRequest
-from rbee_core.jobs import JobRequest
+from rbee_core.job_request import JobRequest
 from rbee_core.response_format import ResponseFormat
 
 PERSON = {

@@ -15,7 +15,8 @@ from rbee_console import pages
 from rbee_console.feed import Feed, brief
 from rbee_core import create_plugin_manager
 from rbee_core.events import EventType
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job
 from rbee_queen.app import create_app
 from rbee_queen.orchestrator import Queen
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from rbee_core.errors import HiveIdentity, InvalidRequest
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job
 from rbee_core.messages import Device, HiveHeartbeat, HiveState, WorkerInfo
 from rbee_core.plugins import create_plugin_manager
 from rbee_keeper.remote_hive import start_script

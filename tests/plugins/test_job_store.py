@@ -16,7 +16,8 @@ import pytest
 from rbee_core.errors import InvalidRequest, UnknownJob
 from rbee_core.events import EventType
 from rbee_core.job_registry import JobRegistry
-from rbee_core.jobs import Job, JobRequest, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job, JobState
 from rbee_core.sqlite_files import DAMAGED
 from rbee_queen.job_store import MAX_PAGE, JobStore, decode_cursor, encode_cursor
 

@@ -15,7 +15,8 @@ from litestar.testing import TestClient
 from rbee_core import create_plugin_manager
 from rbee_core.errors import UnknownModel
 from rbee_core.events import EventType
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job
 from rbee_core.plugins import model_catalog
 from rbee_ollama.errors import OllamaError
 from rbee_ollama.names import to_ollama, to_rbee

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from rbee_core import create_plugin_manager
-from rbee_core.jobs import JobRequest, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import JobState
 from rbee_core.messages import HiveState, WorkerInfo
 from rbee_core.queen_api import QueenApi, WorkerLoad
 from rbee_queen.orchestrator import Queen

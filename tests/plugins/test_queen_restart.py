@@ -9,7 +9,8 @@ import time
 
 from rbee_core import create_plugin_manager
 from rbee_core.events import EventType
-from rbee_core.jobs import Job, JobRequest, JobState
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job, JobState
 from rbee_core.paths import state_dir
 from rbee_queen.job_store import JobStore
 from rbee_queen.orchestrator import Queen

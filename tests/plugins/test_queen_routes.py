@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from rbee_core import __version__, create_plugin_manager
 from rbee_core.events import EventType
-from rbee_core.jobs import JobRequest
+from rbee_core.job_request import JobRequest
 from rbee_queen.app import create_app
 from rbee_queen.orchestrator import Queen
 

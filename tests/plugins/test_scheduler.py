@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rbee_core import create_plugin_manager, hookimpl
-from rbee_core.jobs import Job, JobRequest
+from rbee_core.job_request import JobRequest
+from rbee_core.jobs import Job
 from rbee_core.scheduling import Candidate
 from rbee_queen import scheduler
 from rbee_queen.scheduler import rbee_schedule
