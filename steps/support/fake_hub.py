@@ -19,12 +19,13 @@ import contextlib
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from steps.support.loopback_http import serve, stop
 
 __all__ = ["FakeHub"]
 
@@ -72,18 +73,14 @@ class FakeHub:
             def do_GET(self) -> None:
                 hub._answer(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd = serve(Handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_port}"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         path = unquote(urlsplit(handler.path).path)

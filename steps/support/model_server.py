@@ -3,11 +3,12 @@ Content-Length and Range support, at a chosen speed, optionally dying midway."""
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from steps.support.loopback_http import serve, stop
 
 __all__ = ["ModelServer"]
 
@@ -47,10 +48,7 @@ class ModelServer:
                 self.end_headers()
                 server._send(self, start)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.httpd = serve(Handler)
 
     @property
     def url(self) -> str:
@@ -76,5 +74,4 @@ class ModelServer:
                     time.sleep(ahead)
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
