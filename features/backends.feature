@@ -60,6 +60,18 @@ Feature: Inference backends
     And stdout contains "the installed llama.cpp was built without GPU support, so it cannot use cuda:0; rebuild it with GPU support (CMAKE_ARGS="
     And stdout contains "or use --backend torch"
 
+  Scenario: A q8_0 KV cache holds the same slots in about half the memory, and the room check counts it
+    Given workers run on the llamacpp backend with a q8_0 KV cache
+    And a queen is running
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
+    Then the keeper exits with code 0
+    And stdout is exactly "The capital of France is Paris.\n"
+    And stderr shows, in order:
+      | text                                                        |
+      | KV cache 100.3 MB for 8,192 tokens                          |
+      | 4 jobs at once of up to 2,048 tokens each, a q8_0 KV cache  |
+    And the llamacpp worker holds less than 320 MiB resident
+
   Scenario Outline: A seeded answer repeats, and a stop string ends the answer before it (<backend>)
     Given a queen is running
     When I run rbee-keeper infer "Write a poem about the sea." --temperature 1 --seed 5 --max-tokens 24 --backend <backend>

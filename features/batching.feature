@@ -19,9 +19,10 @@ Feature: Continuous batching
     And the jobs run at once were all served by one worker, at the same time
 
     Examples:
-      | engine                 |
-      | llamacpp backend       |
-      | torch backend in fp32  |
+      | engine                                    |
+      | llamacpp backend                          |
+      | llamacpp backend with a q8_0 KV cache     |
+      | torch backend in fp32                     |
 
   Scenario Outline: Cancelling one job of a batch leaves the others untouched (<engine>)
     Given workers run on the <engine>

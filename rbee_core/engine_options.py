@@ -15,21 +15,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rbee_core.kv_cache import KvCacheSize
-from rbee_core.settings import KV_CACHE, MAX_BATCH, THREADS, TORCH_DTYPE
+from rbee_core.settings import KV_CACHE, KV_TYPE, MAX_BATCH, THREADS, TORCH_DTYPE
 
 __all__ = ["EngineOptions"]
 
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
-    """``RBEE_MAX_BATCH``, ``RBEE_KV_CACHE``, ``RBEE_THREADS`` and ``RBEE_TORCH_DTYPE``,
-    typed. A bad value fails in ``from_env``, when the program starts, naming the variable.
-    """
+    """``RBEE_MAX_BATCH``, ``RBEE_KV_CACHE``, ``RBEE_KV_TYPE``, ``RBEE_THREADS`` and
+    ``RBEE_TORCH_DTYPE``, typed. A bad value fails in ``from_env``, when the program
+    starts, naming the variable."""
 
     max_batch: int | None = None
     kv_cache: KvCacheSize | None = None
     threads: int | None = None
     torch_dtype: str | None = None
+    kv_type: str = "f16"  # llama.cpp's cache: f16 or q8_0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineOptions:
@@ -40,4 +41,5 @@ class EngineOptions:
             kv_cache=KV_CACHE.read(env),
             threads=THREADS.read(env),
             torch_dtype=dtype or None,
+            kv_type=KV_TYPE.read(env),
         )

@@ -30,6 +30,8 @@ __all__ = [
     "HOME",
     "KEEP_PARTIAL",
     "KV_CACHE",
+    "KV_TYPE",
+    "KV_TYPES",
     "LOAD_PLUGINS",
     "MAX_BATCH",
     "MODELS_DIR",
@@ -276,6 +278,28 @@ THREADS: Setting[int | None] = Setting(
     "threads a llama.cpp worker decodes with; fewer leave room for other work on a shared machine",
     error=ModelUnavailable,
 )
+
+
+def _kv_type(value: str) -> str:
+    value = value.strip().lower()
+    if value not in KV_TYPES:
+        raise ValueError(" or ".join(KV_TYPES))
+    return value
+
+
+KV_TYPES = ("f16", "q8_0")
+KV_TYPE: Setting[str] = Setting(
+    "RBEE_KV_TYPE",
+    _kv_type,
+    "f16",
+    ("hive", "worker"),
+    "`f16` or `q8_0`",
+    "`f16`",
+    "what a llama.cpp worker's KV cache holds each key and value in: `q8_0` takes 53% of "
+    "`f16`'s memory (a job's answers stay the same alone and in any batch, but may differ "
+    "from `f16`'s), as llama-server's `-ctk q8_0 -ctv q8_0`",
+    error=ModelUnavailable,
+)
 TORCH_DTYPE: Setting[str | None] = Setting(
     "RBEE_TORCH_DTYPE",
     _text,
@@ -359,6 +383,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     BACKEND,
     MAX_BATCH,
     KV_CACHE,
+    KV_TYPE,
     THREADS,
     TORCH_DTYPE,
     KEEP_PARTIAL,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,6 +54,24 @@ def step_max_batch(context: Any, n: int) -> None:
 def step_backend_dtype(context: Any, backend: str, dtype: str) -> None:
     context.env["RBEE_BACKEND"] = backend
     context.env["RBEE_TORCH_DTYPE"] = dtype
+
+
+@given("workers run on the {backend} backend with a {kv_type} KV cache")
+def step_backend_kv_type(context: Any, backend: str, kv_type: str) -> None:
+    context.env["RBEE_BACKEND"] = backend
+    context.env["RBEE_KV_TYPE"] = kv_type
+
+
+@then("the {backend} worker holds less than {mib:d} MiB resident")
+def step_worker_rss(context: Any, backend: str, mib: int) -> None:
+    workers = httpx.get(f"{context.queen_url}/workers", timeout=10).json()["workers"]
+    pids = [w["pid"] for w in workers if w["backend"] == backend and w.get("pid")]
+    assert pids, f"no {backend} worker with a pid: {workers}"
+    status = Path(f"/proc/{pids[0]}/status").read_text()
+    rss_kib = next(
+        int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+    )
+    assert rss_kib < mib * 1024, f"the {backend} worker holds {rss_kib / 1024:.1f} MiB resident"
 
 
 @given("workers run on the {backend} backend")

@@ -59,10 +59,18 @@ def slots_for(header: GGUFHeader, options: EngineOptions) -> Slots:
     asked = options.max_batch
     count = min(asked, MAX_SLOTS) if asked else DEFAULT_SLOTS
     size = options.kv_cache
-    per_token = header.kv_bytes_per_token(2)  # an f16 cache
+    per_token = kv_bytes_per_token(header, options.kv_type)
     total = size.token_slots(per_token) if size else DEFAULT_KV_TOKENS
     context = header.context_length or total
     return Slots(count, max(1, min(total // count, context)))
+
+
+def kv_bytes_per_token(header: GGUFHeader, kv_type: str) -> int:
+    """What one token takes in a cache of ``kv_type``: f16 is 2 bytes a number, q8_0 34
+    bytes a block of 32 (head sizes are multiples of 32)."""
+    if kv_type == "q8_0":
+        return header.kv_bytes_per_token(34) // 32
+    return header.kv_bytes_per_token(2)
 
 
 def threads(options: EngineOptions) -> int:
@@ -120,7 +128,8 @@ class LlamaCppBackend:
         header = read_gguf_header(model.path)
         cells = slots_for(header, self.options).cells
         size = model.path.stat().st_size
-        return Footprint(size, RUNTIME_BYTES, header.kv_bytes_per_token(2), cells)
+        per_token = kv_bytes_per_token(header, self.options.kv_type)
+        return Footprint(size, RUNTIME_BYTES, per_token, cells)
 
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> LlamaCppModel:
         if model.format != "gguf":
@@ -143,12 +152,14 @@ class LlamaCppBackend:
             "load_start",
             f"loading {model.name} on {where} with llama.cpp ({header.quantization}, "
             f"{n_threads} threads, {slots.count} jobs at once of up to {slots.tokens:,} "
-            "tokens each)",
+            f"tokens each{'' if self.options.kv_type == 'f16' else ', a q8_0 KV cache'})",
         )
         started = time.monotonic()
         loaded = Model(model.path, gpu)
         batch_tokens = max(slots.count, PREFILL_CHUNK)
-        settings = ContextSettings(slots.count, slots.tokens, batch_tokens, n_threads)
+        settings = ContextSettings(
+            slots.count, slots.tokens, batch_tokens, n_threads, self.options.kv_type
+        )
         try:
             context = Context(loaded, settings)
         except BaseException:

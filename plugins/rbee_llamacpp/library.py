@@ -166,12 +166,16 @@ class Model:
             self.handle = None
 
 
+_KV_TYPES = {"f16": llama.GGML_TYPE_F16, "q8_0": llama.GGML_TYPE_Q8_0}
+
+
 @dataclass(frozen=True, slots=True)
 class ContextSettings:
     slots: int  # sequences decoded at once, each with its own part of the KV cache
     slot_tokens: int  # KV cache cells of each slot
     batch_tokens: int  # the most tokens one decode call takes
     threads: int
+    kv_type: str = "f16"  # what the cache holds keys and values in: f16 or q8_0
 
 
 class Context:
@@ -193,6 +197,7 @@ class Context:
         params.n_outputs_max = settings.slots  # one row of logits per sequence a call
         params.n_threads = params.n_threads_batch = settings.threads
         params.no_perf = True
+        params.type_k = params.type_v = _KV_TYPES[settings.kv_type]
         handle = llama.llama_init_from_model(model.handle, params)
         if not handle:
             raise ModelUnavailable(
@@ -202,6 +207,7 @@ class Context:
             )
         self.handle = handle
         self.threads = settings.threads
+        self.kv_type = settings.kv_type
         self.memory = llama.llama_get_memory(handle)
         self.batch = llama.llama_batch_init(settings.batch_tokens, 0, 1)
         self.rows = 0

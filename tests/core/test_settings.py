@@ -103,6 +103,9 @@ def test_engine_options_are_read_once_typed() -> None:
     assert EngineOptions.from_env(env) == EngineOptions(8, KvCacheSize(bytes=512 * 2**20), 2)
     assert EngineOptions.from_env({"RBEE_TORCH_DTYPE": " bf16 "}).torch_dtype == "bf16"
     assert EngineOptions.from_env({}) == EngineOptions()
+    assert EngineOptions.from_env({"RBEE_KV_TYPE": " Q8_0 "}).kv_type == "q8_0"
+    with pytest.raises(ModelUnavailable, match="RBEE_KV_TYPE must be f16 or q8_0, not 'q4'"):
+        EngineOptions.from_env({"RBEE_KV_TYPE": "q4"})
     with pytest.raises(ModelUnavailable, match="RBEE_THREADS must be"):
         EngineOptions.from_env({"RBEE_THREADS": "many"})
 

@@ -32,17 +32,26 @@ def default_model() -> Path:
     return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def load(slots: int, slot_tokens: int, context_length: int | None = None) -> LlamaCppModel:
+def load(
+    slots: int, slot_tokens: int, context_length: int | None = None, kv_type: str = "f16"
+) -> LlamaCppModel:
     model = Model(default_model())
-    context = Context(model, ContextSettings(slots, slot_tokens, 256, threads(EngineOptions())))
+    settings = ContextSettings(slots, slot_tokens, 256, threads(EngineOptions()), kv_type)
+    context = Context(model, settings)
     trained = context_length or model.context_length
     engine = LlamaEngine(context, model.vocab, EngineSettings(slots, slot_tokens, trained))
     return LlamaCppModel(model, context, engine, "Q4_1")
 
 
+@pytest.fixture(scope="module", params=["f16", "q8_0"])
+def kv_type(request: pytest.FixtureRequest) -> str:
+    """Each KV cache type (RBEE_KV_TYPE): every rule below holds on both."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def llm() -> Iterator[LlamaCppModel]:
-    loaded = load(4, 1024)
+def llm(kv_type: str) -> Iterator[LlamaCppModel]:
+    loaded = load(4, 1024, kv_type=kv_type)
     yield loaded
     loaded.close()
 
@@ -102,8 +111,10 @@ def test_a_lone_long_sequence_answers_as_in_company(llm: LlamaCppModel) -> None:
         company.result()
 
 
-def test_a_cached_prefix_is_fed_no_more_and_answers_as_fresh(llm: LlamaCppModel) -> None:
-    fresh = load(4, 1024)
+def test_a_cached_prefix_is_fed_no_more_and_answers_as_fresh(
+    llm: LlamaCppModel, kv_type: str
+) -> None:
+    fresh = load(4, 1024, kv_type=kv_type)
     try:
         expected = [run(fresh, prompt, params)[0] for prompt, params in JOBS]
     finally:
@@ -249,3 +260,6 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     footprint = LlamaCppBackend().footprint(model, "cpu", 2**30)
     assert footprint.weights == default_model().stat().st_size
     assert footprint.kv_tokens == 8192 and footprint.kv_per_token == 23040
+    # q8_0: 34 bytes for each block of 32 numbers, 53% of f16's 2 bytes a number.
+    q8 = LlamaCppBackend(EngineOptions.from_env({"RBEE_KV_TYPE": "q8_0"}))
+    assert q8.footprint(model, "cpu", 2**30).kv_per_token == 23040 * 34 // 64
