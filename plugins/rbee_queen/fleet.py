@@ -103,6 +103,9 @@ class Fleet:
         # hive, a Ray node's): that hive may take its name back from another URL.
         self._launch_tokens: dict[str, str] = {}
         self._local_lock = asyncio.Lock()
+        # Workers dropped while their hive may still list them (its heartbeat is older than
+        # the loss): worker id -> hive. A stale list must not bring a dead worker back.
+        self._dropped: dict[str, str] = {}
         # Where hives come from when the queen must not start its own (a plugin that keeps
         # hives on a cluster's nodes says so, e.g. "the Ray cluster at 10.0.0.1:6379").
         self.hive_source: str | None = None
@@ -300,9 +303,13 @@ class Fleet:
 
     # -- workers ------------------------------------------------------------------------
 
-    def drop_worker(self, worker_id: str) -> None:
-        """A worker went (stopped, lost, unloaded): forget it, and what it had cached."""
-        self.workers.pop(worker_id, None)
+    def drop_worker(self, worker_id: str, *, dead: bool = False) -> None:
+        """A worker went (stopped, lost, unloaded): forget it, and what it had cached.
+        ``dead``: its connection broke, so it stays forgotten while its hive still lists it
+        (until the hive notices too), however fresh that list looks."""
+        worker = self.workers.pop(worker_id, None)
+        if worker is not None and dead:
+            self._dropped[worker_id] = worker.hive
         self.index.forget(worker_id)
 
     def forget_workers(self, hive: str) -> list[WorkerRef]:
@@ -318,8 +325,11 @@ class Fleet:
         for worker in [w for w in self.workers.values() if w.hive == record.name]:
             if worker.id not in reported and not worker.queue.load:
                 self.drop_worker(worker.id)
+        for worker_id, hive in list(self._dropped.items()):
+            if hive == record.name and worker_id not in reported:
+                del self._dropped[worker_id]  # the hive knows it went too
         for worker_id, info in reported.items():
-            if worker_id not in self.workers:
+            if worker_id not in self.workers and worker_id not in self._dropped:
                 self.workers[worker_id] = WorkerRef.from_info(record.name, info)
 
     def adopt(self, record: HiveRecord, info: WorkerInfo) -> WorkerRef:
@@ -330,6 +340,7 @@ class Fleet:
         # its slots too.
         worker = self.workers.get(info.id) or WorkerRef.from_info(record.name, info)
         self.workers[worker.id] = worker
+        self._dropped.pop(worker.id, None)
         record.workers = [*(w for w in record.workers if w.id != worker.id), info]
         return worker
 

@@ -205,6 +205,8 @@ class Placement:
                 await attempt
                 return
             except WorkerGone as exc:
+                if job.runs and job.runs[-1]["worker"] == worker.id:
+                    job.runs.pop()  # the job never reached it: no run to record
                 gone += 1
                 if gone == MAX_PLACEMENTS:
                     raise

@@ -124,7 +124,7 @@ class Relay:
                     if sse.data and sse.data != DONE:  # not a keep-alive comment
                         self._forward(job, worker, sse.event, sse.data)
         except httpx.ConnectError as exc:  # nothing was sent: the worker stopped before
-            self.fleet.drop_worker(worker.id)
+            self.fleet.drop_worker(worker.id, dead=True)
             raise WorkerGone(
                 f"worker {worker.describe()} is gone (no connection: {exc!r}); the job never "
                 "reached it",
@@ -132,7 +132,7 @@ class Relay:
                 worker=worker.id,
             ) from exc
         except httpx.HTTPError as exc:
-            self.fleet.drop_worker(worker.id)
+            self.fleet.drop_worker(worker.id, dead=True)
             lost = f"lost the connection to worker {worker.describe()}: {exc!r}"
             raise await self._why_lost(worker, lost) from exc
         if not job.log.closed:
