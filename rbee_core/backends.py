@@ -38,6 +38,7 @@ __all__ = [
     "LoadedModel",
     "QuantizedModel",
     "SizedBackend",
+    "SplittableBackend",
     "StructuredModel",
 ]
 
@@ -265,4 +266,24 @@ class SizedBackend(Protocol):
         inference library (not even to ask a GPU's free memory: that would open a CUDA
         context in the hive).
         """
+        ...
+
+
+@runtime_checkable
+class SplittableBackend(Protocol):
+    """A backend whose worker can hold some of a model's layers while *parts* on other
+    hives hold the rest (rbee_core.model_split): llama.cpp's RPC servers."""
+
+    #: What a part's process holds besides its layers (bytes).
+    part_runtime: int
+
+    def layers(self, model: LocalModel) -> int:
+        """How many layers ``model`` has, from its headers (cheap, as ``footprint`` is)."""
+        ...
+
+    def part_command(self, host: str) -> list[str]:
+        """The argv of a process that serves a part on this machine at ``host`` (any free
+        port). The hive gives it its token in ``RBEE_PART_TOKEN`` (never argv), and it
+        prints one JSON line ``{"type": "ready", "port": P}`` once it serves; it lets in
+        only a peer that proves holding the token, and ends once its worker is gone."""
         ...

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rbee_core.kv_cache import KvCacheSize
+from rbee_core.model_split import ModelPart
 from rbee_core.settings import KV_CACHE, KV_TYPE, MAX_BATCH, THREADS, TORCH_DTYPE
 
 __all__ = ["EngineOptions"]
@@ -31,6 +32,8 @@ class EngineOptions:
     threads: int | None = None
     torch_dtype: str | None = None
     kv_type: str = "f16"  # llama.cpp's cache: f16 or q8_0
+    # A split worker's parts on other hives (given by its hive, not the operator).
+    parts: tuple[ModelPart, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineOptions:

@@ -60,6 +60,7 @@ MAX_MESSAGES = 1024
 MAX_CONVERSATION_CHARS = 512 * 1024
 MAX_MODEL_CHARS = 4096  # a model reference: a name, a path, a URL
 MAX_NAME_CHARS = 256  # a hive, a device, a backend
+MAX_SPLIT_HIVES = 16  # llama.cpp's GGML_RPC_MAX_SERVERS, and one for the worker's
 EMBED_LABEL_CHARS = 200  # an embedding job's prompt is only its label (jobs list)
 _NOT_BLANK = r"\S"
 
@@ -259,6 +260,14 @@ class JobRequest(Generation, kw_only=True, frozen=True, forbid_unknown_fields=Tr
         Annotated[float, Meta(gt=0.0)] | None,
         Meta(description="Seconds from submission; a job not finished by then fails."),
     ] = None
+    split: Annotated[
+        Name | Annotated[tuple[Name, ...], Meta(max_length=MAX_SPLIT_HIVES)] | None,
+        Meta(
+            description="Split the model across these hives (names, or one comma-separated "
+            "text): its worker runs on the first, parts of its layers on the others. "
+            "Without it a model no hive has room for is split across hives on its own."
+        ),
+    ] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -266,6 +275,20 @@ class JobRequest(Generation, kw_only=True, frozen=True, forbid_unknown_fields=Tr
             value = getattr(self, name)
             if value is not None and value != value.strip():
                 msgspec.structs.force_setattr(self, name, value.strip())
+        if self.split is not None:
+            given = (self.split,) if isinstance(self.split, str) else self.split
+            hives = tuple(h.strip() for text in given for h in text.split(",") if h.strip())
+            if len(hives) < 2 or len(set(hives)) != len(hives):
+                raise InvalidRequest(
+                    'split must name two hives or more, each once (e.g. "h1,h2")', "split"
+                )
+            if self.hive is not None and self.hive != hives[0]:
+                raise InvalidRequest(
+                    f"hive {self.hive!r} and split {','.join(hives)!r} disagree on where the "
+                    "worker runs: the worker of a split runs on its first hive",
+                    field="split",
+                )
+            msgspec.structs.force_setattr(self, "split", hives)
         keep = self.keep_alive
         if keep is not None and not (keep > 0 or keep == -1):
             raise _refusal(Fault(("keep_alive",), "value", keep))
@@ -328,6 +351,12 @@ def _refusal(fault: Fault) -> InvalidRequest:
         return InvalidRequest(f"the request body is not a valid job: {value!r}")
     if name == "response_format":
         return ResponseFormat.refusal(fault.within(name))
+    if name == "split":
+        return InvalidRequest(
+            f"split must be a list of up to {MAX_SPLIT_HIVES} hive names, or one text of "
+            f"them separated by commas, got {value!r}",
+            field=name,
+        )
     if name in ("stop", "embed", "messages", "tools"):
         return _list_refusal(name, fault)
     if name == "raw":

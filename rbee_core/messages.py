@@ -260,11 +260,23 @@ class WorkerInfo(_Message):
     reserved: int = 0
     keep_alive: float | None = None
     idle_since: float | None = None
+    # A split model: (hive, layers) of each part held on another hive.
+    parts: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
         known = _known(cls, data)
         known["state"] = WorkerState(known.get("state", WorkerState.IDLE))
+        parts = known.get("parts") or ()
+        if not isinstance(parts, list | tuple) or not all(
+            isinstance(p, list | tuple)
+            and len(p) == 2
+            and isinstance(p[0], str)
+            and isinstance(p[1], int)
+            for p in parts
+        ):
+            raise InvalidRequest("a worker's parts must be [hive, layers] pairs", field="parts")
+        known["parts"] = tuple((str(h), int(n)) for h, n in parts)
         return cls(**known)
 
     def to_json(self) -> dict[str, Any]:

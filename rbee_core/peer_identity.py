@@ -32,6 +32,8 @@ __all__ = [
     "MAX_CHALLENGE",
     "WORKER_TOKEN_ENV",
     "WORKER_TOKEN_HEADER",
+    "PART_TOKEN_ENV",
+    "WORKER_PARTS_ENV",
     "new_secret",
     "proof",
     "same_secret",
@@ -42,6 +44,10 @@ HIVE_LAUNCH_TOKEN_HEADER = "X-Rbee-Hive-Launch-Token"
 HIVE_LAUNCH_TOKEN_ENV = "RBEE_HIVE_LAUNCH_TOKEN"
 WORKER_TOKEN_HEADER = "X-Rbee-Worker-Token"
 WORKER_TOKEN_ENV = "RBEE_WORKER_TOKEN"
+# A part of a split model (rbee_core.model_split) gets its token from its hive, and a split
+# worker the parts it reaches (JSON, tokens included) from its own.
+PART_TOKEN_ENV = "RBEE_PART_TOKEN"
+WORKER_PARTS_ENV = "RBEE_WORKER_PARTS"
 MAX_CHALLENGE = 256  # characters of an /identity challenge (the queen sends 22)
 
 

@@ -522,7 +522,7 @@ def test_every_field_refused_names_itself(name: str) -> None:
 def test_the_two_parts_generation_and_placement() -> None:
     from rbee_core.job_request import PLACEMENT, Generation
 
-    assert PLACEMENT == ("hive", "device", "backend", "keep_alive", "timeout")
+    assert PLACEMENT == ("hive", "device", "backend", "keep_alive", "timeout", "split")
     assert set(Generation.__struct_fields__) == set(JobRequest.__struct_fields__) - set(PLACEMENT)
     req = request(hive="alpha", device="cpu", backend="torch", keep_alive=-1, timeout=9,
                   stop="END", seed=3)  # fmt: skip
@@ -548,7 +548,7 @@ def test_every_field_round_trips() -> None:
         "response_format": {"type": "json_object"},
         "tools": [{"name": "f", "parameters": {"type": "object"}}],
         "embed": ["a"], "hive": "alpha", "device": "cpu", "backend": "torch",
-        "keep_alive": -1.0, "timeout": 30.0,
+        "keep_alive": -1.0, "timeout": 30.0, "split": ["alpha", "beta"],
     }  # fmt: skip
     req = JobRequest.from_json(body)
     assert set(body) == set(JobRequest.__struct_fields__)
