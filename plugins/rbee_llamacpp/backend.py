@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +39,9 @@ _PAD = 256
 # resident when loaded and idle (benchmarks/bench_engines.py), less 94 MiB of weights and
 # 180 MiB of cache; the work buffers grow with the vocabulary.
 RUNTIME_BYTES = 100 * 2**20
+# A part of a split model (rbee_llamacpp/part.py): the interpreter and llama.cpp's library,
+# no vocabulary, no server; its layers and their KV cache come on top.
+PART_RUNTIME_BYTES = 80 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class LlamaCppBackend:
 
     name = "llamacpp"
     formats = ("gguf",)
+    part_runtime = PART_RUNTIME_BYTES
 
     def __init__(
         self, options: EngineOptions | None = None, built_with: list[str] | None = None
@@ -131,6 +136,13 @@ class LlamaCppBackend:
         per_token = kv_bytes_per_token(header, self.options.kv_type)
         return Footprint(size, RUNTIME_BYTES, per_token, cells)
 
+    def layers(self, model: LocalModel) -> int:
+        return read_gguf_header(model.path).arch("block_count")
+
+    def part_command(self, host: str) -> list[str]:
+        threads = [f"--threads={self.options.threads}"] if self.options.threads else []
+        return [sys.executable, "-m", "rbee_llamacpp.part", "--host", host, *threads]
+
     def load(self, model: LocalModel, device: str, narrate: Narrate) -> LlamaCppModel:
         if model.format != "gguf":
             raise ModelUnavailable(
@@ -148,6 +160,22 @@ class LlamaCppBackend:
         slots = slots_for(header, self.options)
         n_threads = threads(self.options)
         where = "cpu" if gpu is None else f"cuda:{gpu} (every layer offloaded)"
+        remote: list[tuple[int, int]] = []
+        if parts := self.options.parts:
+            if gpu is not None:
+                raise ModelUnavailable(
+                    "a model split across hives runs on its worker's CPU for now, not "
+                    f"{device}: start it on cpu"
+                )
+            from rbee_llamacpp.split import reach_parts
+
+            remote = reach_parts(parts, narrate)
+            held = header.arch("block_count") - sum(p.layers for p in parts)
+            where = (
+                f"cpu ({held} layers here, "
+                + ", ".join(f"{p.layers} on hive {p.hive}" for p in parts)
+                + ")"
+            )
         narrate(
             "load_start",
             f"loading {model.name} on {where} with llama.cpp ({header.quantization}, "
@@ -155,7 +183,7 @@ class LlamaCppBackend:
             f"tokens each{'' if self.options.kv_type == 'f16' else ', a q8_0 KV cache'})",
         )
         started = time.monotonic()
-        loaded = Model(model.path, gpu)
+        loaded = Model(model.path, gpu, remote)
         batch_tokens = max(slots.count, PREFILL_CHUNK)
         settings = ContextSettings(
             slots.count, slots.tokens, batch_tokens, n_threads, self.options.kv_type

@@ -12,7 +12,15 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-__all__ = ["BUILD_HINT", "device_refusal", "gpu_libraries", "gpu_index"]
+__all__ = [
+    "BUILD_HINT",
+    "RPC_BUILD_HINT",
+    "device_refusal",
+    "gpu_index",
+    "gpu_libraries",
+    "library_folder",
+    "rpc_built",
+]
 
 # ggml's GPU backends by library name; a device rbee calls ``cuda:N`` runs on any of them
 # (ROCm's HIP and the rest number their GPUs from 0 as CUDA does).
@@ -22,8 +30,15 @@ BUILD_HINT = (
     "--no-cache-dir --no-deps llama-cpp-python"
 )
 
+# A model split across hives needs ggml's RPC backend (``libggml-rpc``).
+RPC_BUILD_HINT = (
+    'CMAKE_ARGS="-DGGML_RPC=ON -DLLAVA_BUILD=OFF" pip install --force-reinstall '
+    "--no-cache-dir --no-deps llama-cpp-python"
+)
 
-def _library_folder() -> Path | None:
+
+def library_folder() -> Path | None:
+    """llama-cpp-python's folder of shared libraries (``llama_cpp/lib``)."""
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -33,7 +48,7 @@ def _library_folder() -> Path | None:
 def gpu_libraries(folder: Path | None = None) -> list[str]:
     """The GPU backends the installed llama.cpp was built with (``[]``: CPU only), from the
     libraries in ``folder`` (by default llama-cpp-python's own)."""
-    folder = folder or _library_folder()
+    folder = folder or library_folder()
     if folder is None or not folder.is_dir():
         return []
     names = {p.name for p in folder.iterdir()}
@@ -65,3 +80,9 @@ def device_refusal(device: str, built_with: list[str]) -> str | None:
             f"{device}; rebuild it with GPU support ({BUILD_HINT}) or use --backend torch"
         )
     return None
+
+
+def rpc_built(folder: Path | None = None) -> bool:
+    """Whether the installed llama.cpp has ggml's RPC backend (built with -DGGML_RPC=ON)."""
+    folder = folder or library_folder()
+    return folder is not None and folder.is_dir() and any(folder.glob("libggml-rpc.*"))

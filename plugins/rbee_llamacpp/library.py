@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,18 @@ from typing import Any
 import llama_cpp as llama
 
 from rbee_core.errors import ModelUnavailable
+from rbee_llamacpp.gpu import RPC_BUILD_HINT, library_folder
 
-__all__ = ["Context", "ContextSettings", "Model", "Pieces", "Vocab", "gpu_offload"]
+__all__ = [
+    "Context",
+    "ContextSettings",
+    "Model",
+    "Pieces",
+    "Vocab",
+    "add_rpc_server",
+    "gpu_offload",
+    "serve_rpc",
+]
 
 log = logging.getLogger("rbee.llamacpp")
 
@@ -37,6 +48,10 @@ def _log(level: int, text: bytes, _user: Any) -> None:
         log.log(_LOG_LEVELS[level], "%s", text.decode(errors="replace").rstrip())
 
 
+# ggml_backend_dev_type's GGML_BACKEND_DEVICE_TYPE_GPU and _IGPU (ggml-backend.h).
+_GPU_DEVICE_TYPES = (1, 2)
+
+
 def _init() -> None:
     global _initialised
     with _init_lock:
@@ -50,9 +65,86 @@ def _init() -> None:
 
 
 def gpu_offload() -> bool:
-    """Whether this llama.cpp can put layers on a GPU: built for one, and one is visible."""
+    """Whether this llama.cpp can put layers on a GPU: built for one, and one is visible.
+    (``llama_supports_gpu_offload`` alone says yes for any build with the RPC backend.)"""
     _init()
-    return bool(llama.llama_supports_gpu_offload())
+    if not llama.llama_supports_gpu_offload():
+        return False
+    ggml = _ggml()
+    for index in range(ggml.ggml_backend_dev_count()):
+        device = ggml.ggml_backend_dev_get(index)
+        kind = ggml.ggml_backend_dev_type(device)
+        name = ggml.ggml_backend_dev_name(device) or b""
+        if kind in _GPU_DEVICE_TYPES and not name.startswith(b"RPC"):
+            return True
+    return False
+
+
+def _rpc_library() -> ctypes.CDLL:
+    """ggml's RPC backend (``libggml-rpc``, built with ``-DGGML_RPC=ON``), loaded beside
+    llama.cpp's own; ``ModelUnavailable`` naming the build flag when it is missing."""
+    _init()
+    folder = library_folder()
+    found = sorted(folder.glob("libggml-rpc.*")) if folder else []
+    if not found or not llama.llama_supports_rpc():
+        raise ModelUnavailable(
+            "the installed llama.cpp was built without RPC support, which a model split "
+            f"across hives needs; rebuild it with: {RPC_BUILD_HINT}"
+        )
+    lib = ctypes.CDLL(str(found[0]))
+    lib.ggml_backend_rpc_add_server.argtypes = [ctypes.c_char_p]
+    lib.ggml_backend_rpc_add_server.restype = ctypes.c_void_p
+    lib.ggml_backend_rpc_start_server.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_size_t,
+        ctypes.POINTER(ctypes.c_void_p),
+    ]
+    lib.ggml_backend_rpc_start_server.restype = None
+    return lib
+
+
+def _ggml() -> ctypes.CDLL:
+    folder = library_folder()
+    assert folder is not None
+    lib = ctypes.CDLL(str(sorted(folder.glob("libggml.*"))[0]))
+    lib.ggml_backend_register.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_reg_dev_get.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    lib.ggml_backend_reg_dev_get.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+    lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+    lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+    lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_dev_type.restype = ctypes.c_int
+    lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_dev_name.restype = ctypes.c_char_p
+    lib.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    lib.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    return lib
+
+
+def add_rpc_server(endpoint: str) -> int:
+    """The device of the RPC server at ``endpoint`` (its first), for ``Model``'s
+    ``remote``."""
+    reg = _rpc_library().ggml_backend_rpc_add_server(endpoint.encode())
+    if not reg:
+        raise ModelUnavailable(f"the RPC server at {endpoint} offers no device")
+    ggml = _ggml()
+    ggml.ggml_backend_register(reg)
+    device = ggml.ggml_backend_reg_dev_get(reg, 0)
+    if not device:
+        raise ModelUnavailable(f"the RPC server at {endpoint} offers no device")
+    return int(device)
+
+
+def serve_rpc(endpoint: str, threads: int) -> None:
+    """Serve this machine's CPU to RPC clients at ``endpoint`` (``127.0.0.1:port``);
+    never returns (llama.cpp's server has no stop: its process ends)."""
+    rpc = _rpc_library()
+    cpu = _ggml().ggml_backend_dev_by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    devices = (ctypes.c_void_p * 1)(cpu)
+    rpc.ggml_backend_rpc_start_server(endpoint.encode(), None, threads, 1, devices)
 
 
 class Vocab:
@@ -134,11 +226,28 @@ class Pieces:
 class Model:
     """A GGUF model's weights, memory-mapped as they are in the file (never de-quantised)."""
 
-    def __init__(self, path: Path, gpu: int | None = None) -> None:
-        """Load ``path`` on the CPU, or with ``gpu`` every layer on that GPU alone."""
+    def __init__(
+        self, path: Path, gpu: int | None = None, remote: Sequence[tuple[int, int]] = ()
+    ) -> None:
+        """Load ``path`` on the CPU, or with ``gpu`` every layer on that GPU alone; with
+        ``remote`` (RPC device from ``add_rpc_server``, layers) the last layers on those
+        devices, in order, the rest on the CPU."""
         _init()
         params = llama.llama_model_default_params()
-        if gpu is None:
+        split = devices = None
+        if remote:
+            # The devices named, not llama.cpp's pick of every registered one.
+            devices = (ctypes.c_void_p * (len(remote) + 1))(*(d for d, _ in remote), None)
+            params.devices = ctypes.cast(devices, ctypes.c_void_p)
+            params.n_gpu_layers = sum(layers for _, layers in remote)
+            params.split_mode = llama.LLAMA_SPLIT_MODE_LAYER
+            split = (ctypes.c_float * max(len(remote), llama.llama_max_devices()))(
+                *(float(layers) for _, layers in remote)
+            )
+            params.tensor_split = ctypes.cast(split, ctypes.POINTER(ctypes.c_float))
+            # Read, not mapped: the layers sent away must not stay resident here too.
+            params.load_mode = llama.LLAMA_LOAD_MODE_NONE
+        elif gpu is None:
             params.n_gpu_layers = 0
         else:
             params.n_gpu_layers = -1  # all of them

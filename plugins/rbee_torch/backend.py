@@ -11,6 +11,7 @@ from rbee_core.batching import EngineSettings
 from rbee_core.chat_tools import TOOLS_NATIVE
 from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import ModelUnavailable
+from rbee_core.model_split import split_refusal
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narrate
 from rbee_torch.convert import ensure_safetensors
@@ -81,6 +82,8 @@ class TorchBackend:
         # workers should pay for importing torch.
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if self.options.parts:
+            raise ModelUnavailable(split_refusal("torch"))
         device = pick_device(device)
         # Before converting a GGUF (half a minute): a bad RBEE_TORCH_DTYPE fails at once.
         choice = choose_dtype(device, self.options.torch_dtype)

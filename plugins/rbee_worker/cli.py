@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import os
 import sys
 import threading
@@ -19,9 +21,10 @@ from rbee_core.credentials import API_KEY_FILE_HELP, use_key_file
 from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import RbeeError
 from rbee_core.messages import WorkerHeartbeat, WorkerReady
+from rbee_core.model_split import ModelPart
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
-from rbee_core.peer_identity import WORKER_TOKEN_ENV, WORKER_TOKEN_HEADER
+from rbee_core.peer_identity import WORKER_PARTS_ENV, WORKER_TOKEN_ENV, WORKER_TOKEN_HEADER
 from rbee_core.plugins import backend_for, create_plugin_manager, model_catalog
 from rbee_core.private_files import restrict_umask
 from rbee_http.auth import auth_headers, open_bind_refusal
@@ -93,6 +96,21 @@ def _heartbeat_hive(hive_url: str, worker_id: str, interval: float, runner: Runn
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
+def _parts() -> tuple[ModelPart, ...]:
+    """The parts of a split model this worker reaches (its hive's JSON, tokens included),
+    taken out of the environment."""
+    raw = os.environ.pop(WORKER_PARTS_ENV, "")
+    if not raw:
+        return ()
+    try:
+        given = json.loads(raw)
+    except ValueError:
+        given = None
+    if not isinstance(given, list):
+        raise RbeeError(f"{WORKER_PARTS_ENV} must be a JSON list of model parts")
+    return tuple(ModelPart.from_json(p) for p in given)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.api_key_file:
@@ -113,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         # Read once, here: a bad value fails before the model loads, naming the variable.
-        options = EngineOptions.from_env()
+        options = dataclasses.replace(EngineOptions.from_env(), parts=_parts())
         if args.model_path:  # the hive provisioned the files already
             local = LocalModel(args.model, Path(args.model_path), args.model_format)
         else:
