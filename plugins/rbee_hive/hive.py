@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rbee_core.addresses import is_unspecified, with_host
-from rbee_core.backends import Backend
+from rbee_core.backends import Backend, SplittableBackend
 from rbee_core.engine_options import EngineOptions
 from rbee_core.errors import InvalidRequest, RbeeError, UnknownWorker, WorkerIdentity
 from rbee_core.messages import (
@@ -31,6 +31,7 @@ from rbee_core.messages import (
     WorkerHeartbeat,
     WorkerInfo,
 )
+from rbee_core.model_split import ModelPart, split_refusal
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.peer_identity import (
@@ -44,6 +45,7 @@ from rbee_core.peer_identity import (
 from rbee_core.plugins import backend_refusal
 from rbee_hive.address import local_address_towards
 from rbee_hive.devices import Device, detect_devices
+from rbee_hive.parts import PartProcess, spawn_part
 from rbee_hive.room import Room, RoomCheck
 from rbee_hive.workers import Emit, Launch, WorkerProcess, spawn_worker
 from rbee_http.auth import auth_headers
@@ -102,6 +104,7 @@ class Hive:
         self.store = store
         # The room check reads and unloads these: changed in place, never replaced.
         self.workers: dict[str, WorkerProcess] = {}
+        self.parts: dict[str, PartProcess] = {}  # of split models, for workers elsewhere
         self.heartbeat = heartbeat
         self.keep_alive = keep_alive
         self.start_timeout = start_timeout
@@ -115,6 +118,7 @@ class Hive:
             self.http,
             cpu_memory_limit,
             fixed_kv_cache=self.engine_options.kv_cache is not None,
+            parts=self.parts,
         )
 
     # -- what the hive is ---------------------------------------------------------------
@@ -143,9 +147,43 @@ class Hive:
     # -- workers ------------------------------------------------------------------------
 
     def prune(self) -> None:
-        """Forget workers whose process exited."""
+        """Forget workers and parts whose process exited."""
         for worker_id in [w.id for w in self.workers.values() if not w.alive]:
             del self.workers[worker_id]
+        for part_id in [p.id for p in self.parts.values() if not p.alive]:
+            log.info("part %s ended", self.parts.pop(part_id).describe())
+
+    def part_list(self) -> list[dict[str, Any]]:
+        self.prune()
+        return [p.to_json(self.name) for p in self.parts.values()]
+
+    async def start_part(
+        self, model: str, layers: int, need: int, for_hive: str, backend: SplittableBackend
+    ) -> PartProcess:
+        """A part of a split model for a worker on ``for_hive``: ``layers`` of ``model``'s
+        layers, ``need`` bytes with their KV cache and the process (``DeviceTooSmall``
+        when this machine's RAM has not that free)."""
+        self.prune()
+        self.room.fit_part(model, need)
+        part = await spawn_part(
+            backend.part_command(self.worker_host),
+            model=model,
+            layers=layers,
+            for_hive=for_hive,
+            advertise_host=urlsplit(self.url).hostname or "127.0.0.1",
+            reserved=need,
+        )
+        self.parts[part.id] = part
+        self.room.changed()
+        return part
+
+    async def stop_part(self, part_id: str) -> PartProcess:
+        part = self.parts.pop(part_id, None)
+        if part is None:
+            raise UnknownWorker(part_id, f"hive {self.name}")
+        await part.stop()
+        self.room.changed()
+        return part
 
     def device(self, device_id: str) -> Device:
         """The device as workers may use it (``RoomCheck.device``); ``InvalidRequest`` for
@@ -163,23 +201,31 @@ class Hive:
         make_room: bool = False,
         room_wait: float | None = None,
         left: Callable[[], bool] = lambda: False,
+        parts: tuple[ModelPart, ...] = (),
     ) -> WorkerProcess:
         """A new worker of ``backend`` for ``model`` on ``device``, once there is room for it;
         concurrent asks share one start. With ``make_room`` (a job asks for it), idle
         workers are unloaded for it and busy ones waited for, up to ``room_wait`` seconds
         (default: the start timeout) or until the asker ``left``; else it fits now or
-        ``DeviceTooSmall``."""
+        ``DeviceTooSmall``. With ``parts`` (a split model) it holds the layers they do not,
+        and the room check counts only those."""
 
         def start(room: Room) -> asyncio.Task[WorkerProcess]:
-            return self._spawn(model, device, backend, emit, room, keep_alive)
+            return self._spawn(model, device, backend, emit, room, keep_alive, parts)
 
+        share = 1.0
+        if parts:
+            if not isinstance(backend, SplittableBackend):
+                raise InvalidRequest(split_refusal(backend.name), field="parts")
+            total = backend.layers(model)
+            share = max(0, total - sum(p.layers for p in parts)) / max(1, total)
         if make_room:
             wait = self.start_timeout if room_wait is None else room_wait
             task = await self.room.make_room(
-                model, device.id, backend, start, emit=emit, wait=wait, left=left
+                model, device.id, backend, start, emit=emit, wait=wait, left=left, share=share
             )
         else:
-            task = self.room.admit(model, device.id, backend, start)
+            task = self.room.admit(model, device.id, backend, start, share)
         worker = await asyncio.shield(task)
         worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
         self.workers[worker.id] = worker
@@ -193,6 +239,7 @@ class Hive:
         emit: Emit,
         room: Room,
         keep_alive: float | None,
+        parts: tuple[ModelPart, ...] = (),
     ) -> asyncio.Task[WorkerProcess]:
         """Start the worker that ``room`` made room for (``RoomCheck`` reserves it until
         the worker runs)."""
@@ -219,6 +266,7 @@ class Hive:
                 kv_tokens=room.kv_tokens,
                 reserved=room.need,
                 launch=self.launch,
+                parts=parts,
             )
             # Counted as a worker in the same step as its reservation ends: never neither.
             worker.keep_alive = keep_alive if keep_alive is not None else self.keep_alive
@@ -405,8 +453,11 @@ class Hive:
         for task in [*self._loops, *self.room.starts()]:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        stopping = [w.stop() for w in self.workers.values()]
+        stopping += [p.stop() for p in self.parts.values()]
+        await asyncio.gather(*stopping, return_exceptions=True)
         self.workers.clear()
+        self.parts.clear()
         with contextlib.suppress(Exception):
             await self.http.aclose()
         self.store.close()

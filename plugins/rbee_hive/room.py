@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -84,6 +84,20 @@ class Tenant(Protocol):
 W = TypeVar("W", bound=Tenant)
 
 
+class PartTenant(Protocol):
+    """A part of a split model this hive serves (``rbee_hive.parts.PartProcess``): it holds
+    RAM for a worker elsewhere, and is never unloaded to make room (its worker would fail)."""
+
+    id: str
+    model: str
+    reserved: int
+
+    @property
+    def alive(self) -> bool: ...
+    def held(self) -> int: ...
+    def memory(self) -> int | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Room:
     """A worker that fits: what it will hold, and the KV cache size to start it with when
@@ -115,8 +129,10 @@ class RoomCheck(Generic[W]):
         http: httpx.AsyncClient,
         cpu_memory_limit: int | None = None,
         fixed_kv_cache: bool = False,
+        parts: Mapping[str, PartTenant] | None = None,
     ) -> None:
         self.hive = hive
+        self.parts: Mapping[str, PartTenant] = {} if parts is None else parts
         self.fixed_kv_cache = fixed_kv_cache
         self.probed = tuple(devices)
         self.workers = workers
@@ -156,30 +172,40 @@ class RoomCheck(Generic[W]):
         if device.id != "cpu":
             free = max(0, device.free_memory - starting - sum(w.reserved for w in workers))
             return Device(device.id, device.name, device.total_memory, free, device.cores)
-        ahead = starting + sum(max(0, w.reserved - (w.memory() or 0)) for w in workers)
+        held: list[W | PartTenant] = [*workers, *(p for p in self.parts.values() if p.alive)]
+        ahead = starting + sum(max(0, w.reserved - (w.memory() or 0)) for w in held)
         free = max(0, (available_memory() or device.free_memory) - ahead)
         if self.cpu_memory_limit is None:
             return Device(device.id, device.name, device.total_memory, free, device.cores)
-        used = starting + sum(max(w.memory() or 0, w.reserved) for w in workers)
+        used = starting + sum(max(w.memory() or 0, w.reserved) for w in held)
         free = max(0, min(free, self.cpu_memory_limit - used))
         return Device(device.id, device.name, self.cpu_memory_limit, free, device.cores)
 
     # -- does it fit ----------------------------------------------------------------------
 
-    def footprint(self, model: LocalModel, device_id: str, backend: Backend) -> Footprint | int:
+    def footprint(
+        self, model: LocalModel, device_id: str, backend: Backend, share: float = 1.0
+    ) -> Footprint | int:
         """The backend's ``footprint`` (it reads file headers: worth keeping while a job
         waits for room), or for one without, a guess in bytes from the file size.
+        ``share``: the fraction of the model's layers the worker holds (a split model:
+        rbee_core.model_split), of its weights and KV cache; its runtime is whole.
 
         The backend sizes its defaults from what the machine has free (the probe), not from
         the hive's share of it: that is what its worker would find and take; ``fit`` then
         cuts the cache to the share."""
         if not isinstance(backend, SizedBackend):
             size = model.path.stat().st_size if model.path.is_file() else 0
-            return int(size * MEMORY_FACTOR.get(model.format, 1.5))
+            return int(size * MEMORY_FACTOR.get(model.format, 1.5) * share)
         free = self._probe(device_id).free_memory
         if device_id == "cpu":  # RAM comes and goes as the machine runs: read it now
             free = available_memory() or free
-        return backend.footprint(model, device_id, free)
+        fp = backend.footprint(model, device_id, free)
+        if share >= 1.0:
+            return fp
+        return Footprint(
+            int(fp.weights * share), fp.runtime, int(fp.kv_per_token * share), fp.kv_tokens
+        )
 
     def fit(
         self,
@@ -226,6 +252,17 @@ class RoomCheck(Generic[W]):
             return fp.total
         return min(fp.total, fp.with_kv_tokens(MIN_KV_TOKENS).total)
 
+    def fit_part(self, model: str, need: int) -> None:
+        """``DeviceTooSmall`` unless a part of ``need`` bytes fits in this machine's RAM now
+        (parts are not started where idle workers would have to be unloaded first)."""
+        device = self.device("cpu")
+        if need > device.free_memory:
+            raise DeviceTooSmall(
+                f"a part of {model} needs {human_bytes(need)} on cpu, but hive {self.hive} "
+                f"has only {human_bytes(device.free_memory)} free there",
+                device="cpu",
+            )
+
     def _fits(self, model: LocalModel, device: Device, backend: Backend, need: str) -> str:
         return (
             f"there is room in {device.id} for {model.name} on {backend.name}: it needs "
@@ -268,6 +305,12 @@ class RoomCheck(Generic[W]):
             for w in self.workers.values()
             if w.device == device_id and w.alive
         ]
+        if device_id == "cpu":
+            found += [
+                Holding(p.id, p.model, "part", p.held(), busy=True, pinned=True)
+                for p in self.parts.values()
+                if p.alive
+            ]
         found += [
             Holding(f"a worker starting for {m}", m, b, n, busy=True)
             for (m, d, b), n in self._reserved.items()
@@ -302,14 +345,16 @@ class RoomCheck(Generic[W]):
         device_id: str,
         backend: Backend,
         start: Callable[[Room], asyncio.Task[W]],
+        share: float = 1.0,
     ) -> asyncio.Task[W]:
         """The start of a worker of ``backend`` for ``model`` on the device: the one under
         way, else ``start(room)`` if it fits now (else ``DeviceTooSmall``), its room
-        reserved until it ends."""
+        reserved until it ends. ``share``: as for ``footprint``."""
         key = (model.name, device_id, backend.name)
         if (shared := self._starts.get(key)) is not None:
             return shared
-        return self._start(key, self.fit(model, self.device(device_id), backend), start)
+        fp = self.footprint(model, device_id, backend, share)
+        return self._start(key, self.fit(model, self.device(device_id), backend, fp), start)
 
     async def make_room(
         self,
@@ -321,6 +366,7 @@ class RoomCheck(Generic[W]):
         emit: Emit,
         wait: float,
         left: Callable[[], bool] = lambda: False,
+        share: float = 1.0,
     ) -> asyncio.Task[W]:
         """Like ``admit``, for a job: when the worker does not fit, idle workers are
         unloaded for it and busy ones waited for, up to ``wait`` seconds, all said through
@@ -334,7 +380,7 @@ class RoomCheck(Generic[W]):
             return shared
         deadline = time.monotonic() + wait
         told: tuple[str, ...] | None = None
-        fp = self.footprint(model, device_id, backend)
+        fp = self.footprint(model, device_id, backend, share)
         while True:
             async with self._lock:
                 if (shared := self._starts.get(key)) is not None:
@@ -432,4 +478,5 @@ class RoomCheck(Generic[W]):
             f"{self.hive} can never have more than {human_bytes(plan.most)} free there{why}"
             f"{pinned}",
             device=device_id,
+            never=True,
         )

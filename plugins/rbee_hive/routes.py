@@ -16,10 +16,12 @@ from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+from rbee_core.backends import SplittableBackend
 from rbee_core.errors import InvalidRequest, RbeeError
 from rbee_core.event_log import EventLog
 from rbee_core.events import EventType
 from rbee_core.messages import WorkerHeartbeat
+from rbee_core.model_split import ModelPart, split_refusal
 from rbee_core.narration import Narration
 from rbee_core.peer_identity import WORKER_TOKEN_HEADER
 from rbee_core.plugins import backend_for, backends
@@ -31,6 +33,9 @@ __all__ = ["HIVE_ROUTES"]
 
 ACTOR = "rbee-hive"
 ModelParam = Annotated[str, QueryParameter(name="model", description="a model reference")]
+BackendParam = Annotated[
+    str, QueryParameter(name="backend", description="a backend's name; empty: the hive's choice")
+]
 
 
 Work = Callable[[Callable[[Narration], None], asyncio.Event], Awaitable[Any]]
@@ -141,6 +146,10 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
             f"{', '.join(sorted(installed)) or 'none'}",
             field="backend",
         )
+    raw_parts = body.get("parts") or []
+    if not isinstance(raw_parts, list):
+        raise InvalidRequest("parts must be a list of model parts", field="parts")
+    parts = tuple(ModelPart.from_json(p) for p in raw_parts)
     hive.store.name_of(body["model"])  # unknown model: 4xx now
 
     async def work(listener: Callable[[Narration], None], left: asyncio.Event) -> dict[str, Any]:
@@ -155,6 +164,7 @@ async def spawn_worker(request: Request[Any, Any, Any], state: State) -> Stream:
             make_room=make_room,
             room_wait=room_wait,
             left=left.is_set,
+            parts=parts,
         )
         return {"worker": worker.to_json(hive.name)}
 
@@ -181,6 +191,84 @@ async def worker_heartbeat(
         request.headers.get(WORKER_TOKEN_HEADER),
     )
     return {"status": "ok"}
+
+
+@get("/models/footprint")
+async def model_footprint(
+    state: State, model: ModelParam, backend: BackendParam = ""
+) -> dict[str, Any]:
+    """What a worker of ``model`` would hold on this hive's CPU, and how it splits: its
+    ``total`` bytes, of which ``runtime`` is the process, its ``layers``, and ``free``
+    (the CPU's room now); ``split`` is null when its backend can split it across hives,
+    else why not. The queen plans a split from it (rbee_core.model_split). Provisions the
+    model first (it reads its headers)."""
+    hive: Hive = state.hive
+    hive.store.name_of(model)
+    wanted = backend or hive.backend or "auto"
+    local = await hive.store.ensure(model, lambda _: None)
+    chosen = backend_for(state.pm, local, wanted, hive.engine_options, "cpu")
+    fp = hive.room.footprint(local, "cpu", chosen)
+    total, runtime = (fp, 0) if isinstance(fp, int) else (fp.total, fp.runtime)
+    splits = isinstance(chosen, SplittableBackend)
+    return {
+        "hive": hive.name,
+        "model": local.name,
+        "backend": chosen.name,
+        "total": total,
+        "runtime": runtime,
+        "layers": chosen.layers(local) if isinstance(chosen, SplittableBackend) else 0,
+        "part_runtime": chosen.part_runtime if isinstance(chosen, SplittableBackend) else 0,
+        "free": hive.device("cpu").free_memory,
+        "split": None if splits else split_refusal(chosen.name),
+    }
+
+
+@get("/parts")
+async def list_parts(state: State) -> dict[str, Any]:
+    """The parts of split models this hive serves to workers on other hives."""
+    hive: Hive = state.hive
+    return {"parts": hive.part_list()}
+
+
+@post("/parts", status_code=201)
+async def start_part(request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
+    """Serve a part of a split model: ``{"model", "layers", "bytes", "for_hive",
+    "backend"?}``. Answers the part with its ``token``, once: the worker on ``for_hive``
+    proves holding it to be let in (the hive keeps it in memory only)."""
+    hive: Hive = state.hive
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("a JSON object is required")
+    model, for_hive = body.get("model"), body.get("for_hive")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("model is required", field="model")
+    if not isinstance(for_hive, str) or not for_hive.strip():
+        raise InvalidRequest("for_hive is required: the hive of the part's worker", "for_hive")
+    counts = {}
+    for key in ("layers", "bytes"):
+        value = body.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**50:
+            raise InvalidRequest(f"{key} must be a whole number > 0", field=key)
+        counts[key] = value
+    wanted = body.get("backend") or "llamacpp"
+    installed = backends(state.pm, hive.engine_options)
+    chosen = installed.get(wanted) if isinstance(wanted, str) else None
+    if chosen is None:
+        raise InvalidRequest(
+            f"hive {hive.name} has no backend {wanted!r}; installed: "
+            f"{', '.join(sorted(installed)) or 'none'}",
+            field="backend",
+        )
+    if not isinstance(chosen, SplittableBackend):
+        raise InvalidRequest(split_refusal(chosen.name), field="backend")
+    part = await hive.start_part(model, counts["layers"], counts["bytes"], for_hive, chosen)
+    return {"part": part.to_json(hive.name) | {"token": part.token}}
+
+
+@delete("/parts/{part_id:str}", status_code=200)
+async def stop_part(part_id: FromPath[str], state: State) -> dict[str, Any]:
+    hive: Hive = state.hive
+    return (await hive.stop_part(part_id)).to_json(hive.name)
 
 
 @get("/models")
@@ -238,6 +326,10 @@ HIVE_ROUTES = [
     stop_worker,
     worker_heartbeat,
     list_models,
+    model_footprint,
+    list_parts,
+    start_part,
+    stop_part,
     model_info,
     download_model,
     remove_model,

@@ -20,10 +20,11 @@ import httpx
 
 from rbee_core.errors import WorkerFailed
 from rbee_core.messages import WorkerHeartbeat, WorkerInfo, WorkerReady, WorkerState
+from rbee_core.model_split import ModelPart
 from rbee_core.models import LocalModel
 from rbee_core.narration import Narration
 from rbee_core.paths import logs_dir
-from rbee_core.peer_identity import WORKER_TOKEN_ENV, new_secret
+from rbee_core.peer_identity import WORKER_PARTS_ENV, WORKER_TOKEN_ENV, new_secret
 from rbee_core.private_files import open_private
 
 __all__ = ["Launch", "ProcessHandle", "WorkerFailed", "WorkerProcess", "spawn_worker"]
@@ -88,6 +89,7 @@ class WorkerProcess:
     jobs_served: int = 0
     # Given to it at its start (its environment); its heartbeats must carry it.
     token: str = field(default="", repr=False)
+    parts: tuple[tuple[str, int], ...] = ()  # a split model: (hive, layers) held elsewhere
     last_heartbeat: float = field(default_factory=time.time)
     idle_since: float = field(default_factory=time.time)
     _watch: asyncio.Task[None] | None = None
@@ -157,6 +159,7 @@ class WorkerProcess:
             reserved=self.reserved,
             keep_alive=self.keep_alive,
             idle_since=self.idle_since,
+            parts=self.parts,
         )
 
     def to_json(self, hive: str) -> dict[str, Any]:
@@ -212,6 +215,7 @@ async def spawn_worker(
     kv_tokens: int | None = None,
     reserved: int = 0,
     launch: Launch | None = None,
+    parts: tuple[ModelPart, ...] = (),
 ) -> WorkerProcess:
     """Start a worker for files already on this machine and wait until it serves; its
     narration goes to ``emit`` meanwhile. ``kv_tokens`` sizes its KV cache where the
@@ -224,6 +228,8 @@ async def spawn_worker(
     env = {**os.environ, WORKER_TOKEN_ENV: token}  # never argv: ps shows every argv
     if kv_tokens is not None:
         env["RBEE_KV_CACHE"] = f"{kv_tokens} tokens"
+    if parts:  # their tokens too: the environment, never argv
+        env[WORKER_PARTS_ENV] = json.dumps([p.to_json() for p in parts])
     argv = [
         sys.executable,
         "-m",
@@ -283,6 +289,7 @@ async def spawn_worker(
         quantization=ready.quantization,
         reserved=reserved,
         token=token,
+        parts=tuple((p.hive, p.layers) for p in parts),
     )
     worker._watch = asyncio.create_task(_drain(worker, process.stdout))
     return worker
