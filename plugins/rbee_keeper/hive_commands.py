@@ -290,6 +290,7 @@ WORKER_COLUMNS = (
     Column("STATE"),
     Column("JOBS", right=True),
     Column("MEMORY", right=True),
+    Column("SPLIT"),  # a model split across hives: the layers the others hold
 )
 
 
@@ -298,12 +299,18 @@ def worker() -> None:
     """The workers: one process per loaded model."""
 
 
+def _parts(worker: dict[str, Any]) -> str:
+    """``13 layers on hive h2``: where the rest of a split worker's model is (``-``: none)."""
+    parts = worker.get("parts") or []
+    return ", ".join(f"{n} layers on hive {h}" for h, n in parts) or "-"
+
+
 @worker.command("list")
 @queen_url_option
 @click.option("--json", "as_json", is_flag=True, help="Print the workers as JSON.")
 def list_workers(queen_url: str, as_json: bool) -> None:
-    """Each worker: id, hive, model, backend and quantisation, device, state, jobs served,
-    memory."""
+    """Each worker: id, hive, model, backend and quantisation, device (and, for a model split
+    across hives, the layers each other hive holds), state, jobs served, memory."""
     workers = fetch_list(queen_url, "/workers", "workers", as_json)
     if workers is None:
         return
@@ -320,6 +327,7 @@ def list_workers(queen_url: str, as_json: bool) -> None:
             w["state"],
             str(w["jobs_served"]),
             human_bytes(w["memory"]) if w.get("memory") else "-",
+            _parts(w),
         )
         for w in workers
     ]

@@ -24,6 +24,7 @@ import httpx
 from rbee_core.addresses import is_unspecified
 from rbee_core.errors import HiveError, HiveIdentity, HiveUnreachable, InvalidRequest, RbeeError
 from rbee_core.messages import HiveCapabilities, HiveState, WorkerInfo
+from rbee_core.model_split import ModelPart
 from rbee_core.narration import Narration
 from rbee_core.peer_identity import new_secret, proof, same_secret
 from rbee_core.prefix_index import PrefixIndex
@@ -57,6 +58,7 @@ class WorkerRef:
     backend: str = ""
     quantization: str = ""
     jobs_served: int = 0
+    parts: tuple[tuple[str, int], ...] = ()  # a split model: (hive, layers) held elsewhere
     queue: Slots = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,11 +76,15 @@ class WorkerRef:
             info.slots,
             info.backend,
             info.quantization,
+            parts=info.parts,
         )
 
     def describe(self) -> str:
         engine = " ".join(filter(None, (self.backend, self.quantization)))
-        return f"{self.id} ({self.model} on {self.device} of hive {self.hive}, {engine or '?'})"
+        split = "".join(f", {n} layers on hive {h}" for h, n in self.parts)
+        return (
+            f"{self.id} ({self.model} on {self.device} of hive {self.hive}{split}, {engine or '?'})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,7 @@ class Fleet:
         # Workers dropped while their hive may still list them (its heartbeat is older than
         # the loss): worker id -> hive. A stale list must not bring a dead worker back.
         self._dropped: dict[str, str] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # split workers that lost a part
         # Where hives come from when the queen must not start its own (a plugin that keeps
         # hives on a cluster's nodes says so, e.g. "the Ray cluster at 10.0.0.1:6379").
         self.hive_source: str | None = None
@@ -313,10 +320,28 @@ class Fleet:
         self.index.forget(worker_id)
 
     def forget_workers(self, hive: str) -> list[WorkerRef]:
-        gone = [w for w in self.workers.values() if w.hive == hive]
+        """The workers on ``hive``, and those whose model is split onto it (lost with it),
+        forgotten."""
+        gone = [
+            w for w in self.workers.values() if w.hive == hive or any(h == hive for h, _ in w.parts)
+        ]
         for worker in gone:
-            self.drop_worker(worker.id)
+            # One whose own hive lives on stays listed there until it is stopped.
+            self.drop_worker(worker.id, dead=worker.hive != hive)
+            if worker.hive != hive:  # its own hive lives on: it must not serve again
+                task = asyncio.create_task(self._stop_worker(worker))
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
         return gone
+
+    async def _stop_worker(self, worker: WorkerRef) -> None:
+        record = self.hives.find(worker.hive)
+        if record is None:
+            return
+        with contextlib.suppress(RbeeError):
+            await hive_client.call(
+                self.http, "DELETE", f"{record.url}/workers/{worker.id}", timeout=10.0
+            )
 
     def sync_workers(self, record: HiveRecord) -> None:
         """Workers the hive no longer reports (idle-stopped, crashed) leave the queen's table;
@@ -354,10 +379,14 @@ class Fleet:
         backend: str | None = None,
         *,
         room_wait: float | None = None,
+        parts: list[ModelPart] | None = None,
     ) -> WorkerRef:
         """Ask a hive for a job's worker: it provisions the model, then makes room for it
-        (unloading idle workers, waiting up to ``room_wait`` seconds for busy ones)."""
+        (unloading idle workers, waiting up to ``room_wait`` seconds for busy ones).
+        ``parts``: of a split model, on other hives."""
         body: dict[str, Any] = {"model": model, "device": device, "make_room": True}
+        if parts:
+            body["parts"] = [p.to_json() for p in parts]
         if room_wait is not None:
             body["room_wait"] = room_wait
         if keep_alive is not None:

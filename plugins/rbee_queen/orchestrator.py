@@ -376,8 +376,15 @@ class Queen:
                 for job_id, task in list(self._tasks.items()):
                     job = self.jobs.get(job_id)
                     if job.worker in silent.lost and not job.log.closed:
+                        worker = silent.lost[job.worker]
+                        held = (
+                            f"it held part of the model of worker {worker.id} (on hive "
+                            f"{worker.hive}), which is lost"
+                            if worker.hive != silent.record.name
+                            else f"its worker {worker.id} is lost"
+                        )
                         why = HiveUnreachable(
-                            f"{silent.why}; its worker {silent.lost[job.worker].id} is lost",
+                            f"{silent.why}; {held}",
                             hive=silent.record.name,
                             worker=job.worker,
                         )

@@ -18,7 +18,14 @@ from typing import Any
 
 import pluggy
 
-from rbee_core.errors import HiveDraining, HiveUnreachable, NoPlacement, RbeeError, WorkerLost
+from rbee_core.errors import (
+    DeviceTooSmall,
+    HiveDraining,
+    HiveUnreachable,
+    NoPlacement,
+    RbeeError,
+    WorkerLost,
+)
 from rbee_core.jobs import Job
 from rbee_core.narration import Narration
 from rbee_core.prefix_index import Block, prompt_blocks
@@ -27,6 +34,7 @@ from rbee_queen.fleet import LOCAL_HIVE, Fleet, WorkerRef
 from rbee_queen.hives import HiveRecord
 from rbee_queen.relay import WorkerGone
 from rbee_queen.replicas import DEFAULT_MAX_REPLICAS, Replicas
+from rbee_queen.splits import Splitter, parts_of
 from rbee_queen.waiting import Place, Waiting
 
 __all__ = ["Placement"]
@@ -62,6 +70,7 @@ class Placement:
         self._interrupts: dict[str, RbeeError] = {}  # job id -> why its run was stopped
         self.pm = pm
         self.say = say
+        self.splitter = Splitter(fleet, say)
         self.waiting = Waiting(say)
         self.replicas = Replicas(
             fleet,
@@ -79,6 +88,8 @@ class Placement:
         be) when none is left."""
         pinned = job.request.hive
         hives = self.fleet.hives
+        if job.request.split:  # its worker runs on the first
+            return self.splitter.hives(job, avoid)[:1]
         ready = [r for r in hives.ready() if r.name not in avoid]
         if pinned is not None and pinned != LOCAL_HIVE:
             record = hives.get(pinned)
@@ -115,6 +126,7 @@ class Placement:
             and w.hive in names
             and request.device in (None, w.device)
             and backend in (None, w.backend)
+            and (not request.split or parts_of(w) == request.split[1:])
         ]
         starting = [
             s
@@ -198,7 +210,15 @@ class Placement:
         losses: list[RbeeError] = []
         avoid: set[str] = set()  # hives lost or draining: not for this job again
         while True:
-            worker = await self.place(job, name, ticket, frozenset(avoid))
+            try:
+                worker = await self.place(job, name, ticket, frozenset(avoid))
+            except RbeeError as exc:  # no worker for it now: no hive, no room
+                if not losses:
+                    raise
+                last = losses[-1]  # what the job lost is the news, then why it cannot move
+                raise type(last)(
+                    f"{last.message}; and the job cannot move: {exc.message}", **last.details
+                ) from exc
             attempt = asyncio.create_task(relay(job, worker), name=f"{job.id} on {worker.id}")
             self._attempts[job.id] = attempt
             try:
@@ -245,7 +265,9 @@ class Placement:
             job.runs[-1]["error"] = f"{why.code}: {why.message}"
         hive_gone = isinstance(why, HiveUnreachable | HiveDraining)
         if hive_gone:
-            avoid.add(worker.hive)
+            # The hive that went: the worker's, or one holding part of its model.
+            gone = why.details.get("hive")
+            avoid.add(gone if isinstance(gone, str) else worker.hive)
             if job.request.hive == worker.hive:
                 why.message += f"; the job is pinned to hive {worker.hive}, so it cannot move"
                 raise why
@@ -314,7 +336,7 @@ class Placement:
             self.replicas.start(job, name, record, chosen.device, self.waiting.count(name))
             self._wait_for(place, name, None)
             return None
-        worker = await self._spawn(job, name, record, chosen)
+        worker = await self._spawn(job, name, record, chosen, avoid)
         if worker.queue.take():
             return worker
         return None  # another line of the model took its slots first
@@ -348,7 +370,14 @@ class Placement:
             why = f"waiting for a worker of {name} to have room"
         self.waiting.tell(place, 0, why)
 
-    async def _spawn(self, job: Job, name: str, record: HiveRecord, chosen: Candidate) -> WorkerRef:
+    async def _spawn(
+        self,
+        job: Job,
+        name: str,
+        record: HiveRecord,
+        chosen: Candidate,
+        avoid: frozenset[str] = frozenset(),
+    ) -> WorkerRef:
         """The model's first worker, started for ``job`` (which waits for it)."""
         where = record.describe()
         self.say(
@@ -358,15 +387,46 @@ class Placement:
             "job (other placement policies: docs/scheduling.md)",
         )
         self.say(job, "worker_wait", "we're now waiting for the worker bee to wake up")
-        worker = await self.fleet.spawn_worker(
-            record,
-            job.request.model,
-            chosen.device,
-            self._narration_of(job),
-            self.replicas.keep_alive(name, job.request.keep_alive),
-            job.request.backend,
-            room_wait=room_wait(job),
-        )
+        keep_alive = self.replicas.keep_alive(name, job.request.keep_alive)
+        try:
+            if job.request.split:
+                worker = await self.splitter.start(
+                    job,
+                    name,
+                    self.splitter.hives(job, avoid),
+                    self._narration_of(job),
+                    keep_alive,
+                    room_wait=room_wait(job),
+                )
+            else:
+                worker = await self.fleet.spawn_worker(
+                    record,
+                    job.request.model,
+                    chosen.device,
+                    self._narration_of(job),
+                    keep_alive,
+                    job.request.backend,
+                    room_wait=room_wait(job),
+                )
+        except RbeeError as exc:
+            # No amount of waiting frees enough there (the hive's error, relayed): split
+            # the model across hives, when the job let the queen choose where it runs.
+            request = job.request
+            never = exc.code == DeviceTooSmall.code and exc.details.get("never")
+            if not never or request.split or request.hive or request.device:
+                raise
+            hives = self.splitter.hives(job, avoid)  # not a hive the job was lost on
+            if len(hives) < 2:
+                raise
+            worker = await self.splitter.start(
+                job,
+                name,
+                hives,
+                self._narration_of(job),
+                keep_alive,
+                room_wait=room_wait(job),
+                why=exc,
+            )
         self.say(job, "worker_ready", f"the worker bee is awake: {worker.describe()}")
         self.waiting.poke(name)
         return worker

@@ -147,14 +147,18 @@ class Relay:
         either (a killed hive takes its workers with it, a dead machine both): then the
         job failed because of the hive, ``hive_unreachable``, whichever the queen noticed
         first, the broken stream or the missing heartbeats."""
-        record = self.fleet.hives.find(worker.hive)
-        if record is not None:
+        # A split worker needs the hives of its parts too: the first that is gone is why.
+        for hive in (worker.hive, *(h for h, _ in worker.parts)):
+            record = self.fleet.hives.find(hive)
+            if record is None:
+                continue
             try:
                 await hive_client.call(self.fleet.http, "GET", f"{record.url}/health", timeout=3.0)
             except HiveUnreachable as exc:
+                role = "" if hive == worker.hive else ", which holds part of the model,"
                 return HiveUnreachable(
-                    f"hive {worker.hive} is unreachable ({exc.message}); {lost}",
-                    hive=worker.hive,
+                    f"hive {hive}{role} is unreachable ({exc.message}); {lost}",
+                    hive=hive,
                     worker=worker.id,
                 )
             except RbeeError:
