@@ -27,6 +27,8 @@ Feature: One model across machines
     And the worker on hive "alpha" holds the rest of the model
     When I run rbee-keeper worker list
     Then stdout contains "layers on hive rbee-remote"
+    When I run rbee-keeper hive list
+    Then stdout contains "layers of smollm2-135m for the worker on hive alpha"
     When I stop the split worker
     Then the keeper exits with code 0
     And no part runs on the second machine within 30 seconds

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_PEER_STRING",
     "Device",
     "FinishReason",
+    "PartInfo",
     "HiveCapabilities",
     "HiveHeartbeat",
     "HiveRegistration",
@@ -307,6 +308,30 @@ class HiveRegistration(_Message):
 
 
 @dataclass(frozen=True, slots=True)
+class PartInfo(_Message):
+    """A part of a split model a hive serves (heartbeats; ``GET /parts`` adds its endpoint
+    and pid): which layers of which model, for the worker on which hive."""
+
+    id: str
+    model: str
+    layers: int
+    for_hive: str
+    memory: int | None = None
+    reserved: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        for key in ("id", "model", "for_hive"):
+            _string(data.get(key), f"a part's {key}", "parts")
+        for key in ("layers", "reserved"):
+            value = data.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidRequest(f"a part's {key} must be a whole number", field="parts")
+        _number(data.get("memory"), "a part's memory", "parts", optional=True)
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True, slots=True)
 class HiveHeartbeat(_Message):
     """``POST /hives/heartbeat``: a hive is alive, and what it runs."""
 
@@ -314,14 +339,21 @@ class HiveHeartbeat(_Message):
     url: str
     workers: list[WorkerInfo] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    parts: list[PartInfo] = field(default_factory=list)  # of split models, for other hives
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
+        parts = []
+        for item in _list(data, "parts", MAX_HIVE_WORKERS):
+            if not isinstance(item, dict):
+                raise InvalidRequest("each of parts must be an object", field="parts")
+            parts.append(PartInfo.from_json(item))
         return cls(
             name=check_hive_name(data.get("name")),
             url=_string(data.get("url"), "url", "url"),
             workers=_peer_workers(data),
             models=_names(data, "models", MAX_HIVE_MODELS, MAX_MODEL_NAME),
+            parts=parts,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -330,6 +362,7 @@ class HiveHeartbeat(_Message):
             "url": self.url,
             "workers": [w.to_json() for w in self.workers],
             "models": list(self.models),
+            "parts": [p.to_json() for p in self.parts],
         }
 
 

@@ -28,6 +28,7 @@ from rbee_core.messages import (
     HiveCapabilities,
     HiveHeartbeat,
     HiveRegistration,
+    PartInfo,
     WorkerHeartbeat,
     WorkerInfo,
 )
@@ -382,7 +383,11 @@ class Hive:
                     registered = True
                     self._joined(None)
                 beat = HiveHeartbeat(
-                    self.name, self.url, self.worker_list(), [e.name for e in self.store.entries()]
+                    self.name,
+                    self.url,
+                    self.worker_list(),
+                    [e.name for e in self.store.entries()],
+                    [PartInfo.from_json(p) for p in self.part_list()],
                 )
                 answer = await self.http.post(
                     f"{self.queen_url}/hives/heartbeat",

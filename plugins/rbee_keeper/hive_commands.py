@@ -62,6 +62,12 @@ def list_hives(queen_url: str, as_json: bool) -> None:
         echo(f"  backends: {_backends(h) or 'unknown yet'}")
         echo(f"  models:  {', '.join(h['models']) or 'none'}")
         echo(f"  workers: {', '.join(w['id'] for w in h['workers']) or 'none'}")
+        for part in h.get("parts") or []:
+            memory = f", {human_bytes(part['memory'])}" if part.get("memory") else ""
+            echo(
+                f"  part:    {part['layers']} layers of {part['model']} for the worker on hive "
+                f"{part['for_hive']}{memory}"
+            )
         if h.get("labels"):
             echo("  labels:  " + ", ".join(f"{k}={v}" for k, v in h["labels"].items()))
         if h.get("problem"):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbee_core.errors import HiveConflict, HiveIdentity, UnknownHive
-from rbee_core.messages import Device, HiveHeartbeat, HiveState, WorkerInfo
+from rbee_core.messages import Device, HiveHeartbeat, HiveState, PartInfo, WorkerInfo
 from rbee_core.peer_identity import HIVE_TOKEN_HEADER, new_secret, same_secret
 
 __all__ = ["HiveConflict", "HiveRecord", "HiveRegistry", "UnknownHive"]
@@ -36,6 +36,7 @@ class HiveRecord:
     backend_devices: dict[str, list[str]] = field(default_factory=dict)  # name -> device ids
     models: list[str] = field(default_factory=list)
     workers: list[WorkerInfo] = field(default_factory=list)
+    parts: list[PartInfo] = field(default_factory=list)  # of split models it serves
     labels: dict[str, str] = field(default_factory=dict)  # what it says of itself
     started_here: bool = False  # the queen stops only the hives it started
     problem: str | None = None  # why the queen cannot use it now, if it knows
@@ -64,6 +65,7 @@ class HiveRecord:
             "backend_devices": self.backend_devices,
             "models": self.models,
             "workers": [w.to_json() for w in self.workers],
+            "parts": [p.to_json() for p in self.parts],
             "labels": self.labels,
             "started_by_queen": self.started_here,
             "problem": self.problem,
@@ -165,6 +167,7 @@ class HiveRegistry:
             )
         record.last_heartbeat = time.time()
         record.workers = list(beat.workers)
+        record.parts = list(beat.parts)
         record.models = list(beat.models)
         if record.state not in (HiveState.READY, HiveState.DRAINING) and record.devices:
             record.state = HiveState.READY

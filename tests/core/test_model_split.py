@@ -59,3 +59,18 @@ def test_a_part_from_a_peer_is_checked_field_by_field() -> None:
     for bad in ({**good, "layers": 0}, {**good, "endpoint": "nohost"}, {**good, "token": ""}):
         with pytest.raises(InvalidRequest):
             ModelPart.from_json(bad)
+
+
+def test_a_hive_reports_its_parts_in_its_heartbeat_checked_as_a_peer_message() -> None:
+    from rbee_core.errors import InvalidRequest
+    from rbee_core.messages import HiveHeartbeat, PartInfo
+
+    beat = HiveHeartbeat("h2", "http://10.0.0.2:8600", [], [], [PartInfo("p1", "m", 13, "h1")])
+    assert HiveHeartbeat.from_json(beat.to_json()) == beat
+    bad = beat.to_json() | {"parts": [{"id": "p1", "model": "m", "layers": True, "for_hive": "h"}]}
+    try:
+        HiveHeartbeat.from_json(bad)
+    except InvalidRequest as exc:
+        assert exc.field == "parts" and "layers" in exc.message
+    else:
+        raise AssertionError("a part with layers=true was accepted")
