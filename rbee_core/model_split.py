@@ -99,6 +99,7 @@ def plan_split(
     part_runtime: int,
     *,
     use_all: bool = False,
+    worker_first: bool = False,
 ) -> SplitPlan:
     """Which hives hold how many of ``model``'s ``layers``.
 
@@ -109,11 +110,17 @@ def plan_split(
     what a part's process holds besides its layers. Without ``use_all`` the fewest hives
     that together have room are used. Layers go in proportion to each hive's room, the
     remainder to those with most room left. ``NoPlacement`` when they have too little room
-    together, naming both sizes."""
+    together, naming both sizes. ``worker_first``: ``free``'s first runs the worker, the
+    fewest others with most room take the parts."""
     if layers < 2:
         raise NoPlacement(f"{model} has {layers} layer(s): too few to split across hives")
     per_layer = max(1, -(-(total - runtime) // layers))
-    hives = list(free) if use_all else sorted(free, key=lambda h: -h[1])
+    if use_all:
+        hives = list(free)
+    elif worker_first:  # the worker's hive is chosen; the others by room
+        hives = [free[0], *sorted(free[1:], key=lambda h: -h[1])]
+    else:
+        hives = sorted(free, key=lambda h: -h[1])
     if len(hives) < 2:
         raise NoPlacement(f"splitting {model} needs two hives or more; there is {len(hives)}")
 

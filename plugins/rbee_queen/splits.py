@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from rbee_core.addresses import is_loopback_host
 from rbee_core.errors import NoPlacement, RbeeError
 from rbee_core.jobs import Job
 from rbee_core.messages import HiveCapabilities
@@ -72,7 +73,7 @@ class Splitter:
         asked = bool(job.request.split)
         free = await self._free(hives)
         if not asked:
-            hives = sorted(hives, key=lambda r: -free[r.name])
+            hives = _worker_first(hives, free)
         home = hives[0]
         url = f"{home.url}/models/footprint?model={quote(job.request.model)}"
         if job.request.backend:
@@ -91,6 +92,7 @@ class Splitter:
                 [(r.name, free[r.name]) for r in hives],
                 int(need["part_runtime"]),
                 use_all=asked,
+                worker_first=not asked,
             )
         except NoPlacement as exc:
             if why is not None:
@@ -173,6 +175,22 @@ class Splitter:
                 await hive_client.call(
                     self.fleet.http, "DELETE", f"{record.url}/parts/{part_id}", timeout=10.0
                 )
+
+
+def _on_loopback(record: HiveRecord) -> bool:
+    return is_loopback_host(urlsplit(record.url).hostname or "")
+
+
+def _worker_first(hives: list[HiveRecord], free: dict[str, int]) -> list[HiveRecord]:
+    """``hives`` with the one to run the worker first: the one with most room, unless some
+    listen on loopback only. Those are on the queen's machine and no other machine reaches
+    them, so one of them runs the worker (it reaches the others); never a part for a
+    worker elsewhere."""
+    by_room = sorted(hives, key=lambda r: -free[r.name])
+    local = [r for r in by_room if _on_loopback(r)]
+    if not local or len(local) == len(by_room):
+        return by_room
+    return [local[0], *(r for r in by_room if r is not local[0])]
 
 
 def parts_of(worker: WorkerRef) -> tuple[str, ...]:
