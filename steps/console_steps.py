@@ -101,6 +101,14 @@ def step_worker(context: Any, model: str) -> None:
     browser.snap("cluster-worker")
 
 
+@then('the cluster page shows, on hive "{name}", "{text}"')
+def step_hive_shows(context: Any, name: str, text: str) -> None:
+    browser = _page(context, "#/cluster")
+    css = f'.hive[data-hive="{name}"]'
+    browser.until(lambda: text in browser.text(css), 30, f"hive {name} showing {text!r}")
+    browser.snap(f"cluster-{name}")
+
+
 # -- jobs ------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
@@ -44,9 +45,10 @@ FLAGS = [
     "--disable-features=Translate,OptimizationHints,MediaRouter",
     "--metrics-recording-only",
     "--no-pings",
-    # Nothing beyond this machine: names resolve to nothing but loopback.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1, EXCLUDE localhost",
 ]
+# Nothing beyond this machine: names resolve to nothing but loopback (and the queen's own
+# address, on a link to a namespace the scenario made: features/split.feature).
+RESOLVER_RULES = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1, EXCLUDE localhost"
 
 
 def output_dir() -> Path:
@@ -64,7 +66,13 @@ class Browser:
     def __init__(self, base_url: str, home: Path, scenario: str) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for flag in [*FLAGS, f"--user-data-dir={home / 'chromium'}"]:
+        queen = urlsplit(base_url).hostname or "127.0.0.1"
+        rules = (
+            RESOLVER_RULES
+            if queen in ("127.0.0.1", "localhost")
+            else f"{RESOLVER_RULES}, EXCLUDE {queen}"
+        )
+        for flag in [*FLAGS, rules, f"--user-data-dir={home / 'chromium'}"]:
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
         os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download

@@ -46,6 +46,8 @@ function workerView(w) {
     el('div', { class: 'worker-facts muted' },
       el('span', { class: 'worker-backend' }, backend),
       el('span', { class: 'worker-device' }, `on ${w.device ?? '?'}`),
+      ...(Array.isArray(w.parts) ? w.parts : []).map(([hive, layers]) =>
+        el('span', { class: 'worker-part' }, `+ ${layers} layers on hive ${hive}`)),
       el('span', { class: 'worker-slots' }, `${inUse} / ${slots} · ${queued} queued`),
       el('span', { class: 'worker-memory', title: `reserved ${bytes(w.reserved)}` },
         `${w.memory == null ? '—' : bytes(w.memory)} resident`),
@@ -68,8 +70,16 @@ function labelViews(labels) {
     : el('span', { class: 'hive-label pill' }, `${key}=${value}`));
 }
 
+/** A part of a split model this hive serves to a worker on another hive. */
+function partView(p) {
+  return el('li', { class: 'part muted', dataset: { part: String(p.id) } },
+    `${p.layers} layers of ${p.model} for the worker on hive ${p.for_hive}`
+    + (p.memory == null ? '' : ` · ${bytes(p.memory)} resident`));
+}
+
 function hiveView(h) {
   const workers = Array.isArray(h.workers) ? h.workers : [];
+  const parts = Array.isArray(h.parts) ? h.parts : [];
   const devices = Array.isArray(h.devices) ? h.devices : [];
   const models = (Array.isArray(h.models) ? h.models : []).map(modelName).filter(Boolean);
   const beat = el('span', { class: 'hive-heartbeat muted', dataset: { t: String(h.last_heartbeat ?? '') } },
@@ -91,6 +101,8 @@ function hiveView(h) {
     el('h3', {}, `Workers (${workers.length})`),
     workers.length ? el('ul', { class: 'workers' }, ...workers.map(workerView))
       : el('p', { class: 'muted' }, 'No workers: one starts for the next job.'),
+    parts.length ? el('h3', {}, `Parts of split models (${parts.length})`) : null,
+    parts.length ? el('ul', { class: 'hive-parts' }, ...parts.map(partView)) : null,
     el('h3', {}, 'Models'),
     el('ul', { class: 'hive-models' }, ...models.map((m) => el('li', { title: m }, shortName(m)))),
     models.length ? null : el('p', { class: 'muted' }, 'No models on this hive yet.'));
