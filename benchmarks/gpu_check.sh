@@ -19,7 +19,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 version=$(python -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))")
 if [ -z "$(python -c 'from rbee_llamacpp.gpu import gpu_libraries; print(*gpu_libraries())')" ]; then
     echo "building llama-cpp-python $version with CUDA (several minutes)" >&2
-    CMAKE_ARGS="-DGGML_CUDA=on -DLLAVA_BUILD=OFF" python -m pip install --quiet \
+    CMAKE_ARGS="-DGGML_CUDA=on -DGGML_RPC=ON -DLLAVA_BUILD=OFF" python -m pip install --quiet \
         --force-reinstall --no-cache-dir --no-deps "llama-cpp-python==$version"
 fi
 python -c "import llama_cpp; assert llama_cpp.llama_supports_gpu_offload(), 'no GPU offload'"

@@ -26,7 +26,7 @@ __all__ = [
 # (ROCm's HIP and the rest number their GPUs from 0 as CUDA does).
 _GPU_BACKENDS = ("cuda", "hip", "musa", "vulkan", "metal", "sycl", "opencl", "cann")
 BUILD_HINT = (
-    'CMAKE_ARGS="-DGGML_CUDA=on -DLLAVA_BUILD=OFF" pip install --force-reinstall '
+    'CMAKE_ARGS="-DGGML_CUDA=on -DGGML_RPC=ON -DLLAVA_BUILD=OFF" pip install --force-reinstall '
     "--no-cache-dir --no-deps llama-cpp-python"
 )
 
