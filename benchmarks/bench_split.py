@@ -6,8 +6,9 @@ In one process, the model loaded whole and loaded split (``--part-layers`` of it
 in a part process, ``python -m rbee_llamacpp.part``), taking turns ``--rounds`` times:
 decode tokens/s of 128 greedy tokens after the first, and the time to the first token of a
 ~500-token prompt that shares nothing with the last. Both answers are checked to be the
-same. Medians and the ratio split / whole; the part's resident memory; and what the link
-carries per decoded token: the reads the worker's tunnel makes each way (a read is one
+same, and so are three sampled ones (temperature 0.8, seeds 7, 8 and 9). Medians and
+the ratio split / whole; the part's resident memory; and what the link carries per decoded
+token: the reads the worker's tunnel makes each way (a read is one
 message or a piece of one: about one per request, one per answer) and their bytes.
 
 This measures the RPC path's own cost (the two processes take turns on the same cores);
@@ -94,9 +95,14 @@ def start_part(token: str, host: str, prefix: list[str]) -> tuple[subprocess.Pop
     return part, int(said["port"])
 
 
-def run(model: Any, prompt: str, tokens: int) -> tuple[str, float, float]:
-    """(text, seconds to the first token, decode tokens/s after it)."""
-    params = GenerationParams(max_tokens=tokens, temperature=0)
+def run(model: Any, prompt: str, tokens: int, seed: int | None = None) -> tuple[str, float, float]:
+    """(text, seconds to the first token, decode tokens/s after it): greedy, or sampled
+    (temperature 0.8) with ``seed``."""
+    params = (
+        GenerationParams(max_tokens=tokens, temperature=0)
+        if seed is None
+        else GenerationParams(max_tokens=tokens, temperature=0.8, seed=seed)
+    )
     started = time.perf_counter()
     first = 0.0
     count = 0
@@ -163,6 +169,9 @@ def measure(args: argparse.Namespace, host: str, prefix: list[str]) -> None:
                 _, first, _ = run(model, f"Round {i}. {FACTS} Which flower did bee 9 visit?", 1)
                 found[name]["first"].append(first)
             assert answers["whole"] == answers["split"], answers
+        for seed in (7, 8, 9):  # sampled: the same logits, the same draws
+            sampled = [run(m, STORY, 128, seed)[0] for m in (whole, split)]
+            assert sampled[0] == sampled[1], sampled
         part_mib = rss_mib(part.pid)
     finally:
         part.kill()
@@ -170,7 +179,7 @@ def measure(args: argparse.Namespace, host: str, prefix: list[str]) -> None:
     where = "a network namespace, over veth" if prefix else "this machine's loopback"
     print(
         f"rounds: {args.rounds}; part: {args.part_layers} of 30 layers, on {where}; "
-        "answers the same"
+        "answers the same, greedy every round and sampled with 3 seeds"
     )
     print(f"{'':8}{'decode tok/s':>14}{'first token (s)':>17}")
     for name in ("whole", "split"):
