@@ -158,6 +158,10 @@ class Hive:
         self.prune()
         return [p.to_json(self.name) for p in self.parts.values()]
 
+    def part_infos(self) -> list[PartInfo]:
+        self.prune()
+        return [p.info() for p in self.parts.values()]
+
     async def start_part(
         self, model: str, layers: int, need: int, for_hive: str, backend: SplittableBackend
     ) -> PartProcess:
@@ -387,7 +391,7 @@ class Hive:
                     self.url,
                     self.worker_list(),
                     [e.name for e in self.store.entries()],
-                    [PartInfo.from_json(p) for p in self.part_list()],
+                    self.part_infos(),
                 )
                 answer = await self.http.post(
                     f"{self.queen_url}/hives/heartbeat",

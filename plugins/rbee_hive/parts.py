@@ -9,21 +9,21 @@ it when asked; it ends on its own once its worker is gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rbee_core.errors import WorkerFailed
+from rbee_core.messages import PartInfo
 from rbee_core.paths import logs_dir
 from rbee_core.peer_identity import PART_TOKEN_ENV, new_secret
 from rbee_core.private_files import open_private
+from rbee_hive.child_process import log_tail, resident_memory, stop_process
 
 __all__ = ["PartProcess", "spawn_part"]
 
@@ -55,27 +55,23 @@ class PartProcess:
 
     def memory(self) -> int | None:
         """Resident memory in bytes (Linux), None where unknown."""
-        try:
-            pages = int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pages * os.sysconf("SC_PAGE_SIZE")
+        return resident_memory(self.process.pid)
 
     def held(self) -> int:
         return max(self.memory() or 0, self.reserved)
 
+    def info(self) -> PartInfo:
+        """As the hive reports it in its heartbeats."""
+        return PartInfo(
+            self.id, self.model, self.layers, self.for_hive, self.memory(), self.reserved
+        )
+
     def to_json(self, hive: str) -> dict[str, Any]:
         """As the hive lists it: never its token."""
-        return {
-            "id": self.id,
+        return self.info().to_json() | {
             "hive": hive,
-            "model": self.model,
-            "layers": self.layers,
-            "for_hive": self.for_hive,
             "endpoint": self.endpoint,
             "pid": self.process.pid,
-            "memory": self.memory(),
-            "reserved": self.reserved,
             "started": self.started,
         }
 
@@ -84,15 +80,7 @@ class PartProcess:
 
     async def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), grace)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                await self.process.wait()
+        await stop_process(self.process, grace)
 
 
 async def spawn_part(
@@ -129,7 +117,7 @@ async def spawn_part(
             process.kill()
         await process.wait()
         why = said.get("message") if isinstance(said, dict) else None
-        tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-3:])
+        tail = log_tail(log_path, 3)
         raise WorkerFailed(
             f"the part of {model} did not start: {why or 'no answer'}"
             + (f"; log: {tail}" if tail else "")

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -26,6 +24,7 @@ from rbee_core.narration import Narration
 from rbee_core.paths import logs_dir
 from rbee_core.peer_identity import WORKER_PARTS_ENV, WORKER_TOKEN_ENV, new_secret
 from rbee_core.private_files import open_private
+from rbee_hive.child_process import ProcessHandle, log_tail, resident_memory, stop_process
 
 __all__ = ["Launch", "ProcessHandle", "WorkerFailed", "WorkerProcess", "spawn_worker"]
 
@@ -34,21 +33,6 @@ _ids = itertools.count(1)
 
 Emit = Callable[[Narration], None]
 """Where a worker's start-up narration goes."""
-
-
-class ProcessHandle(Protocol):
-    """What the hive uses of a worker's process: ``asyncio.subprocess.Process``, or what a
-    launcher plugin returns (hookspec ``rbee_worker_launcher``)."""
-
-    @property
-    def pid(self) -> int: ...
-    @property
-    def returncode(self) -> int | None: ...
-    @property
-    def stdout(self) -> asyncio.StreamReader | None: ...
-    async def wait(self) -> int: ...
-    def send_signal(self, signal: int) -> None: ...
-    def kill(self) -> None: ...
 
 
 Launch = Callable[[list[str], dict[str, str], Path, str, int, Emit], Awaitable[ProcessHandle]]
@@ -136,11 +120,7 @@ class WorkerProcess:
 
     def memory(self) -> int | None:
         """Resident memory in bytes (Linux), None where unknown."""
-        try:
-            pages = int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        return pages * os.sysconf("SC_PAGE_SIZE")
+        return resident_memory(self.process.pid)
 
     def info(self, hive: str) -> WorkerInfo:
         return WorkerInfo(
@@ -172,25 +152,9 @@ class WorkerProcess:
 
     async def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), grace)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                await self.process.wait()
+        await stop_process(self.process, grace)
         if self._watch is not None:
             await asyncio.gather(self._watch, return_exceptions=True)
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
 
 
 async def _drain(worker: WorkerProcess, stdout: asyncio.StreamReader) -> None:
@@ -270,7 +234,7 @@ async def spawn_worker(
         if process.returncode is None:
             process.kill()
         await process.wait()
-        tail = _tail(log_path)
+        tail = log_tail(log_path)
         raise WorkerFailed(f"{exc.message}{'; log: ' + tail if tail else ''}") from None
     except asyncio.CancelledError:  # the queen is shutting down: leave no orphan behind
         if process.returncode is None:
