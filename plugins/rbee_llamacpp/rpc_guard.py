@@ -117,6 +117,23 @@ def _join(a: socket.socket, b: socket.socket, ended: Callable[[bool, str], None]
         threading.Thread(target=_pipe, args=(source, sink, done_by(from_b)), daemon=True).start()
 
 
+def _serve(
+    server: socket.socket, handle: Callable[[socket.socket, object], None], name: str
+) -> None:
+    """Accept on ``server`` until it is closed, each connection handled in its own thread
+    (a peer slow to prove its token holds up no other)."""
+
+    def accept() -> None:
+        while True:
+            try:
+                sock, address = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(sock, address), daemon=True).start()
+
+    threading.Thread(target=accept, name=name, daemon=True).start()
+
+
 class Guard:
     """Listens on ``host``:``port`` (0: any free port) and lets through to the RPC server at
     127.0.0.1:``inner_port`` only the connections that prove holding ``token``. ``idle_for``
@@ -133,21 +150,13 @@ class Guard:
         self._first: float | None = None
         self._last_close = time.monotonic()
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, name="guard", daemon=True).start()
+        _serve(self.server, self._admit, "guard")
 
     def idle_for(self) -> float | None:
         with self._lock:
             if self._first is None:
                 return None
             return 0.0 if self.open else time.monotonic() - self._last_close
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                peer, address = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._admit, args=(peer, address), daemon=True).start()
 
     def _admit(self, peer: socket.socket, address: object) -> None:
         challenge = secrets.token_bytes(_CHALLENGE)
@@ -203,7 +212,7 @@ class Tunnel:
         self.remote = (host.strip("[]"), int(port))
         self.server = socket.create_server(("127.0.0.1", 0))
         self.local = f"127.0.0.1:{self.server.getsockname()[1]}"
-        threading.Thread(target=self._accept, name=f"tunnel to {hive}", daemon=True).start()
+        _serve(self.server, self._carry, f"tunnel to {hive}")
 
     def check(self) -> None:
         """Connect once and prove the token, before llama.cpp (which aborts the process on
@@ -229,29 +238,23 @@ class Tunnel:
         _watch_link(sock)
         return sock
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                local, _ = self.server.accept()
-            except OSError:
-                return
-            try:
-                remote = self._connect()
-            except ConnectionError as exc:
-                self.on_lost(str(exc))
-                local.close()
-                continue
-            local.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def _carry(self, local: socket.socket, _: object) -> None:
+        try:
+            remote = self._connect()
+        except ConnectionError as exc:
+            self.on_lost(str(exc))
+            local.close()
+            return
+        local.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def ended(part_first: bool, why: str) -> None:
-                # The part's side ending first (not llama.cpp closing its end) is a lost part.
-                if part_first:
-                    self.on_lost(
-                        f"lost the connection to the part on hive {self.hive} "
-                        f"({self.endpoint}): {why}"
-                    )
+        def ended(part_first: bool, why: str) -> None:
+            # The part's side ending first (not llama.cpp closing its end) is a lost part.
+            if part_first:
+                self.on_lost(
+                    f"lost the connection to the part on hive {self.hive} ({self.endpoint}): {why}"
+                )
 
-            _join(local, remote, ended)
+        _join(local, remote, ended)
 
     def close(self) -> None:
         self.server.close()
