@@ -72,6 +72,20 @@ Feature: Inference backends
       | 4 jobs at once of up to 2,048 tokens each, a q8_0 KV cache  |
     And the llamacpp worker holds less than 320 MiB resident
 
+  Scenario: A llama.cpp worker holds the cache its jobs wrote, while the room check counts all it can grow to
+    llama.cpp clears the whole KV cache when the model loads; the worker gives those zeroed
+    pages back (rbee_llamacpp/zero_pages.py), and a page returns when a job writes there.
+
+    Given workers run on the llamacpp backend
+    And a queen is running
+    When I run rbee-keeper infer "Name the capital of France." --temperature 0
+    Then the keeper exits with code 0
+    And stdout is exactly "The capital of France is Paris.\n"
+    And stderr shows, in order:
+      | text                                |
+      | KV cache 188.7 MB for 8,192 tokens  |
+    And the llamacpp worker holds less than 250 MiB resident
+
   Scenario Outline: A seeded answer repeats, and a stop string ends the answer before it (<backend>)
     Given a queen is running
     When I run rbee-keeper infer "Write a poem about the sea." --temperature 1 --seed 5 --max-tokens 24 --backend <backend>

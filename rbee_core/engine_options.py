@@ -16,22 +16,23 @@ from dataclasses import dataclass
 
 from rbee_core.kv_cache import KvCacheSize
 from rbee_core.model_split import ModelPart
-from rbee_core.settings import KV_CACHE, KV_TYPE, MAX_BATCH, THREADS, TORCH_DTYPE
+from rbee_core.settings import KV_CACHE, KV_TYPE, MAX_BATCH, REPACK, THREADS, TORCH_DTYPE
 
 __all__ = ["EngineOptions"]
 
 
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
-    """``RBEE_MAX_BATCH``, ``RBEE_KV_CACHE``, ``RBEE_KV_TYPE``, ``RBEE_THREADS`` and
-    ``RBEE_TORCH_DTYPE``, typed. A bad value fails in ``from_env``, when the program
-    starts, naming the variable."""
+    """``RBEE_MAX_BATCH``, ``RBEE_KV_CACHE``, ``RBEE_KV_TYPE``, ``RBEE_REPACK``,
+    ``RBEE_THREADS`` and ``RBEE_TORCH_DTYPE``, typed. A bad value fails in ``from_env``,
+    when the program starts, naming the variable."""
 
     max_batch: int | None = None
     kv_cache: KvCacheSize | None = None
     threads: int | None = None
     torch_dtype: str | None = None
     kv_type: str = "f16"  # llama.cpp's cache: f16 or q8_0
+    repack: bool = True  # llama.cpp's repacked weight layouts on the CPU
     # A split worker's parts on other hives (given by its hive, not the operator).
     parts: tuple[ModelPart, ...] = ()
 
@@ -45,4 +46,5 @@ class EngineOptions:
             threads=THREADS.read(env),
             torch_dtype=dtype or None,
             kv_type=KV_TYPE.read(env),
+            repack=REPACK.read(env),
         )

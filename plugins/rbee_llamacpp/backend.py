@@ -36,8 +36,9 @@ MAX_SLOTS = 256
 _PAD = 256
 # What a worker holds beside the weights and the KV cache: the interpreter and rbee's
 # server, llama.cpp's library and its work buffers. Measured on the default model: 369 MiB
-# resident when loaded and idle (benchmarks/bench_engines.py), less 94 MiB of weights and
-# 180 MiB of cache; the work buffers grow with the vocabulary.
+# resident with the whole cache written (as before zero_pages.py), less 94 MiB of weights
+# and 180 MiB of cache; the work buffers grow with the vocabulary. The room check counts
+# the whole cache: a worker grows to it as its jobs write their cells.
 RUNTIME_BYTES = 100 * 2**20
 # A part of a split model (rbee_llamacpp/part.py): the interpreter and llama.cpp's library,
 # no vocabulary, no server; its layers and their KV cache come on top.
@@ -183,7 +184,7 @@ class LlamaCppBackend:
             f"tokens each{'' if self.options.kv_type == 'f16' else ', a q8_0 KV cache'})",
         )
         started = time.monotonic()
-        loaded = Model(model.path, gpu, remote)
+        loaded = Model(model.path, gpu, remote, self.options.repack)
         batch_tokens = max(slots.count, PREFILL_CHUNK)
         settings = ContextSettings(
             slots.count, slots.tokens, batch_tokens, n_threads, self.options.kv_type

@@ -22,7 +22,8 @@ its own, in the same order, whatever else is in the call:
 - a lone query past ``BALLAST_FROM`` tokens (a lone decoding sequence, a one-token chunk)
   gets a filler row beside it: flash attention splits a single query's keys across
   threads once they pass 512 cells;
-- per-row matmul kernels only (``library.py``: no repacked weights, no tiled matmul).
+- per-row matmul kernels, or repacked ones that give each row the same numbers in a group
+  of four as alone (``library.py``); no tiled matmul.
 """
 
 from __future__ import annotations

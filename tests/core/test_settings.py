@@ -106,6 +106,10 @@ def test_engine_options_are_read_once_typed() -> None:
     assert EngineOptions.from_env({"RBEE_KV_TYPE": " Q8_0 "}).kv_type == "q8_0"
     with pytest.raises(ModelUnavailable, match="RBEE_KV_TYPE must be f16 or q8_0, not 'q4'"):
         EngineOptions.from_env({"RBEE_KV_TYPE": "q4"})
+    assert EngineOptions.from_env({}).repack
+    assert not EngineOptions.from_env({"RBEE_REPACK": " No "}).repack
+    with pytest.raises(ModelUnavailable, match="RBEE_REPACK must be `1`/`true`/`yes` or"):
+        EngineOptions.from_env({"RBEE_REPACK": "maybe"})
     with pytest.raises(ModelUnavailable, match="RBEE_THREADS must be"):
         EngineOptions.from_env({"RBEE_THREADS": "many"})
 

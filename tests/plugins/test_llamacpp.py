@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,13 @@ from rbee_core.models import LocalModel
 from rbee_llamacpp.backend import LlamaCppBackend, slots_for, threads
 from rbee_llamacpp.engine import BALLAST_FROM, LlamaEngine
 from rbee_llamacpp.generation import LlamaCppModel
-from rbee_llamacpp.library import Context, ContextSettings, Model, Pieces
+from rbee_llamacpp.library import (
+    Context,
+    ContextSettings,
+    Model,
+    Pieces,
+    quantize,
+)
 
 GREEDY = GenerationParams(temperature=0, max_tokens=24)
 
@@ -32,26 +39,56 @@ def default_model() -> Path:
     return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+@dataclass(frozen=True)
+class Weights:
+    """A GGUF file and how the worker loads it."""
+
+    path: Path
+    kv_type: str = "f16"
+    repack: bool = False
+
+
 def load(
-    slots: int, slot_tokens: int, context_length: int | None = None, kv_type: str = "f16"
+    slots: int, slot_tokens: int, context_length: int | None = None, weights: Weights | None = None
 ) -> LlamaCppModel:
-    model = Model(default_model())
-    settings = ContextSettings(slots, slot_tokens, 256, threads(EngineOptions()), kv_type)
+    weights = weights or Weights(default_model())
+    model = Model(weights.path, repack=weights.repack)
+    settings = ContextSettings(slots, slot_tokens, 256, threads(EngineOptions()), weights.kv_type)
     context = Context(model, settings)
     trained = context_length or model.context_length
     engine = LlamaEngine(context, model.vocab, EngineSettings(slots, slot_tokens, trained))
     return LlamaCppModel(model, context, engine, "Q4_1")
 
 
-@pytest.fixture(scope="module", params=["f16", "q8_0"])
-def kv_type(request: pytest.FixtureRequest) -> str:
-    """Each KV cache type (RBEE_KV_TYPE): every rule below holds on both."""
-    return str(request.param)
+@pytest.fixture(scope="module")
+def q4_0(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model requantised to Q4_0, as a user's own file would be: the type
+    llama.cpp repacks on most CPUs (RBEE_REPACK)."""
+    path = tmp_path_factory.mktemp("q4_0") / "SmolLM2-135M-Instruct.Q4_0.gguf"
+    quantize(default_model(), path, "Q4_0")
+    return path
+
+
+@pytest.fixture(scope="module", params=["f16", "q8_0", "Q4_0 repacked"])
+def weights(request: pytest.FixtureRequest) -> Weights:
+    """Each KV cache type (RBEE_KV_TYPE), and repacked weights (RBEE_REPACK): every rule
+    of batching below holds on all of them."""
+    if request.param == "Q4_0 repacked":
+        return Weights(request.getfixturevalue("q4_0"), repack=True)
+    return Weights(default_model(), kv_type=str(request.param))
 
 
 @pytest.fixture(scope="module")
-def llm(kv_type: str) -> Iterator[LlamaCppModel]:
-    loaded = load(4, 1024, kv_type=kv_type)
+def llm(weights: Weights) -> Iterator[LlamaCppModel]:
+    loaded = load(4, 1024, weights=weights)
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module", params=["f16", "q8_0"])
+def default_llm(request: pytest.FixtureRequest) -> Iterator[LlamaCppModel]:
+    """The default model as shipped, on each KV cache type: for its known answers."""
+    loaded = load(4, 1024, weights=Weights(default_model(), kv_type=str(request.param)))
     yield loaded
     loaded.close()
 
@@ -74,8 +111,8 @@ JOBS = [
 ]
 
 
-def test_the_default_model_answers(llm: LlamaCppModel) -> None:
-    text, end = run(llm, "Name the capital of France.")
+def test_the_default_model_answers(default_llm: LlamaCppModel) -> None:
+    text, end = run(default_llm, "Name the capital of France.")
     assert text == "The capital of France is Paris."
     assert end.finish_reason == "stop"
     assert end.prompt_tokens > 0 and end.completion_tokens == 8  # 7 tokens, then <|im_end|>
@@ -112,9 +149,9 @@ def test_a_lone_long_sequence_answers_as_in_company(llm: LlamaCppModel) -> None:
 
 
 def test_a_cached_prefix_is_fed_no_more_and_answers_as_fresh(
-    llm: LlamaCppModel, kv_type: str
+    llm: LlamaCppModel, weights: Weights
 ) -> None:
-    fresh = load(4, 1024, kv_type=kv_type)
+    fresh = load(4, 1024, weights=weights)
     try:
         expected = [run(fresh, prompt, params)[0] for prompt, params in JOBS]
     finally:
@@ -145,23 +182,23 @@ def test_seeds_repeat_and_differ(llm: LlamaCppModel) -> None:
     assert len({sampled(1), sampled(2), sampled(3)}) > 1
 
 
-def test_a_stop_string_across_tokens_ends_the_answer_before_it(llm: LlamaCppModel) -> None:
+def test_a_stop_string_across_tokens_ends_the_answer_before_it(default_llm: LlamaCppModel) -> None:
     params = GenerationParams(temperature=0, stop=("is Par",))
-    text, end = run(llm, "Name the capital of France.", params)
+    text, end = run(default_llm, "Name the capital of France.", params)
     assert text == "The capital of France "
     assert end.finish_reason == "stop"
 
 
-def test_cancel_stops_within_a_step_and_frees_the_slot(llm: LlamaCppModel) -> None:
+def test_cancel_stops_within_a_step_and_frees_the_slot(default_llm: LlamaCppModel) -> None:
     seen: list[str] = []
     cancel = threading.Event()
     params = GenerationParams(temperature=0, max_tokens=500)
-    for chunk in llm.generate("Write a long story about a bee.", params, cancel.is_set):
+    for chunk in default_llm.generate("Write a long story about a bee.", params, cancel.is_set):
         seen.append(chunk.text)
         if len(seen) == 5:
             cancel.set()
     assert seen[-1] == "" and len(seen) <= 8, seen
-    assert run(llm, "Name the capital of France.")[0] == "The capital of France is Paris."
+    assert run(default_llm, "Name the capital of France.")[0] == "The capital of France is Paris."
 
 
 def test_a_job_waits_for_a_free_slot_and_is_told_why() -> None:
@@ -207,8 +244,8 @@ def test_a_job_past_the_trained_context_is_refused_as_on_torch() -> None:
         short.close()
 
 
-def test_a_failed_step_fails_its_jobs_and_the_engine_goes_on(llm: LlamaCppModel) -> None:
-    context = llm.engine._context
+def test_a_failed_step_fails_its_jobs_and_the_engine_goes_on(default_llm: LlamaCppModel) -> None:
+    context = default_llm.engine._context
     real = context.decode
 
     def broken() -> None:
@@ -217,8 +254,8 @@ def test_a_failed_step_fails_its_jobs_and_the_engine_goes_on(llm: LlamaCppModel)
 
     context.decode = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="the decode failed"):
-        run(llm, "Name three colours.")
-    assert run(llm, "Name the capital of France.")[0] == "The capital of France is Paris."
+        run(default_llm, "Name three colours.")
+    assert run(default_llm, "Name the capital of France.")[0] == "The capital of France is Paris."
 
 
 def test_the_chat_template_comes_from_the_gguf(llm: LlamaCppModel) -> None:
@@ -263,3 +300,16 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     # q8_0: 34 bytes for each block of 32 numbers, 53% of f16's 2 bytes a number.
     q8 = LlamaCppBackend(EngineOptions.from_env({"RBEE_KV_TYPE": "q8_0"}))
     assert q8.footprint(model, "cpu", 2**30).kv_per_token == 23040 * 34 // 64
+
+
+def test_the_cleared_kv_cache_is_given_back_until_jobs_write_it() -> None:
+    """llama.cpp clears the whole cache at load; its zero pages go back to the kernel, and
+    the answers above are computed in a cache given back so."""
+    loaded = load(4, 1024)
+    try:
+        header = read_gguf_header(default_model())
+        cache = 4 * 1024 * header.kv_bytes_per_token(2)
+        assert loaded._context.given_back >= 0.95 * cache
+        assert run(loaded, "Name the capital of France.")[0] == "The capital of France is Paris."
+    finally:
+        loaded.close()
