@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 from rbee_core.kv_cache import KvCacheSize
 from rbee_core.model_split import ModelPart
-from rbee_core.settings import KV_CACHE, KV_TYPE, MAX_BATCH, REPACK, THREADS, TORCH_DTYPE
+from rbee_core.settings import (
+    KV_CACHE,
+    KV_TYPE,
+    MAX_BATCH,
+    PREFILL_CHUNK,
+    REPACK,
+    THREADS,
+    TORCH_DTYPE,
+)
 
 __all__ = ["EngineOptions"]
 
@@ -24,8 +32,8 @@ __all__ = ["EngineOptions"]
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     """``RBEE_MAX_BATCH``, ``RBEE_KV_CACHE``, ``RBEE_KV_TYPE``, ``RBEE_REPACK``,
-    ``RBEE_THREADS`` and ``RBEE_TORCH_DTYPE``, typed. A bad value fails in ``from_env``,
-    when the program starts, naming the variable."""
+    ``RBEE_PREFILL_CHUNK``, ``RBEE_THREADS`` and ``RBEE_TORCH_DTYPE``, typed. A bad value
+    fails in ``from_env``, when the program starts, naming the variable."""
 
     max_batch: int | None = None
     kv_cache: KvCacheSize | None = None
@@ -33,6 +41,7 @@ class EngineOptions:
     torch_dtype: str | None = None
     kv_type: str = "f16"  # llama.cpp's cache: f16 or q8_0
     repack: bool = True  # llama.cpp's repacked weight layouts on the CPU
+    prefill_chunk: int = 63  # prompt tokens a llama.cpp call takes
     # A split worker's parts on other hives (given by its hive, not the operator).
     parts: tuple[ModelPart, ...] = ()
 
@@ -47,4 +56,5 @@ class EngineOptions:
             torch_dtype=dtype or None,
             kv_type=KV_TYPE.read(env),
             repack=REPACK.read(env),
+            prefill_chunk=PREFILL_CHUNK.read(env),
         )

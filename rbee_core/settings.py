@@ -35,6 +35,7 @@ __all__ = [
     "LOAD_PLUGINS",
     "MAX_BATCH",
     "MODELS_DIR",
+    "PREFILL_CHUNK",
     "QUEEN_URL",
     "RAY_ADDRESS",
     "RAY_GRANT_TIMEOUT",
@@ -315,10 +316,32 @@ REPACK: Setting[bool] = Setting(
     ("hive", "worker"),
     "`1` or `0`",
     "`1`",
-    "whether a llama.cpp worker on the CPU keeps its weights in llama.cpp's repacked "
-    "layouts (Q4_0, Q4_K, IQ4_NL: 1.2x the decode speed of `0` on Q4_0); `0` decodes the "
-    "file's own layout, for a CPU whose repacked kernels give a job different numbers in a "
-    "batch than alone (the unit tests check it) or one whose AMX faults",
+    "whether a llama.cpp worker on the CPU keeps a Q4_0 file's weights in llama.cpp's "
+    "repacked layout (1.3x the decode speed of `0`; other types stay as in the file: "
+    "repacked Q4_K gives a job other numbers in a batch than alone); `0` for a CPU whose "
+    "repacked Q4_0 kernels do too (the unit tests check it)",
+    error=ModelUnavailable,
+)
+
+
+def _chunk(value: str) -> int:
+    value = value.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 4096:
+        raise ValueError("a whole number from 1 to 4096")
+    return int(value)
+
+
+PREFILL_CHUNK: Setting[int] = Setting(
+    "RBEE_PREFILL_CHUNK",
+    _chunk,
+    63,
+    ("hive", "worker"),
+    "tokens, 1 to 4096",
+    "`63`",
+    "prompt tokens a llama.cpp worker feeds in one call. Up to 63, flash attention takes "
+    "one query at a time, and a job answers the same fed whole or continued from a cached "
+    "prefix; `512` processes prompts up to 1.5x as fast, but a prompt continued from the "
+    "cache may then answer differently (docs/benchmarks.md)",
     error=ModelUnavailable,
 )
 TORCH_DTYPE: Setting[str | None] = Setting(
@@ -406,6 +429,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     KV_CACHE,
     KV_TYPE,
     REPACK,
+    PREFILL_CHUNK,
     THREADS,
     TORCH_DTYPE,
     KEEP_PARTIAL,

@@ -43,6 +43,11 @@ RUNTIME_BYTES = 100 * 2**20
 # A part of a split model (rbee_llamacpp/part.py): the interpreter and llama.cpp's library,
 # no vocabulary, no server; its layers and their KV cache come on top.
 PART_RUNTIME_BYTES = 80 * 2**20
+# The files whose weights llama.cpp may repack (RBEE_REPACK): those whose repacked kernels
+# give a row of a four-row group the very numbers it gets alone, checked by
+# tests/plugins/test_llamacpp.py. Q4_K's do not (a row's logits moved by up to 34 in a
+# batch of 4 on an AMD EPYC), and repacked Q4_K was no faster on the default model.
+REPACKED = ("Q4_0",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +157,7 @@ class LlamaCppBackend:
         if refusal := self.runs_on(device):
             raise ModelUnavailable(refusal)
         # Imported here: only a worker that loads a model pays for llama.cpp's library.
-        from rbee_llamacpp.engine import PREFILL_CHUNK, LlamaEngine
+        from rbee_llamacpp.engine import LlamaEngine
         from rbee_llamacpp.generation import LlamaCppModel
         from rbee_llamacpp.library import Context, ContextSettings, Model, gpu_offload
 
@@ -184,8 +189,10 @@ class LlamaCppBackend:
             f"tokens each{'' if self.options.kv_type == 'f16' else ', a q8_0 KV cache'})",
         )
         started = time.monotonic()
-        loaded = Model(model.path, gpu, remote, self.options.repack)
-        batch_tokens = max(slots.count, PREFILL_CHUNK)
+        repack = self.options.repack and header.quantization in REPACKED
+        loaded = Model(model.path, gpu, remote, repack)
+        chunk = self.options.prefill_chunk
+        batch_tokens = max(slots.count, chunk)
         settings = ContextSettings(
             slots.count, slots.tokens, batch_tokens, n_threads, self.options.kv_type
         )
@@ -196,7 +203,7 @@ class LlamaCppBackend:
             raise
         trained = loaded.context_length or slots.tokens
         engine = LlamaEngine(
-            context, loaded.vocab, EngineSettings(slots.count, slots.tokens, trained)
+            context, loaded.vocab, EngineSettings(slots.count, slots.tokens, trained), chunk
         )
         narrate("load_done", f"{model.name} loaded in {time.monotonic() - started:.1f} s")
         ready = LlamaCppModel(loaded, context, engine, header.quantization)

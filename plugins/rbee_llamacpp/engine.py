@@ -49,8 +49,18 @@ class LlamaEngine(BatchLoop[Sampler]):
     ``max_tokens`` in it, and waits for a free slot (``settings.max_batch`` of them).
     """
 
-    def __init__(self, context: Context, vocab: Vocab, settings: EngineSettings) -> None:
-        super().__init__(settings, prefill_tokens=PREFILL_CHUNK)
+    def __init__(
+        self,
+        context: Context,
+        vocab: Vocab,
+        settings: EngineSettings,
+        prefill_chunk: int = PREFILL_CHUNK,
+    ) -> None:
+        """``prefill_chunk``: prompt tokens a call (``RBEE_PREFILL_CHUNK``). Past
+        ``PREFILL_CHUNK`` flash attention tiles the queries, prompt processing is up to
+        1.5x as fast, and a prompt continued from a cached prefix, cut elsewhere, may
+        answer differently from the same prompt fed whole."""
+        super().__init__(settings, prefill_tokens=prefill_chunk)
         self._context = context
         self._vocab = vocab
         slots = settings.max_batch
@@ -162,7 +172,7 @@ class LlamaEngine(BatchLoop[Sampler]):
         """The next chunk of a prompt, alone in its call; the last samples the first token.
         A one-token chunk of a long prompt gets a neighbour, as a lone decoding row does."""
         slot = self._slot[id(seq)]
-        chunk = seq.prompt[seq.length : seq.length + PREFILL_CHUNK]
+        chunk = seq.prompt[seq.length : seq.length + self.prefill_tokens]
         lone = len(chunk) == 1 and seq.length >= BALLAST_FROM
         neighbour = self._neighbour(slot) if lone else slot
         self._context.clear_batch()

@@ -301,12 +301,12 @@ class Model:
             params.n_gpu_layers = -1  # all of them
             params.split_mode = llama.LLAMA_SPLIT_MODE_NONE
             params.main_gpu = gpu
-        # Repacked copies of the weights: 1.2x the decode speed on Q4_0. Their kernels take
-        # four rows of a batch at a time and the rest one by one; both give a row the same
-        # numbers on the CPUs measured (the unit tests check it where they run), so a job
-        # answers the same in any batch. Only where repacking is the one extra layout: AMX's
-        # kernels fault on some virtual machines, and neither they nor KleidiAI's are
-        # checked for it.
+        # Repacked copies of the weights: 1.3x the decode speed on Q4_0. Their kernels take
+        # four rows of a batch at a time and the rest one by one; for Q4_0 both give a row
+        # the same numbers (the unit tests check it where they run), so a job answers the
+        # same in any batch (the backend asks for it on Q4_0 files only). Only where
+        # repacking is the one extra layout: AMX's kernels fault on some virtual machines,
+        # and neither they nor KleidiAI's are checked for it.
         self.repacked = repack and cpu_weight_layouts() == ["CPU_REPACK"]
         params.use_extra_bufts = self.repacked
         handle = llama.llama_model_load_from_file(str(path).encode(), params)

@@ -110,6 +110,10 @@ def test_engine_options_are_read_once_typed() -> None:
     assert not EngineOptions.from_env({"RBEE_REPACK": " No "}).repack
     with pytest.raises(ModelUnavailable, match="RBEE_REPACK must be `1`/`true`/`yes` or"):
         EngineOptions.from_env({"RBEE_REPACK": "maybe"})
+    assert EngineOptions.from_env({}).prefill_chunk == 63
+    assert EngineOptions.from_env({"RBEE_PREFILL_CHUNK": "512"}).prefill_chunk == 512
+    with pytest.raises(ModelUnavailable, match="RBEE_PREFILL_CHUNK must be a whole number from"):
+        EngineOptions.from_env({"RBEE_PREFILL_CHUNK": "0"})
     with pytest.raises(ModelUnavailable, match="RBEE_THREADS must be"):
         EngineOptions.from_env({"RBEE_THREADS": "many"})
 

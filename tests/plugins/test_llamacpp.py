@@ -20,7 +20,7 @@ from rbee_core.gguf import read_gguf_header
 from rbee_core.kv_cache import KvCacheSize
 from rbee_core.models import LocalModel
 from rbee_llamacpp.backend import LlamaCppBackend, slots_for, threads
-from rbee_llamacpp.engine import BALLAST_FROM, LlamaEngine
+from rbee_llamacpp.engine import BALLAST_FROM, PREFILL_CHUNK, LlamaEngine
 from rbee_llamacpp.generation import LlamaCppModel
 from rbee_llamacpp.library import (
     Context,
@@ -49,14 +49,20 @@ class Weights:
 
 
 def load(
-    slots: int, slot_tokens: int, context_length: int | None = None, weights: Weights | None = None
+    slots: int,
+    slot_tokens: int,
+    context_length: int | None = None,
+    weights: Weights | None = None,
+    prefill_chunk: int = PREFILL_CHUNK,
 ) -> LlamaCppModel:
     weights = weights or Weights(default_model())
     model = Model(weights.path, repack=weights.repack)
-    settings = ContextSettings(slots, slot_tokens, 256, threads(EngineOptions()), weights.kv_type)
+    batch = max(256, prefill_chunk)
+    settings = ContextSettings(slots, slot_tokens, batch, threads(EngineOptions()), weights.kv_type)
     context = Context(model, settings)
     trained = context_length or model.context_length
-    engine = LlamaEngine(context, model.vocab, EngineSettings(slots, slot_tokens, trained))
+    settings = EngineSettings(slots, slot_tokens, trained)
+    engine = LlamaEngine(context, model.vocab, settings, prefill_chunk)
     return LlamaCppModel(model, context, engine, "Q4_1")
 
 
@@ -311,5 +317,25 @@ def test_the_cleared_kv_cache_is_given_back_until_jobs_write_it() -> None:
         cache = 4 * 1024 * header.kv_bytes_per_token(2)
         assert loaded._context.given_back >= 0.95 * cache
         assert run(loaded, "Name the capital of France.")[0] == "The capital of France is Paris."
+    finally:
+        loaded.close()
+
+
+def test_long_prefill_chunks_keep_batched_answers_as_alone() -> None:
+    """RBEE_PREFILL_CHUNK=512 gives up only the cached prefix's promise: a prompt fed whole
+    is cut the same way alone and beside other jobs."""
+    loaded = load(4, 1024, prefill_chunk=512)
+    try:
+        long_prompt = "Summarise: " + " ".join(f"bee {i} saw flower {i % 9}." for i in range(60))
+        jobs = [(long_prompt, GenerationParams(temperature=0, max_tokens=24)), *JOBS]
+        alone = []
+        for prompt, params in jobs:  # each fed whole, as beside the others
+            loaded.engine.reset()
+            alone.append(run(loaded, prompt, params)[0])
+        loaded.engine.reset()
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            together = list(pool.map(lambda job: run(loaded, *job)[0], jobs))
+        assert together == alone
+        assert len(loaded.encode(long_prompt, raw=False)) > 512  # more than one chunk
     finally:
         loaded.close()
