@@ -308,12 +308,17 @@ def start_rbee(
 
 
 def start_llama_server(
-    stack: contextlib.ExitStack, binary: str, model: Path, threads: int, logs: str
+    stack: contextlib.ExitStack,
+    binary: str,
+    model: Path,
+    threads: int,
+    logs: str,
+    context: int = 8192,
 ) -> tuple[str, int]:
     help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60)
     port = free_port()
     command = [binary, "-m", str(model), "-t", str(threads), "-np", str(CONCURRENT)]
-    command += ["-c", "8192", "--port", str(port)]
+    command += ["-c", str(context), "--port", str(port)]
     if "--no-webui" in help_text.stdout + help_text.stderr:
         command.append("--no-webui")
     say(f"starting {' '.join(command)}")

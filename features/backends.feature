@@ -74,7 +74,7 @@ Feature: Inference backends
 
   Scenario: A llama.cpp worker holds the cache its jobs wrote, while the room check counts all it can grow to
     llama.cpp clears the whole KV cache when the model loads; the worker gives those zeroed
-    pages back (rbee_llamacpp/zero_pages.py), and a page returns when a job writes there.
+    pages back (rbee_llamacpp/resident_pages.py), and a page returns when a job writes there.
 
     Given workers run on the llamacpp backend
     And a queen is running

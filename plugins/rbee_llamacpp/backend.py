@@ -36,7 +36,7 @@ MAX_SLOTS = 256
 _PAD = 256
 # What a worker holds beside the weights and the KV cache: the interpreter and rbee's
 # server, llama.cpp's library and its work buffers. Measured on the default model: 369 MiB
-# resident with the whole cache written (as before zero_pages.py), less 94 MiB of weights
+# resident with the whole cache written (as before resident_pages.py), less 94 MiB of weights
 # and 180 MiB of cache; the work buffers grow with the vocabulary. The room check counts
 # the whole cache: a worker grows to it as its jobs write their cells.
 RUNTIME_BYTES = 100 * 2**20

@@ -21,7 +21,11 @@ import llama_cpp as llama
 
 from rbee_core.errors import ModelUnavailable
 from rbee_llamacpp.gpu import RPC_BUILD_HINT, library_folder
-from rbee_llamacpp.zero_pages import anonymous_memory, give_back_zero_pages
+from rbee_llamacpp.resident_pages import (
+    anonymous_memory,
+    give_back_file_pages,
+    give_back_zero_pages,
+)
 
 __all__ = [
     "cpu_weight_layouts",
@@ -316,6 +320,8 @@ class Model:
                 "(see the worker's log for llama.cpp's reason)"
             )
         self.handle = handle
+        if self.repacked and gpu is None and not remote:
+            give_back_file_pages(path)  # the repacked copy is what decoding reads
         self.vocab = Vocab(handle)
         self.context_length = int(llama.llama_model_n_ctx_train(handle))
         buf = ctypes.create_string_buffer(128)

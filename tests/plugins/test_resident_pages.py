@@ -1,5 +1,5 @@
-"""rbee_llamacpp.zero_pages: zeroed pages mapped since a point go back to the kernel,
-and nothing a program reads changes."""
+"""rbee_llamacpp.resident_pages: zeroed pages mapped since a point, and a file's mapped
+pages, go back to the kernel, and nothing a program reads changes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rbee_llamacpp.zero_pages import MIN_BYTES, anonymous_memory, give_back_zero_pages
+from rbee_llamacpp.resident_pages import (
+    MIN_BYTES,
+    anonymous_memory,
+    give_back_file_pages,
+    give_back_zero_pages,
+)
 
 
 def resident_kib() -> int:
@@ -45,3 +50,19 @@ def test_memory_mapped_before_is_left_alone() -> None:
     assert resident_kib() >= held - 1024
     del data
     memory.close()
+
+
+def test_a_files_mapped_pages_go_back_and_read_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "weights.bin"
+    content = np.arange(MIN_BYTES, dtype=np.uint8)  # 0, 1, ..., 255, 0, ...
+    content.tofile(path)
+    with path.open("rb") as file:
+        mapped = mmap.mmap(file.fileno(), 0, prot=mmap.PROT_READ)
+    data = np.frombuffer(mapped, dtype=np.uint8)
+    total = int(data.sum(dtype=np.int64))  # every page read: resident
+    held = resident_kib()
+    assert give_back_file_pages(path) >= MIN_BYTES
+    assert held - resident_kib() > 0.9 * MIN_BYTES / 1024
+    assert int(data.sum(dtype=np.int64)) == total  # read again, from the page cache
+    del data
+    mapped.close()
