@@ -68,8 +68,8 @@ Feature: Inference backends
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr shows, in order:
       | text                                                        |
-      | KV cache 100.3 MB for 8,192 tokens                          |
-      | 4 jobs at once of up to 2,048 tokens each, a q8_0 KV cache  |
+      | KV cache 200.5 MB for 16,384 tokens                         |
+      | 8 jobs at once of up to 2,048 tokens each, a q8_0 KV cache  |
     And the llamacpp worker holds less than 320 MiB resident
 
   Scenario: A llama.cpp worker holds the cache its jobs wrote, while the room check counts all it can grow to
@@ -83,7 +83,7 @@ Feature: Inference backends
     And stdout is exactly "The capital of France is Paris.\n"
     And stderr shows, in order:
       | text                                |
-      | KV cache 188.7 MB for 8,192 tokens  |
+      | KV cache 377.5 MB for 16,384 tokens |
     And the llamacpp worker holds less than 250 MiB resident
 
   Scenario Outline: A seeded answer repeats, and a stop string ends the answer before it (<backend>)

@@ -119,7 +119,7 @@ Feature: Hives across machines
     And stderr shows "its KV cache cut to"
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m --backend llamacpp
     Then the keeper exits with code 1
-    And stderr's last line contains "smollm2-135m on llamacpp needs 392.0 MB"
+    And stderr's last line contains "smollm2-135m on llamacpp needs 580.7 MB"
     And stderr's last line contains "but hive alpha has only"
     And hive "alpha" is in state ready
 
@@ -133,6 +133,6 @@ Feature: Hives across machines
     And stderr's last line contains "hive alpha has no device 'cuda:7'; its devices: cpu"
     When I run rbee-keeper worker spawn --hive alpha --model smollm2-135m
     Then the keeper exits with code 1
-    And stderr's last line contains "smollm2-135m on llamacpp needs 392.0 MB (weights 98.4 MB, runtime 104.9 MB, KV cache 188.7 MB for 8,192 tokens) on cpu, but hive alpha has only 100.0 MB free there"
+    And stderr's last line contains "smollm2-135m on llamacpp needs 580.7 MB (weights 98.4 MB, runtime 104.9 MB, KV cache 377.5 MB for 16,384 tokens) on cpu, but hive alpha has only 100.0 MB free there"
     And the queen is still healthy
     And hive "alpha" is in state ready

@@ -5,8 +5,8 @@ Feature: Memory on each device is managed
   that could never fit fails at once, naming both sizes.
 
   The hive here has 500 MB for its CPU workers: one llama.cpp worker of the default model
-  (392 MB with its KV cache) fits, a second does not, even with its cache cut to the least
-  (about 250 MB). The second model is the same GGUF file under another name (file:), so
+  fits (581 MB with its default KV cache, which the hive cuts to fit), a second does not,
+  even with its cache cut to the least (about 250 MB). The second model is the same GGUF file under another name (file:), so
   both load in a second.
 
   Background:

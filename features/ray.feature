@@ -16,7 +16,7 @@ Feature: rbee on a Ray cluster
     When on the Ray cluster I run rbee-keeper infer "Name the capital of France." --temperature 0
     Then the keeper exits with code 0
     And stdout is exactly "The capital of France is Paris.\n"
-    And stderr shows "Ray granted 1 CPU and 392.0 MB on Ray node"
+    And stderr shows "Ray granted 1 CPU and 580.7 MB on Ray node"
     And `ray status` shows the worker's CPU and memory in use
 
   Scenario: A node that joins gets a hive; a node that dies takes its hive and its job with it

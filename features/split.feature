@@ -11,7 +11,7 @@ Feature: One model across machines
 
   Background:
     Given a second machine reached through ssh as "rbee-remote"
-    And every program's KV cache is "2048 tokens"
+    And every program's KV cache is "2048 tokens" for 4 jobs at once
     And a queen with the API key "k-split" and a heartbeat of 0.5 seconds listens on this machine's address towards it
     And hive "alpha" joins the queen with "--cpu-memory-limit 200MB --heartbeat 0.5"
     And hive "rbee-remote" on the second machine joins the queen with "--cpu-memory-limit 240MB --heartbeat 0.5"

@@ -258,7 +258,7 @@ MAX_BATCH: Setting[int | None] = Setting(
     None,
     ("hive", "worker"),
     "whole number >= 1",
-    "torch: 64; llama.cpp: 4",
+    "torch: 64; llama.cpp: 8",
     "most jobs one worker decodes at once (on llama.cpp: its slots)",
 )
 KV_CACHE: Setting[KvCacheSize | None] = Setting(
@@ -268,12 +268,12 @@ KV_CACHE: Setting[KvCacheSize | None] = Setting(
     ("hive", "worker"),
     "size or tokens",
     "torch: a quarter of the free memory, at most 4 GiB (CPU), half the free GPU memory; "
-    "llama.cpp: 8192 tokens",
+    "llama.cpp: 16384 tokens",
     "the KV cache's size, in bytes (`512MiB`) or tokens (`8192 tokens`). torch's jobs share "
     "it: a job is admitted only when every running job could still reach its `max_tokens`. "
     "llama.cpp allocates it when the model loads and cuts it into one slot per job "
     "(`RBEE_KV_CACHE / RBEE_MAX_BATCH` tokens each, at most the model's training context), "
-    "as `llama-server -c 8192 -np 4` does. A job waits for room and is told why; one that "
+    "as `llama-server -c 16384 -np 8` does. A job waits for room and is told why; one that "
     "could never fit fails with `invalid_request` naming both sizes. A hive with too little "
     "memory for the default cuts it down to fit.",
 )

@@ -22,9 +22,10 @@ GREETING = b"rbee-part/1\n"
 CHALLENGE = 32
 
 
-@given('every program\'s KV cache is "{size}"')
-def step_kv_cache(context: Any, size: str) -> None:
+@given('every program\'s KV cache is "{size}" for {jobs:d} jobs at once')
+def step_kv_cache(context: Any, size: str, jobs: int) -> None:
     context.env["RBEE_KV_CACHE"] = size
+    context.env["RBEE_MAX_BATCH"] = str(jobs)  # 512 tokens each: the spec's long job fits
 
 
 @given('hive "{name}" on the second machine joins the queen with "{options}"')
@@ -34,8 +35,9 @@ def step_remote_hive(context: Any, name: str, options: str) -> None:
     hive = processes.command("rbee-hive")[0]
     argv = [hive, "--queen-url", context.queen_url, "--host", "0.0.0.0", "--name", name]
     argv += ["--detach", *shlex.split(options)]
+    engine = ("RBEE_KV_CACHE", "RBEE_MAX_BATCH")
     settings = "".join(
-        f"export {k}={shlex.quote(v)}; " for k, v in context.env.items() if k == "RBEE_KV_CACHE"
+        f"export {k}={shlex.quote(v)}; " for k, v in context.env.items() if k in engine
     )
     script = f"IFS= read -r RBEE_API_KEY; export RBEE_API_KEY; {settings}exec {shlex.join(argv)}"
     key = context.env["RBEE_API_KEY"]

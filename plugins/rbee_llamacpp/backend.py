@@ -24,12 +24,13 @@ if TYPE_CHECKING:
 __all__ = ["LlamaCppBackend", "Slots", "offload_to", "slots_for", "threads"]
 
 # The KV cache when RBEE_KV_CACHE is unset, and the jobs that share it when RBEE_MAX_BATCH is
-# unset. llama.cpp allocates the whole cache when the model loads, so the default is modest:
-# 4 jobs at once of up to 2,048 tokens each (prompt and answer), 180 MiB for SmolLM2-135M,
-# 1 GiB for an 8B Llama. More jobs at once get less each (llama-server's -np 8 -c 8192 is
-# RBEE_MAX_BATCH=8).
-DEFAULT_KV_TOKENS = 8192
-DEFAULT_SLOTS = 4
+# unset: 8 jobs at once of up to 2,048 tokens each (prompt and answer), as llama-server's
+# -np 8 -c 16384. Chosen by benchmarks/bench_slots.py: 8 jobs at once decode 1.77x the
+# tokens/s of one with 8 slots, 1.49x with 4, 1.82x with 16 (docs/benchmarks.md). The room
+# check counts the whole cache (377 MB for SmolLM2-135M, 2 GiB for an 8B Llama), but a
+# worker holds only what its jobs write (resident_pages.py).
+DEFAULT_KV_TOKENS = 16384
+DEFAULT_SLOTS = 8
 # llama.cpp's limit on sequences in one context (LLAMA_MAX_SEQ), and the granule it rounds
 # each sequence's part of the cache up to.
 MAX_SLOTS = 256

@@ -292,7 +292,7 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     header = read_gguf_header(default_model())
     assert header.quantization == "Q4_1"
     assert header.kv_bytes_per_token(2) == 30 * 3 * 64 * 2 * 2
-    assert slots_for(header, EngineOptions()).count == 4
+    assert slots_for(header, EngineOptions()).count == 8
     assert slots_for(header, EngineOptions()).tokens == 2048
     custom = slots_for(header, EngineOptions(max_batch=1, kv_cache=KvCacheSize(tokens=350)))
     assert (custom.count, custom.tokens, custom.cells) == (1, 350, 512)
@@ -302,7 +302,7 @@ def test_slots_and_footprint_follow_the_settings() -> None:
     model = LocalModel("m", default_model(), "gguf")
     footprint = LlamaCppBackend().footprint(model, "cpu", 2**30)
     assert footprint.weights == default_model().stat().st_size
-    assert footprint.kv_tokens == 8192 and footprint.kv_per_token == 23040
+    assert footprint.kv_tokens == 16384 and footprint.kv_per_token == 23040
     # q8_0: 34 bytes for each block of 32 numbers, 53% of f16's 2 bytes a number.
     q8 = LlamaCppBackend(EngineOptions.from_env({"RBEE_KV_TYPE": "q8_0"}))
     assert q8.footprint(model, "cpu", 2**30).kv_per_token == 23040 * 34 // 64
