@@ -21,7 +21,7 @@ from rbee_llamacpp.gpu import device_refusal, gpu_index, gpu_libraries
 if TYPE_CHECKING:
     from rbee_llamacpp.generation import LlamaCppModel
 
-__all__ = ["LlamaCppBackend", "Slots", "offload_to", "slots_for", "threads"]
+__all__ = ["REPACKED", "LlamaCppBackend", "Slots", "offload_to", "slots_for", "threads"]
 
 # The KV cache when RBEE_KV_CACHE is unset, and the jobs that share it when RBEE_MAX_BATCH is
 # unset: 8 jobs at once of up to 2,048 tokens each (prompt and answer), as llama-server's

@@ -19,7 +19,7 @@ from rbee_core.errors import InvalidRequest
 from rbee_core.gguf import read_gguf_header
 from rbee_core.kv_cache import KvCacheSize
 from rbee_core.models import LocalModel
-from rbee_llamacpp.backend import LlamaCppBackend, slots_for, threads
+from rbee_llamacpp.backend import REPACKED, LlamaCppBackend, slots_for, threads
 from rbee_llamacpp.engine import BALLAST_FROM, PREFILL_CHUNK, LlamaEngine
 from rbee_llamacpp.generation import LlamaCppModel
 from rbee_llamacpp.library import (
@@ -129,6 +129,30 @@ def test_batched_answers_are_the_answers_alone(llm: LlamaCppModel) -> None:
     with ThreadPoolExecutor(len(JOBS)) as pool:
         together = list(pool.map(lambda job: run(llm, *job)[0], JOBS))
     assert together == alone
+
+
+@pytest.mark.parametrize("quantization", ["Q4_K_M", "Q5_K_M", "Q8_0"])
+def test_every_common_quantisation_answers_alone_as_in_a_batch_of_8(
+    quantization: str, tmp_path: Path
+) -> None:
+    """The default model requantised, as a user's own file would be, loaded as the backend
+    loads it (repacked where REPACKED says): 8 greedy and seeded jobs at once answer as
+    each alone. (Q4_1 and Q4_0 run every rule above.)"""
+    path = tmp_path / f"model.{quantization}.gguf"
+    quantize(default_model(), path, quantization)
+    weights = Weights(path, repack=read_gguf_header(path).quantization in REPACKED)
+    loaded = load(8, 512, weights=weights)
+    try:
+        jobs = JOBS + [
+            (prompt, GenerationParams(temperature=0.9, seed=seed, max_tokens=24))
+            for seed, prompt in enumerate(["Name a bird.", "Count to five.", "Say hello.", "Hi"])
+        ]
+        alone = [run(loaded, prompt, params)[0] for prompt, params in jobs]
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            together = list(pool.map(lambda job: run(loaded, *job)[0], jobs))
+        assert together == alone
+    finally:
+        loaded.close()
 
 
 def test_a_job_joining_a_running_batch_answers_as_alone(llm: LlamaCppModel) -> None:
