@@ -173,10 +173,12 @@ def rbee_job(
     seed: int | None = None,
     prompt: str = PROMPT,
     device: str | None = None,
+    model: str = "smollm2-135m",
 ) -> Result:
-    """One job through the queen, from POST /jobs to the end of its SSE stream."""
+    """One job through the queen, from POST /jobs to the end of its SSE stream; with the
+    job's ``prompt_tokens`` beside ``timed``'s figures."""
     body: dict[str, Any] = {
-        "model": "smollm2-135m",
+        "model": model,
         "prompt": prompt,
         "max_tokens": tokens,
         "temperature": temperature,
@@ -210,7 +212,9 @@ def rbee_job(
                     pieces.append(data["text"])
                 else:
                     end = data
-    return timed(start, times, int(end.get("completion_tokens", len(times))), "".join(pieces))
+    result = timed(start, times, int(end.get("completion_tokens", len(times))), "".join(pieces))
+    result["prompt_tokens"] = int(end.get("prompt_tokens", 0))
+    return result
 
 
 def server_job(url: str, tokens: int, temperature: float = 0.0, seed: int | None = None) -> Result:

@@ -32,14 +32,14 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_engines import HTTP, PROMPT, LlamaCppPython, model_path, rss_mib, say, stop, timed
+from bench_engines import PROMPT, LlamaCppPython, model_path, rss_mib, say, stop
+from bench_engines import rbee_job as engine_job
 from daemons import start_queen
 
 from rbee_llamacpp.library import QUANTIZATIONS, quantize
@@ -58,34 +58,8 @@ def long_prompt(words: int, tag: str) -> str:
 
 
 def rbee_job(url: str, model: str, tokens: int, prompt: str, **extra: Any) -> Result:
-    """One job through the queen, from POST /jobs to the end of its SSE stream."""
-    body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0.0}
-    body |= {"backend": "llamacpp", "keep_alive": 24 * 3600} | extra
-    start = time.perf_counter()
-    job = HTTP.post(f"{url}/jobs", json=body).raise_for_status().json()
-    times: list[float] = []
-    pieces: list[str] = []
-    end: dict[str, Any] = {}
-    event = ""
-    with HTTP.stream("GET", f"{url}{job['sse_url']}") as response:
-        for line in response.iter_lines():
-            if line == "data: [DONE]":
-                break
-            if line.startswith("event:"):
-                event = line[6:].strip()
-                if event == "token":
-                    times.append(time.perf_counter())
-            elif line.startswith("data:") and event in ("token", "end", "error"):
-                data = json.loads(line[5:])
-                if event == "error":
-                    raise RuntimeError(f"job {job['job_id']} failed: {data}")
-                if event == "token":
-                    pieces.append(data["text"])
-                else:
-                    end = data
-    result = timed(start, times, int(end.get("completion_tokens", len(times))), "".join(pieces))
-    result["prompt_tokens"] = int(end.get("prompt_tokens", 0))
-    return result
+    """One llama.cpp job of ``model`` through the queen (bench_engines.rbee_job)."""
+    return engine_job(url, tokens, "llamacpp", prompt=prompt, model=model, **extra)
 
 
 def start_rbee(stack: contextlib.ExitStack, model: str, **env_: str) -> tuple[str, int]:
