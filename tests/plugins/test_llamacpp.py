@@ -347,8 +347,10 @@ def test_the_cleared_kv_cache_is_given_back_until_jobs_write_it() -> None:
 
 def test_long_prefill_chunks_keep_batched_answers_as_alone() -> None:
     """RBEE_PREFILL_CHUNK=512 gives up only the cached prefix's promise: a prompt fed whole
-    is cut the same way alone and beside other jobs."""
-    loaded = load(4, 1024, prefill_chunk=512)
+    is cut the same way alone and beside other jobs. Here every job finds an empty slot (8
+    for 5 jobs): a slot still holding a finished job's system prompt would cut the long
+    prompt elsewhere, which is the trade the setting makes."""
+    loaded = load(8, 1024, prefill_chunk=512)
     try:
         long_prompt = "Summarise: " + " ".join(f"bee {i} saw flower {i % 9}." for i in range(60))
         jobs = [(long_prompt, GenerationParams(temperature=0, max_tokens=24)), *JOBS]
