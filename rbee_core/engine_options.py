@@ -40,8 +40,8 @@ class EngineOptions:
     threads: int | None = None
     torch_dtype: str | None = None
     kv_type: str = "f16"  # llama.cpp's cache: f16 or q8_0
-    repack: bool = True  # llama.cpp's repacked weight layouts on the CPU
-    prefill_chunk: int = 63  # prompt tokens a llama.cpp call takes
+    repack: bool = REPACK.default  # llama.cpp's repacked weight layouts on the CPU
+    prefill_chunk: int = PREFILL_CHUNK.default  # prompt tokens a llama.cpp call takes
     # A split worker's parts on other hives (given by its hive, not the operator).
     parts: tuple[ModelPart, ...] = ()
 

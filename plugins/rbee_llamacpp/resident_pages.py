@@ -21,6 +21,7 @@ Linux only (``/proc/self/maps``, ``madvise``); elsewhere nothing is given back.
 from __future__ import annotations
 
 import ctypes
+import functools
 import mmap
 from pathlib import Path
 
@@ -49,10 +50,15 @@ def anonymous_memory() -> Ranges:
     return ranges
 
 
-def _madvise(start: int, length: int) -> bool:
+@functools.cache
+def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return bool(libc.madvise(start, length, _MADV_DONTNEED) == 0)
+    return libc
+
+
+def _madvise(start: int, length: int) -> bool:
+    return bool(_libc().madvise(start, length, _MADV_DONTNEED) == 0)
 
 
 def give_back_file_pages(path: Path) -> int:
