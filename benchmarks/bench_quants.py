@@ -34,6 +34,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,18 +106,16 @@ def bench_quant(args: argparse.Namespace, path: Path) -> Result:
         plain_url, _ = start_rbee(stack, model, RBEE_REPACK="0")
         chunk_url, _ = start_rbee(stack, model, RBEE_PREFILL_CHUNK="512")
         idle = rss_mib(rbee_pid)
-        decode: dict[str, Callable[[], Result]] = {
-            "llama-cpp-python": lambda: alone.run(args.tokens),
-            "rbee": lambda: rbee_job(rbee_url, model, args.tokens, PROMPT),
-            "rbee no repack": lambda: rbee_job(plain_url, model, args.tokens, PROMPT),
-            "rbee chunk 512": lambda: rbee_job(chunk_url, model, args.tokens, PROMPT),
-        }
-        prefill: dict[str, Callable[[str], Result]] = {
-            "llama-cpp-python": lambda prompt: alone.run(1, prompt),
-            "rbee": lambda prompt: rbee_job(rbee_url, model, 1, prompt),
-            "rbee no repack": lambda prompt: rbee_job(plain_url, model, 1, prompt),
-            "rbee chunk 512": lambda prompt: rbee_job(chunk_url, model, 1, prompt),
-        }
+        # engine -> a job of (tokens, prompt) on it
+        run: dict[str, Callable[[int, str], Result]] = {"llama-cpp-python": alone.run}
+        for name, url in (
+            ("rbee", rbee_url),
+            ("rbee no repack", plain_url),
+            ("rbee chunk 512", chunk_url),
+        ):
+            run[name] = partial(rbee_job, url, model)
+        decode = {e: partial(job, args.tokens, PROMPT) for e, job in run.items()}
+        prefill = {e: partial(job, 1) for e, job in run.items()}
         words = int(args.prompt_tokens / 1.3)
         prompt_tokens = rbee_job(rbee_url, model, 1, long_prompt(words, "warm"))["prompt_tokens"]
         runs: dict[str, dict[str, list[float]]] = {e: {"decode": [], "pp": []} for e in ENGINES}
