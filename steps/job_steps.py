@@ -226,6 +226,10 @@ def step_ctrl_c(context: Any) -> None:
             LONG,
             "--max-tokens",
             "900",
+            # Greedy, as every other long job here: sampled, the story sometimes ended
+            # within a second, before the signal came (stop 36's CI).
+            "--temperature",
+            "0",
             "--queen-url",
             context.queen_url,
         ],

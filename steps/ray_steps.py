@@ -109,7 +109,9 @@ def step_node_joins(context: Any) -> None:
 
 @when("on the Ray cluster I submit a long job to the hive of node {node:d}")
 def step_long_job(context: Any, node: int) -> None:
-    arguments = ["infer", LONG, "--max-tokens", "900", "--hive", _hive(context, node), "--detach"]
+    # Greedy: a sampled story may end before the node dies (as one did in cancellation).
+    arguments = ["infer", LONG, "--max-tokens", "900", "--temperature", "0"]
+    arguments += ["--hive", _hive(context, node), "--detach"]
     step_keeper_on_ray(context, shlex.join(arguments))
     assert context.result.returncode == 0, context.result.stderr
     context.ray_job = context.result.stdout.strip().split()[-1]
