@@ -339,9 +339,10 @@ PREFILL_CHUNK: Setting[int] = Setting(
     "tokens, 1 to 4096",
     "`63`",
     "prompt tokens a llama.cpp worker feeds in one call. Up to 63, flash attention takes "
-    "one query at a time, and a job answers the same fed whole or continued from a cached "
-    "prefix; `512` processes prompts up to 1.5x as fast, but a prompt continued from the "
-    "cache may then answer differently (docs/benchmarks.md)",
+    "one query at a time, and a new job reuses any cached prefix it shares; `512` "
+    "processes prompts up to 1.5x as fast, but a new job then reuses only whole 512-token "
+    "chunks of a cached prompt (a shorter system prompt or chat is fed again), so that it "
+    "still answers as fed whole (docs/benchmarks.md)",
     error=ModelUnavailable,
 )
 TORCH_DTYPE: Setting[str | None] = Setting(

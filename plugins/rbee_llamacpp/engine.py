@@ -15,7 +15,10 @@ kernels by the shape of a call, so every call has a shape whose kernels compute 
 its own, in the same order, whatever else is in the call:
 
 - a prompt chunk is decoded on its own, at most ``PREFILL_CHUNK`` tokens: flash attention
-  takes one query at a time below 64 (above, it tiles queries and keys together);
+  takes one query at a time below 64 (above, it tiles queries and keys together). Wider
+  chunks (``RBEE_PREFILL_CHUNK``) are faster, and a cell's numbers then depend on the
+  chunk that wrote it: a slot lends only the whole chunks its prompts were cut into from
+  the start, so a prompt continued from the cache is cut where it would be fed whole;
 - decoding rows sit in consecutive slots, a free slot between them getting a filler row
   (one token at the end of its cache, no logits, dropped after the call): llama.cpp cuts
   a call into one ubatch per run of consecutive sequence ids;
@@ -57,9 +60,8 @@ class LlamaEngine(BatchLoop[Sampler]):
         prefill_chunk: int = PREFILL_CHUNK,
     ) -> None:
         """``prefill_chunk``: prompt tokens a call (``RBEE_PREFILL_CHUNK``). Past
-        ``PREFILL_CHUNK`` flash attention tiles the queries, prompt processing is up to
-        1.5x as fast, and a prompt continued from a cached prefix, cut elsewhere, may
-        answer differently from the same prompt fed whole."""
+        ``PREFILL_CHUNK`` flash attention tiles the queries: prompt processing is up to
+        1.5x as fast, and a new job reuses only whole chunks of a cached prefix."""
         super().__init__(settings, prefill_tokens=prefill_chunk)
         self._context = context
         self._vocab = vocab
@@ -67,6 +69,8 @@ class LlamaEngine(BatchLoop[Sampler]):
         self._free = list(range(slots - 1, -1, -1))
         self._slot: dict[int, int] = {}  # id(sequence) -> its slot (seq id in the cache)
         self._cached: list[list[int]] = [[] for _ in range(slots)]  # each slot's tokens
+        # Wide chunks: how many of a slot's first cells whole chunks wrote, cut from 0.
+        self._whole = [0] * slots
         self.cached_tokens = 0  # prompt tokens taken from the cache, all jobs together
         self.start()
 
@@ -98,20 +102,23 @@ class LlamaEngine(BatchLoop[Sampler]):
     def reset(self) -> None:
         self._context.forget_all()
         self._cached = [[] for _ in self._cached]
+        self._whole = [0] * len(self._whole)
 
     def _take_slot(self, seq: Sequence) -> None:
         """The free slot whose cached tokens share the longest prefix with ``seq``'s prompt;
         the rest of its cache is dropped. At least the last prompt token is fed again: its
-        logits give the first token."""
+        logits give the first token. With wide chunks, only whole chunks of the prefix are
+        shared: cells a narrower call or a decode step wrote hold other numbers."""
+        wide = self.prefill_tokens > PREFILL_CHUNK
 
         def shared(slot: int) -> int:
-            cached = self._cached[slot]
+            cached = self._cached[slot][: self._whole[slot]] if wide else self._cached[slot]
             n = 0
             for a, b in zip(cached, seq.prompt[:-1], strict=False):
                 if a != b:
                     break
                 n += 1
-            return n
+            return n - n % self.prefill_tokens if wide else n
 
         # Of equals, the lowest: busy slots stay together (see _decode).
         slot = max(self._free, key=lambda s: (shared(s), -s))
@@ -119,6 +126,7 @@ class LlamaEngine(BatchLoop[Sampler]):
         keep = shared(slot)
         self._context.forget(slot, keep)
         del self._cached[slot][keep:]
+        self._whole[slot] = keep if wide else 0
         self._slot[id(seq)] = slot
         seq.length = keep
         seq.cached_tokens = keep
@@ -182,6 +190,8 @@ class LlamaEngine(BatchLoop[Sampler]):
             row = self._context.add(token, position, slot, position == last)
         if neighbour > slot:
             fillers.append(self._filler(neighbour))
+        if len(chunk) == self.prefill_tokens and seq.length == self._whole[slot]:
+            self._whole[slot] += len(chunk)
         self._cached[slot] += chunk
         seq.length += len(chunk)
         self._call(fillers)
@@ -202,6 +212,9 @@ class LlamaEngine(BatchLoop[Sampler]):
         if len(cached) >= self.kv_tokens:
             del cached[self.kv_tokens - 1 :]
             self._context.forget(slot, len(cached))
+            self._whole[slot] = min(
+                self._whole[slot], len(cached) - len(cached) % self.prefill_tokens
+            )
         self._context.add(0, len(cached), slot, False)
         return slot, len(cached)
 

@@ -345,15 +345,15 @@ def test_the_cleared_kv_cache_is_given_back_until_jobs_write_it() -> None:
         loaded.close()
 
 
+LONG_PROMPT = "Summarise: " + " ".join(f"bee {i} saw flower {i % 9}." for i in range(60))
+
+
 def test_long_prefill_chunks_keep_batched_answers_as_alone() -> None:
-    """RBEE_PREFILL_CHUNK=512 gives up only the cached prefix's promise: a prompt fed whole
-    is cut the same way alone and beside other jobs. Here every job finds an empty slot (8
-    for 5 jobs): a slot still holding a finished job's system prompt would cut the long
-    prompt elsewhere, which is the trade the setting makes."""
+    """RBEE_PREFILL_CHUNK=512: a prompt fed whole is cut the same way alone and beside
+    other jobs, so each answers as alone."""
     loaded = load(8, 1024, prefill_chunk=512)
     try:
-        long_prompt = "Summarise: " + " ".join(f"bee {i} saw flower {i % 9}." for i in range(60))
-        jobs = [(long_prompt, GenerationParams(temperature=0, max_tokens=24)), *JOBS]
+        jobs = [(LONG_PROMPT, GenerationParams(temperature=0, max_tokens=24)), *JOBS]
         alone = []
         for prompt, params in jobs:  # each fed whole, as beside the others
             loaded.engine.reset()
@@ -362,6 +362,32 @@ def test_long_prefill_chunks_keep_batched_answers_as_alone() -> None:
         with ThreadPoolExecutor(len(jobs)) as pool:
             together = list(pool.map(lambda job: run(loaded, *job)[0], jobs))
         assert together == alone
-        assert len(loaded.encode(long_prompt, raw=False)) > 512  # more than one chunk
+        assert len(loaded.encode(LONG_PROMPT, raw=False)) > 512  # more than one chunk
+    finally:
+        loaded.close()
+
+
+def test_long_prefill_chunks_lend_only_whole_chunks_and_answer_as_fed_whole() -> None:
+    """RBEE_PREFILL_CHUNK=512: a cell's numbers depend on the chunk that wrote it, so a
+    slot lends a new job only the whole chunks its prompts were cut into from the start.
+    A long prompt after a job that left the system prompt in the slot (ci47's failure), the
+    same prompt again and a chat's next turn all answer as fed whole into an empty cache."""
+    loaded = load(2, 1024, prefill_chunk=512)
+    try:
+        greedy = GenerationParams(temperature=0, max_tokens=24)
+        first = run(loaded, LONG_PROMPT, greedy)[0]
+        turns = (("user", LONG_PROMPT), ("assistant", first), ("user", "Say it shorter."))
+        chat = GenerationParams(temperature=0, messages=turns, max_tokens=24)
+        jobs = [JOBS[0], (LONG_PROMPT, greedy), (LONG_PROMPT, greedy), ("", chat), JOBS[1]]
+        fed_whole = []
+        for prompt, params in jobs:
+            loaded.engine.reset()
+            fed_whole.append(run(loaded, prompt, params)[0])
+        loaded.engine.reset()
+        continued = [run(loaded, prompt, params) for prompt, params in jobs]
+        assert [text for text, _ in continued] == fed_whole
+        # The system prompt all share is shorter than a chunk: only the long prompt's first
+        # chunk is lent, to the same prompt and to the chat that starts with it.
+        assert [end.cached_tokens for _, end in continued] == [0, 0, 512, 512, 0]
     finally:
         loaded.close()
