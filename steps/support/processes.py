@@ -20,6 +20,7 @@ __all__ = [
     "free_port",
     "healthy",
     "kill_leftovers",
+    "parent",
     "rbee_processes",
     "start_queen",
     "stop",
@@ -110,6 +111,15 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"  # the name in (...) may hold spaces
+
+
+def parent(pid: int) -> int | None:
+    """Process ``pid``'s parent, None once it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
 
 
 def kill_leftovers(home: Path) -> None:
